@@ -1,0 +1,224 @@
+//! The engine's contract with the services. The scheduler codes against these types only.
+
+use chrono::{DateTime, Utc};
+use model::{FieldError, InstanceStatus, Job, JobOutcome, StepError, StepExecution, Warning, WorkflowEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Limits and defaults that come from configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Default `retry.max_attempts` (`STEP_RETRY_LIMIT`).
+    pub step_retry_limit: u32,
+    /// Default step `timeout_seconds` (`STEP_TIMEOUT`).
+    pub step_timeout_seconds: f64,
+    /// Executions an instance may make before it fails with `step_limit_exceeded`.
+    pub max_executions: u32,
+    /// Deepest subflow nesting.
+    pub max_subflow_depth: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            step_retry_limit: 3,
+            step_timeout_seconds: 300.0,
+            max_executions: 10_000,
+            max_subflow_depth: 32,
+        }
+    }
+}
+
+/// What the engine receives from outside instead of reading a clock or a random source.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    pub now: DateTime<Utc>,
+    /// Fresh randomness for this decision (new ids, retry jitter).
+    pub seed: u64,
+}
+
+/// A parsed, validated definition. Immutable: the scheduler caches it per template version.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    // filled by the implementation
+    pub(crate) inner: crate::definition::ParsedDefinition,
+}
+
+/// The result of validating a definition.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub definition: Definition,
+    pub warnings: Vec<Warning>,
+}
+
+/// Parses and validates a definition (the JSON of a template's `definition`). Errors carry JSON
+/// pointers relative to the definition (`/steps/2/next_steps/0`); callers prefix them.
+pub fn validate(definition: &serde_json::Value) -> Result<Validated, Vec<FieldError>> {
+    crate::definition::validate(definition)
+}
+
+/// Who the instance is; fixed at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceMeta {
+    pub id: Uuid,
+    pub tenant: String,
+    pub template_id: Uuid,
+    pub template_version: i32,
+    pub parent_instance_id: Option<Uuid>,
+    /// The parent's step execution this child instance serves, if any.
+    pub parent_execution_id: Option<Uuid>,
+    /// Subflow nesting depth: 0 for a top-level instance.
+    pub depth: u32,
+}
+
+/// Everything the engine knows about one instance; stored as a JSON document with the instance
+/// row and handed back on every decision. Its fields are the implementation's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceState {
+    #[serde(flatten)]
+    pub(crate) inner: crate::state::StateData,
+}
+
+impl InstanceState {
+    /// A `pending` instance with its input variables.
+    pub fn new(meta: InstanceMeta, variables: serde_json::Value, now: DateTime<Utc>) -> Self {
+        crate::state::new_state(meta, variables, now)
+    }
+    pub fn meta(&self) -> &InstanceMeta {
+        &self.inner.meta
+    }
+    pub fn status(&self) -> InstanceStatus {
+        self.inner.status
+    }
+    pub fn variables(&self) -> &serde_json::Value {
+        &self.inner.variables
+    }
+    /// The final variables once `completed`.
+    pub fn output(&self) -> Option<&serde_json::Value> {
+        self.inner.output.as_ref()
+    }
+    pub fn error(&self) -> Option<&StepError> {
+        self.inner.error.as_ref()
+    }
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.inner.created_at
+    }
+    pub fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.inner.started_at
+    }
+    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.inner.completed_at
+    }
+    /// The instance holds a concurrency slot: a step of it is queued or running.
+    pub fn holds_slot(&self) -> bool {
+        crate::state::holds_slot(&self.inner)
+    }
+}
+
+/// Something that happened to an instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "input")]
+pub enum Input {
+    Start,
+    Pause,
+    Resume,
+    Cancel,
+    /// A worker took a job (the execution becomes `running`).
+    JobStarted {
+        execution_id: Uuid,
+        attempt: i32,
+        branch: Option<u32>,
+    },
+    /// A worker's result.
+    JobFinished {
+        execution_id: Uuid,
+        attempt: i32,
+        branch: Option<u32>,
+        outcome: JobOutcome,
+    },
+    /// A timer the engine set is due.
+    Timer { timer_id: Uuid },
+    /// An event sent to the instance (`POST /instances/:id/events`).
+    Event {
+        name: String,
+        #[serde(default)]
+        data: serde_json::Value,
+    },
+    /// A child instance (subflow) reached a final state.
+    ChildFinished {
+        execution_id: Uuid,
+        child_instance_id: Uuid,
+        outcome: JobOutcome,
+    },
+}
+
+/// What the services must do to carry out a decision. The scheduler writes every persistent
+/// effect in the same transaction as the new state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Insert or update a step execution row.
+    SaveExecution(StepExecution),
+    /// Write a job row and hand the job to its queue.
+    Dispatch(Job),
+    /// The job of this execution is done with (its result was recorded): remove its row.
+    FinishJob { execution_id: Uuid },
+    /// Running work must stop (cancel, timeout): remove the job row and tell workers.
+    CancelJob { execution_id: Uuid, attempt: i32 },
+    /// Feed `Input::Timer { timer_id: id }` back at `due_at`.
+    SetTimer { id: Uuid, due_at: DateTime<Utc> },
+    ClearTimer { id: Uuid },
+    /// Create and start a child instance for a subflow step. `subflow` is a template id or name;
+    /// when it resolves to nothing the scheduler feeds back `ChildFinished` with a
+    /// `subflow_not_found` error.
+    SpawnChild {
+        execution_id: Uuid,
+        child_instance_id: Uuid,
+        subflow: String,
+        version: Option<i32>,
+        variables: serde_json::Value,
+        depth: u32,
+    },
+    /// Cancel a child instance (its parent was cancelled or failed).
+    CancelChild { child_instance_id: Uuid },
+    /// Tell the parent that this instance finished (this instance is a subflow child).
+    NotifyParent {
+        parent_instance_id: Uuid,
+        execution_id: Uuid,
+        outcome: JobOutcome,
+    },
+    /// Publish an event to watchers.
+    Emit(WorkflowEvent),
+}
+
+/// The outcome of one decision.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub state: InstanceState,
+    pub commands: Vec<Command>,
+}
+
+/// Why an input was refused; nothing changes.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    /// A lifecycle input (start, pause, resume, cancel) not allowed from this status (409).
+    #[error("instance is {status}; cannot {action}")]
+    InvalidTransition {
+        status: InstanceStatus,
+        action: &'static str,
+    },
+    /// An event sent to an instance that is finished (409).
+    #[error("instance is {status}")]
+    Finished { status: InstanceStatus },
+}
+
+/// The state machine. Returns `Ok(None)` when the input changes nothing (a stale attempt's
+/// result, a timer already cleared, a duplicate delivery): callers then write nothing.
+pub fn decide(
+    definition: &Definition,
+    state: &InstanceState,
+    input: &Input,
+    context: &Context,
+    settings: &Settings,
+) -> Result<Option<Decision>, Rejection> {
+    crate::machine::decide(definition, state, input, context, settings)
+}

@@ -1,0 +1,16 @@
+//! The gRPC contract (`proto/chorus/workflow/v1/workflow.proto`) as Rust types, clients and
+//! servers, plus the file descriptor set for server reflection. Services meet only here.
+
+#![allow(clippy::all)]
+
+pub mod v1 {
+    tonic::include_proto!("chorus.workflow.v1");
+}
+
+/// For `tonic-reflection`, so that grpcurl works without the .proto files.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("workflow_descriptor");
+
+/// Metadata key carrying the caller's tenant.
+pub const TENANT_HEADER: &str = "x-tenant";
+/// Metadata key carrying the caller's role.
+pub const ROLE_HEADER: &str = "x-role";

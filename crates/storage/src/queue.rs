@@ -1,0 +1,57 @@
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::Stream;
+use model::{Job, WorkflowEvent};
+
+use crate::StorageError;
+
+/// One job as delivered to a consumer; `id` acknowledges it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub job: Job,
+}
+
+/// The hand-off to workers: one stream per queue, read through a consumer group so that each job
+/// goes to one worker, and stays pending until acknowledged. May lose jobs (Redis keeps nothing
+/// on disk here): the database's job rows are the truth, and the scheduler re-publishes those
+/// whose lease ran out.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Appends jobs to their queues (one round trip for the batch).
+    async fn publish(&self, jobs: &[Job]) -> Result<(), StorageError>;
+    /// Blocks up to `block` for at most `max` jobs from `queue`. Also takes over jobs another
+    /// consumer has held longer than `claim_after` without acknowledging them.
+    async fn consume(
+        &self,
+        queue: &str,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+        claim_after: Duration,
+    ) -> Result<Vec<Delivery>, StorageError>;
+    async fn ack(&self, queue: &str, delivery_ids: &[String]) -> Result<(), StorageError>;
+    /// Jobs waiting in a queue and not yet delivered, for metrics and autoscaling.
+    async fn depth(&self, queue: &str) -> Result<u64, StorageError>;
+    async fn ping(&self) -> Result<(), StorageError>;
+}
+
+/// An event with its position in the stream (the SSE `id`, `Last-Event-ID`).
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub id: String,
+    pub event: WorkflowEvent,
+}
+
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<StoredEvent, StorageError>> + Send>>;
+
+/// Events for watchers: a bounded stream for replay and a live feed.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    async fn publish(&self, events: &[WorkflowEvent]) -> Result<(), StorageError>;
+    /// Every event after `after` still in the stream (or from now on, with `None`), then live
+    /// ones as they come.
+    async fn subscribe(&self, after: Option<String>) -> Result<EventStream, StorageError>;
+}

@@ -1,0 +1,181 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use model::{Instance, Job, StepExecution, Template, WorkflowEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::StorageError;
+
+/// A page request: newest first, `cursor` is the last id of the previous page.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: u32,
+    pub cursor: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TemplateFilter {
+    pub name: Option<String>,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFilter {
+    pub status: Option<model::InstanceStatus>,
+    pub template_id: Option<Uuid>,
+    pub parent_instance_id: Option<Uuid>,
+    pub page: Page,
+}
+
+/// An instance row together with the engine's state document for it.
+#[derive(Debug, Clone)]
+pub struct LoadedInstance {
+    pub instance: Instance,
+    /// The engine's state, opaque to storage.
+    pub state: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub instance: Instance,
+    pub state: serde_json::Value,
+    /// Timers to write with it (a child instance's start is a timer due now, so that a crash
+    /// between the parent's decision and the child's start loses nothing).
+    pub timers: Vec<TimerRecord>,
+}
+
+/// `Idempotency-Key` of an instance creation: the same key with the same body answers the
+/// instance it made; with another body, a conflict.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    /// A hash of the request body (and route), to tell a replay from a different request.
+    pub fingerprint: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A durable timer: when `due_at` passes, the scheduler feeds `payload` to the instance.
+/// Timers are also the outbox for work between instances (a child's start, a parent's
+/// notification), so they carry an arbitrary payload the scheduler understands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimerRecord {
+    pub id: Uuid,
+    pub instance_id: Uuid,
+    pub due_at: DateTime<Utc>,
+    pub payload: serde_json::Value,
+}
+
+/// Everything one decision writes, in one transaction with the instance's row.
+#[derive(Debug, Clone, Default)]
+pub struct Transition {
+    /// The instance row as it is after the decision (status, variables, output, timestamps).
+    pub instance: Option<Instance>,
+    /// The engine's new state document.
+    pub state: Option<serde_json::Value>,
+    /// Step execution rows to insert or update (by id).
+    pub executions: Vec<StepExecution>,
+    /// Jobs to hand off: written as rows now, put on the queue after commit.
+    pub jobs: Vec<Job>,
+    /// Execution ids whose job rows are done with (result recorded, or cancelled).
+    pub finished_jobs: Vec<Uuid>,
+    /// Timers to write (by id).
+    pub timers: Vec<TimerRecord>,
+    /// Timer ids to remove.
+    pub cleared_timers: Vec<Uuid>,
+    /// Instances to create (subflow children).
+    pub new_instances: Vec<NewInstance>,
+    /// Events to publish after commit; not written to the database.
+    pub events: Vec<WorkflowEvent>,
+}
+
+/// The decision function of one transition: given the locked instance, what to write, or
+/// `None` for nothing. It may be called more than once if the transaction has to be retried, so
+/// it must not have side effects beyond its return value.
+pub type Decide = Box<dyn FnMut(&LoadedInstance) -> Result<Option<Transition>, StorageError> + Send>;
+
+pub struct TransitionRequest {
+    pub instance_id: Uuid,
+    pub decide: Decide,
+}
+
+/// The repositories. Every query is scoped by tenant where a caller names one; the scheduler's
+/// own work (transitions, sweeps, timers) is tenant-agnostic.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Applies the migrations, under a lock so that concurrent starters are safe.
+    async fn migrate(&self) -> Result<(), StorageError>;
+    async fn ping(&self) -> Result<(), StorageError>;
+
+    /// Inserts version 1 of a new template. `Conflict` when the tenant has a live template of
+    /// that name.
+    async fn insert_template(&self, template: &Template) -> Result<(), StorageError>;
+    /// Inserts a new version of an existing template (`template.version` already bumped).
+    async fn insert_template_version(&self, template: &Template) -> Result<(), StorageError>;
+    /// The latest version, or the one asked for. Deleted templates are found only with
+    /// `include_deleted` (running instances keep their version).
+    async fn get_template(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        version: Option<i32>,
+        include_deleted: bool,
+    ) -> Result<Template, StorageError>;
+    async fn find_template_by_name(&self, tenant: &str, name: &str)
+    -> Result<Template, StorageError>;
+    /// Latest version of each live template, newest first.
+    async fn list_templates(
+        &self,
+        tenant: &str,
+        filter: &TemplateFilter,
+    ) -> Result<Vec<Template>, StorageError>;
+    /// Soft delete: every version stays readable to running instances.
+    async fn delete_template(&self, tenant: &str, id: Uuid) -> Result<(), StorageError>;
+
+    /// Creates an instance. With an idempotency key already used for the same fingerprint,
+    /// returns the earlier instance and `false`; for another fingerprint, `Conflict`.
+    async fn insert_instance(
+        &self,
+        new: &NewInstance,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<(Instance, bool), StorageError>;
+    async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StorageError>;
+    async fn list_instances(
+        &self,
+        tenant: &str,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<Instance>, StorageError>;
+    /// Step executions of an instance, oldest first.
+    async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StorageError>;
+
+    /// Runs each request's decision against its instance, row-locked, and writes what it
+    /// returns, all in one transaction (instances locked in id order, so concurrent batches
+    /// cannot deadlock). One outcome per request, in request order: a request whose instance is
+    /// missing or whose decision refused gets its error without failing the others.
+    async fn transition(
+        &self,
+        requests: Vec<TransitionRequest>,
+    ) -> Result<Vec<Result<Option<Transition>, StorageError>>, StorageError>;
+
+    /// Jobs whose lease ran out (worker died, queue forgot them), with their lease pushed to
+    /// `lease_until` so that one scheduler replica takes each (`FOR UPDATE SKIP LOCKED`).
+    async fn claim_expired_jobs(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError>;
+    /// Pushes a running job's lease (heartbeat). `false` when the attempt is no longer current.
+    async fn extend_lease(
+        &self,
+        execution_id: Uuid,
+        attempt: i32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
+    /// Timers due at `now`, oldest first. They stay until a transition clears them.
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TimerRecord>, StorageError>;
+    async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StorageError>;
+}
