@@ -5,5 +5,14 @@
 //! carry out the [`Command`]s it returns.
 
 mod api;
+mod condition;
+mod definition;
+mod duration;
+mod ids;
+mod machine;
+mod retry;
+mod state;
+mod template;
 
 pub use api::*;
+pub use definition::{custom_actions, subflow_targets};

@@ -1,1 +1,22 @@
-//! gateway
+//! The REST gateway: serves the API of `docs/api.md` over HTTP (axum), authenticates callers
+//! (HS256 JWT), checks the shape of requests, and maps each call onto the scheduler's gRPC
+//! `WorkflowService`. It owns no workflow state and never talks to the database: the scheduler
+//! decides, the gateway translates. Real-time events come straight from the event bus (SSE).
+
+mod auth;
+mod error;
+mod extract;
+mod idempotency;
+mod mapping;
+mod metrics;
+mod openapi;
+mod routes;
+mod scheduler;
+mod settings;
+mod startup;
+mod state;
+
+pub use auth::{Claims, Role};
+pub use error::{ApiError, GatewayError};
+pub use settings::GatewaySettings;
+pub use startup::Gateway;

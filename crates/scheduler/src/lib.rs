@@ -1,1 +1,22 @@
-//! scheduler
+//! The scheduler: the gRPC core. Owns the database through `storage`, stores and validates
+//! templates, creates instances, and carries out the engine's decisions: every decision and the
+//! jobs and timers it makes are written in one transaction, then jobs go to the queue and events
+//! to the bus. Takes worker results over gRPC (batched into group commits), fires timers and
+//! re-hands jobs whose lease ran out. Keeps no workflow state in memory between requests beyond
+//! caches of immutable data, so several replicas can run at once.
+
+mod application;
+mod cache;
+mod committer;
+mod convert;
+mod core;
+mod error;
+mod health;
+mod outbox;
+mod service;
+mod settings;
+mod sweeper;
+
+pub use application::Scheduler;
+pub use error::SchedulerError;
+pub use settings::SchedulerSettings;

@@ -4,12 +4,31 @@
 //! Redis-streams and an in-memory implementation. Knows nothing of what a workflow means: engine
 //! state is an opaque JSON document here.
 
+mod batch;
+mod codec;
+mod connect;
 mod error;
+mod memory_bus;
+mod memory_queue;
+mod postgres;
 mod queue;
+mod redis_bus;
+mod redis_conn;
+mod redis_queue;
+mod sqlite;
 mod store;
+mod stream_id;
+mod subscription;
 
+pub use connect::{DEFAULT_SQLITE_URL, connect_bus, connect_store};
 pub use error::StorageError;
+pub use memory_bus::MemoryEventBus;
+pub use memory_queue::MemoryQueue;
+pub use postgres::PostgresStore;
 pub use queue::{Delivery, EventBus, EventStream, JobQueue, StoredEvent};
+pub use redis_bus::RedisEventBus;
+pub use redis_queue::RedisQueue;
+pub use sqlite::SqliteStore;
 pub use store::{
     Decide, IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Page, Store,
     TemplateFilter, TimerRecord, Transition, TransitionRequest,

@@ -54,4 +54,5 @@ pub trait EventBus: Send + Sync {
     /// Every event after `after` still in the stream (or from now on, with `None`), then live
     /// ones as they come.
     async fn subscribe(&self, after: Option<String>) -> Result<EventStream, StorageError>;
+    async fn ping(&self) -> Result<(), StorageError>;
 }

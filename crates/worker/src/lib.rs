@@ -1,1 +1,17 @@
-//! worker
+//! The worker service: takes jobs from the job queue, runs their action (the built-in actions
+//! live here, one per file under `actions`), heartbeats long ones, reports each result to the
+//! scheduler over gRPC (`WorkerService`), and only then acknowledges the job. Knows nothing of
+//! workflows: a job is an action, a rendered config and a deadline.
+
+mod actions;
+mod consumer;
+mod error;
+mod execute;
+mod metrics;
+mod scheduler;
+mod settings;
+mod worker;
+
+pub use error::WorkerError;
+pub use settings::WorkerSettings;
+pub use worker::Worker;

@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make run` (the engine, embedded: SQLite and an in-memory
+# queue, nothing else to install) and `make test` (the whole suite, against local PostgreSQL and
+# Redis, which it starts, or installs on Debian, first).
+
+CARGO ?= cargo
+export CARGO_TARGET_DIR ?= $(shell if [ -w /work ]; then echo /work/target; else echo $$HOME/.cache/chorus-workflow-engine/target; fi)
+
+.PHONY: run test lint fmt services build release bench clean-test-dbs
+
+run:
+	$(CARGO) run --release --bin workflow-engine
+
+test: services lint
+	$(CARGO) test --workspace --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+services:
+	./scripts/ensure-services.sh
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --release --bin workflow-engine

@@ -1,0 +1,141 @@
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Clock skew tolerated on `exp` (and `nbf` when present).
+const LEEWAY_SECONDS: u64 = 30;
+
+/// What a caller may do. A viewer only reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Operator,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Operator => "operator",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::Admin),
+            "operator" => Some(Self::Operator),
+            "viewer" => Some(Self::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// The claims of a gateway token (HS256). `exp` and `sub` are required; `tenant` defaults to
+/// `default` and `role` to `operator`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// Checks tokens against the shared secret.
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Authenticator {
+    pub fn new(secret: &str) -> Self {
+        // Validation::new pins the accepted algorithms to exactly HS256: a token naming any
+        // other (or `none`) is refused before its signature is looked at.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            key: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+        }
+    }
+
+    fn verify(&self, token: &str, request_id: Option<String>) -> Result<Caller, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+            |e| {
+                tracing::debug!(error = %e, "token refused");
+                ApiError::unauthenticated("invalid or expired token")
+            },
+        )?;
+        let claims = data.claims;
+        let role = match claims.role.as_deref() {
+            None => Role::Operator,
+            Some(r) => Role::parse(r)
+                .ok_or_else(|| ApiError::unauthenticated("unknown role in token"))?,
+        };
+        let tenant = match claims.tenant {
+            Some(t) if !t.is_empty() => t,
+            _ => "default".to_string(),
+        };
+        if !tenant.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::unauthenticated("malformed tenant in token"));
+        }
+        Ok(Caller {
+            subject: claims.sub,
+            tenant,
+            role,
+            request_id,
+        })
+    }
+}
+
+/// The authenticated caller of an `/api/v1` route. Extracting it enforces authentication and
+/// the viewer's read-only rule.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub subject: String,
+    pub tenant: String,
+    pub role: Role,
+    /// The request's `X-Request-Id`, forwarded to the scheduler.
+    pub request_id: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("missing bearer token"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthenticated("malformed authorization header"))?;
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(ApiError::unauthenticated("expected a bearer token")),
+        };
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let caller = state.auth.verify(token, request_id)?;
+        let reads = parts.method == Method::GET || parts.method == Method::HEAD;
+        if caller.role == Role::Viewer && !reads {
+            return Err(ApiError::forbidden("a viewer may only read"));
+        }
+        tracing::Span::current().record("tenant", caller.tenant.as_str());
+        Ok(caller)
+    }
+}

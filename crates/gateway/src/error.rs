@@ -1,0 +1,193 @@
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use model::{ErrorCode, FieldError};
+use serde::Serialize;
+use tonic_types::StatusExt;
+use utoipa::ToSchema;
+
+/// What can stop the gateway from starting or serving.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("no scheduler url configured")]
+    NoSchedulerUrl,
+    #[error("invalid scheduler url {url}: {source}")]
+    SchedulerUrl {
+        url: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Seconds a client should wait before retrying when a dependency is down.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// An RFC 9457 problem, the body of every error answer (`application/problem+json`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem (`urn:chorus:problem:<code>`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Field-level problems, each located by a JSON pointer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemField {
+    pub path: String,
+    pub message: String,
+}
+
+/// An error answer. Every rejection, gateway-side or from the scheduler, becomes one of these,
+/// so clients only ever see problem documents.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::from_u16(code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code: code.as_str(),
+            title: code.title(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, detail)
+    }
+
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::PermissionDenied, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, detail)
+    }
+
+    pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::new(ErrorCode::Invalid, message.clone())
+            .with_errors(vec![FieldError::new(path, message)])
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, detail)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            title: "Method Not Allowed",
+            detail: "method not allowed on this resource".into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Maps a scheduler answer: the status code through the shared [`ErrorCode`] table, the
+    /// field violations of a `google.rpc.BadRequest` detail into `errors` as they are (the
+    /// scheduler already sends full JSON pointers).
+    pub fn from_status(status: &tonic::Status) -> Self {
+        let code = ErrorCode::from_grpc_code(status.code() as i32);
+        match code {
+            ErrorCode::Internal => {
+                tracing::error!(grpc.code = ?status.code(), grpc.message = status.message(), "scheduler call failed");
+                return Self::internal();
+            }
+            ErrorCode::Unavailable => {
+                tracing::warn!(grpc.code = ?status.code(), grpc.message = status.message(), "scheduler unavailable");
+                return Self::unavailable("the scheduler is unavailable, retry later");
+            }
+            _ => {}
+        }
+        let errors = status
+            .get_details_bad_request()
+            .map(|bad| {
+                bad.field_violations
+                    .into_iter()
+                    .map(|v| FieldError::new(v.field, v.description))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self::new(code, status.message()).with_errors(errors)
+    }
+
+    fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("urn:chorus:problem:{}", self.code),
+            title: self.title.to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            errors: self
+                .errors
+                .iter()
+                .map(|e| ProblemField {
+                    path: e.path.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> Self {
+        Self::from_status(&status)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}

@@ -1,0 +1,185 @@
+//! Request extractors whose rejections are problem documents: axum's own rejections answer
+//! plain text, which must never reach a client.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// A JSON request body, parsed strictly: the content type must be JSON (415), the body must fit
+/// the limit (413), be readable JSON (400) and match the expected shape (422, with the path of
+/// the offending field). Keeps the raw bytes for idempotency fingerprints.
+#[derive(Debug)]
+pub struct JsonBody<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::new(
+                model::ErrorCode::UnsupportedMediaType,
+                "expected content-type application/json",
+            ));
+        }
+        let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(model::ErrorCode::PayloadTooLarge, "request body too large")
+            } else {
+                ApiError::bad_request("cannot read the request body")
+            }
+        })?;
+        let value = parse_json(&raw)?;
+        Ok(Self { value, raw })
+    }
+}
+
+fn is_json(value: Option<&header::HeaderValue>) -> bool {
+    let Some(value) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses JSON text into `T`: syntax errors are unreadable (400), shape errors invalid (422).
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let value = serde_path_to_error::deserialize(&mut de).and_then(|v| {
+        de.end()
+            .map_err(|e| serde_path_to_error::Error::new(serde_path_to_error::Path::empty(), e))?;
+        Ok(v)
+    });
+    match value {
+        Ok(v) => Ok(v),
+        Err(err) => {
+            let pointer = json_pointer(err.path());
+            let inner = err.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let message = strip_position(&inner.to_string());
+                    let path = match unknown_field(&message) {
+                        Some(field) => format!("{pointer}/{}", escape_token(field)),
+                        None => pointer,
+                    };
+                    Err(ApiError::invalid(path, message))
+                }
+                _ => Err(ApiError::bad_request(format!(
+                    "request body is not valid json: {}",
+                    strip_position(&inner.to_string())
+                ))),
+            }
+        }
+    }
+}
+
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        out.push('/');
+        match segment {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } => out.push_str(&escape_token(key)),
+            Segment::Enum { variant } => out.push_str(&escape_token(variant)),
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
+}
+
+fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// serde's message for a field outside a `deny_unknown_fields` struct: "unknown field `x`, ...".
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split_once('`').map(|(field, _)| field)
+}
+
+/// serde_json appends " at line 1 column 12"; the pointer says where, and clients need no
+/// offsets into a document they sent.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// A UUID path parameter. A malformed one is a bad request (400), like any unreadable input;
+/// a well-formed unknown one is the scheduler's 404.
+#[derive(Debug, Clone, Copy)]
+pub struct IdPath(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request("malformed path"))?;
+        parse_uuid(&raw, "id").map(Self).map_err(|_| {
+            ApiError::bad_request(format!("'{raw}' is not a valid id (expected a uuid)"))
+        })
+    }
+}
+
+pub fn parse_uuid(raw: &str, name: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::bad_request(format!("{name}: '{raw}' is not a valid id (expected a uuid)"))
+    })
+}
+
+/// Query parameters; a query string that does not parse at all is a bad request (400).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e| ApiError::bad_request(format!("malformed query string: {}", e.body_text())))
+    }
+}
+
+/// Page size: default 50, 1 to 500; anything else is invalid content (422).
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 500;
+
+pub fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid(
+            "/limit",
+            format!("limit must be an integer from 1 to {MAX_LIMIT}"),
+        )),
+    }
+}
+
+/// An optional UUID query parameter (400 when malformed, like a path id).
+pub fn optional_uuid(raw: Option<&str>, name: &str) -> Result<Option<Uuid>, ApiError> {
+    raw.map(|r| parse_uuid(r, name)).transpose()
+}

@@ -1,0 +1,193 @@
+use std::collections::HashSet;
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt, future};
+use model::{EventType, WorkflowEvent};
+use proto::v1;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiQuery, IdPath, optional_uuid};
+use crate::state::AppState;
+
+/// The `data:` of one server-sent event. The tenant stays out: it is the caller's own.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventData<'a> {
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub kind: &'a str,
+    pub instance_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_id: Option<&'a str>,
+    pub status: &'a str,
+    pub at: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    pub data: &'a serde_json::Value,
+}
+
+/// Which events a subscriber wants. The tenant is always the caller's.
+#[derive(Debug, Clone)]
+struct Filter {
+    tenant: String,
+    instance_id: Option<Uuid>,
+    types: Option<HashSet<EventType>>,
+}
+
+impl Filter {
+    fn admits(&self, event: &WorkflowEvent) -> bool {
+        event.tenant == self.tenant
+            && self.instance_id.is_none_or(|id| event.instance_id == id)
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|types| types.contains(&event.event_type))
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StreamQuery {
+    /// Only this instance's events.
+    #[param(value_type = Option<Uuid>)]
+    pub instance_id: Option<String>,
+    /// Only events of these types, comma-separated (`step.completed,instance.failed`).
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct InstanceStreamQuery {
+    /// Only events of these types, comma-separated.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+}
+
+fn parse_types(raw: Option<&str>) -> Result<Option<HashSet<EventType>>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let mut types = HashSet::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind: EventType = serde_json::from_value(serde_json::Value::String(name.into()))
+            .map_err(|_| ApiError::invalid("/type", format!("unknown event type '{name}'")))?;
+        types.insert(kind);
+    }
+    Ok(Some(types))
+}
+
+fn last_event_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// All events of the caller's tenant, optionally narrowed by instance and type.
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(StreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
+    responses((status = 200, content_type = "text/event-stream", body = EventData,
+        description = "server-sent events: `id`, `event` (the type) and `data`"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn all(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let filter = Filter {
+        tenant: caller.tenant,
+        instance_id: optional_uuid(q.instance_id.as_deref(), "instance_id")?,
+        types: parse_types(q.kind.as_deref())?,
+    };
+    stream(&state, filter, last_event_id(&headers)).await
+}
+
+/// One instance's events; 404 when the instance is unknown to the caller's tenant.
+#[utoipa::path(get, path = "/api/v1/instances/{id}/events/stream", tag = "events",
+    params(("id" = Uuid, Path), InstanceStreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
+    responses((status = 200, content_type = "text/event-stream", body = EventData,
+        description = "server-sent events: `id`, `event` (the type) and `data`"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<InstanceStreamQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let types = parse_types(q.kind.as_deref())?;
+    let request = v1::InstanceRef { id: id.to_string() };
+    state
+        .scheduler
+        .call(&caller, request, |mut c, r| async move { c.get_instance(r).await })
+        .await?;
+    let filter = Filter {
+        tenant: caller.tenant,
+        instance_id: Some(id),
+        types,
+    };
+    stream(&state, filter, last_event_id(&headers)).await
+}
+
+async fn stream(
+    state: &AppState,
+    filter: Filter,
+    after: Option<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
+    let events = state.events.subscribe(after).await.map_err(|e| {
+        tracing::warn!(error = %e, "event bus unavailable");
+        ApiError::unavailable("the event stream is unavailable, retry later")
+    })?;
+    // A failing bus ends the response; the client reconnects with Last-Event-ID and misses
+    // nothing still in the stream.
+    let events = events
+        .take_while(|item| {
+            if let Err(e) = item {
+                tracing::warn!(error = %e, "event stream interrupted");
+            }
+            future::ready(item.is_ok())
+        })
+        .filter_map(move |item| {
+            let event = match item {
+                Ok(stored) if filter.admits(&stored.event) => to_sse(&stored.id, &stored.event),
+                _ => None,
+            };
+            future::ready(event.map(Ok))
+        });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+fn to_sse(id: &str, event: &WorkflowEvent) -> Option<Event> {
+    let data = EventData {
+        kind: event.event_type.as_str(),
+        instance_id: event.instance_id,
+        step_id: event.step_id.as_deref(),
+        status: &event.status,
+        at: event.at,
+        data: &event.data,
+    };
+    match Event::default()
+        .id(id)
+        .event(event.event_type.as_str())
+        .json_data(&data)
+    {
+        Ok(sse) => Some(sse),
+        Err(e) => {
+            tracing::error!(error = %e, event_id = id, "cannot encode event");
+            None
+        }
+    }
+}

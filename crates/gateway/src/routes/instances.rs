@@ -1,0 +1,233 @@
+use axum::Json;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use proto::v1;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiQuery, IdPath, JsonBody, optional_uuid, page_limit};
+use crate::idempotency;
+use crate::mapping::{
+    Accepted, CreateInstanceBody, InstanceDto, Items, Page, SendEventBody, StepExecutionDto,
+    convert_all,
+};
+use crate::state::AppState;
+
+/// Variables must be a JSON object: anything else is invalid content at `path`.
+pub fn variables_json(value: Option<serde_json::Value>, path: &str) -> Result<String, ApiError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok("{}".to_string()),
+        Some(v @ serde_json::Value::Object(_)) => Ok(v.to_string()),
+        Some(_) => Err(ApiError::invalid(path, "variables must be a json object")),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/instances", tag = "instances", request_body = CreateInstanceBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "answers the same instance (200) for a retry with the same body")),
+    responses((status = 201, body = InstanceDto), (status = 200, body = InstanceDto, description = "an earlier instance with this idempotency key"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: JsonBody<CreateInstanceBody>,
+) -> Result<(StatusCode, Json<InstanceDto>), ApiError> {
+    let idem = idempotency::from_request(&headers, &method, uri.path(), &body.raw)?;
+    let b = body.value;
+    let request = v1::CreateInstanceRequest {
+        template_id: b.template_id.to_string(),
+        version: b.version,
+        variables_json: variables_json(b.variables, "/variables")?,
+        start: b.start.unwrap_or(false),
+        idempotency_key: idem.as_ref().map(|i| i.key.clone()),
+        idempotency_fingerprint: idem.map(|i| i.fingerprint),
+    };
+    let created = state
+        .scheduler
+        .call(&caller, request, |mut c, r| async move { c.create_instance(r).await })
+        .await?;
+    let instance = created.instance.ok_or_else(|| {
+        tracing::error!("scheduler answered create_instance without an instance");
+        ApiError::internal()
+    })?;
+    let status = if created.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(instance.try_into()?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListInstancesQuery {
+    pub status: Option<String>,
+    #[param(value_type = Option<uuid::Uuid>)]
+    pub template_id: Option<String>,
+    #[param(value_type = Option<uuid::Uuid>)]
+    pub parent_instance_id: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", params(ListInstancesQuery),
+    responses((status = 200, body = Page<InstanceDto>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListInstancesQuery>,
+) -> Result<Json<Page<InstanceDto>>, ApiError> {
+    let request = v1::ListInstancesRequest {
+        status: q.status,
+        template_id: optional_uuid(q.template_id.as_deref(), "template_id")?
+            .map(|u| u.to_string()),
+        parent_instance_id: optional_uuid(q.parent_instance_id.as_deref(), "parent_instance_id")?
+            .map(|u| u.to_string()),
+        limit: page_limit(q.limit.as_deref())?,
+        cursor: q.cursor,
+    };
+    let page = state
+        .scheduler
+        .call(&caller, request, |mut c, r| async move { c.list_instances(r).await })
+        .await?;
+    Ok(Json(Page {
+        items: convert_all(page.items)?,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = InstanceDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<InstanceDto>, ApiError> {
+    let request = v1::InstanceRef { id: id.to_string() };
+    let instance = state
+        .scheduler
+        .call(&caller, request, |mut c, r| async move { c.get_instance(r).await })
+        .await?;
+    Ok(Json(instance.try_into()?))
+}
+
+#[utoipa::path(put, path = "/api/v1/instances/{id}/start", tag = "instances", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = InstanceDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<InstanceDto>, ApiError> {
+    let request = v1::InstanceRef { id: id.to_string() };
+    let instance = state
+        .scheduler
+        .call(&caller, request, |mut c, r| async move { c.start_instance(r).await })
+        .await?;
+    Ok(Json(instance.try_into()?))
+}
+
+#[utoipa::path(put, path = "/api/v1/instances/{id}/pause", tag = "instances", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = InstanceDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<InstanceDto>, ApiError> {
+    let request = v1::InstanceRef { id: id.to_string() };
+    let instance = state
+        .scheduler
+        .call(&caller, request, |mut c, r| async move { c.pause_instance(r).await })
+        .await?;
+    Ok(Json(instance.try_into()?))
+}
+
+#[utoipa::path(put, path = "/api/v1/instances/{id}/resume", tag = "instances", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = InstanceDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<InstanceDto>, ApiError> {
+    let request = v1::InstanceRef { id: id.to_string() };
+    let instance = state
+        .scheduler
+        .call(&caller, request, |mut c, r| async move { c.resume_instance(r).await })
+        .await?;
+    Ok(Json(instance.try_into()?))
+}
+
+#[utoipa::path(put, path = "/api/v1/instances/{id}/cancel", tag = "instances", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = InstanceDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<InstanceDto>, ApiError> {
+    let request = v1::InstanceRef { id: id.to_string() };
+    let instance = state
+        .scheduler
+        .call(&caller, request, |mut c, r| async move { c.cancel_instance(r).await })
+        .await?;
+    Ok(Json(instance.try_into()?))
+}
+
+#[utoipa::path(get, path = "/api/v1/instances/{id}/steps", tag = "instances", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Items<StepExecutionDto>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn steps(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<Items<StepExecutionDto>>, ApiError> {
+    let request = v1::InstanceRef { id: id.to_string() };
+    let steps = state
+        .scheduler
+        .call(&caller, request, |mut c, r| async move { c.list_steps(r).await })
+        .await?;
+    Ok(Json(Items {
+        items: convert_all(steps.items)?,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/instances/{id}/events", tag = "instances", params(("id" = uuid::Uuid, Path)),
+    request_body = SendEventBody,
+    responses((status = 202, body = Accepted), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn send_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    body: JsonBody<SendEventBody>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let b = body.value;
+    if b.event.trim().is_empty() {
+        return Err(ApiError::invalid("/event", "event must not be empty"));
+    }
+    let request = v1::SendEventRequest {
+        instance_id: id.to_string(),
+        event: b.event,
+        data_json: b.data.map(|d| d.to_string()).unwrap_or_default(),
+    };
+    let answer = state
+        .scheduler
+        .call(&caller, request, |mut c, r| async move { c.send_event(r).await })
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            accepted: answer.accepted,
+        }),
+    ))
+}

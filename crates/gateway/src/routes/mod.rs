@@ -1,0 +1,6 @@
+pub mod events;
+pub mod health;
+pub mod instances;
+pub mod ops;
+pub mod templates;
+pub mod triggers;

@@ -1,0 +1,107 @@
+use std::future::Future;
+use std::time::Duration;
+
+use proto::v1::workflow_service_client::WorkflowServiceClient;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, GatewayError};
+
+/// How long one scheduler call may take before the gateway answers 503. Bounds the wait when
+/// every scheduler is down (a balanced channel waits for a ready endpoint).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Metadata key carrying the request id to the scheduler, for correlated logs.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The gRPC clients of the scheduler over one lazily connected channel, so the gateway starts
+/// (and answers 503) while no scheduler is up yet.
+#[derive(Clone)]
+pub struct Scheduler {
+    workflow: WorkflowServiceClient<Channel>,
+    health: HealthClient<Channel>,
+}
+
+impl Scheduler {
+    pub fn connect_lazy(urls: &[String]) -> Result<Self, GatewayError> {
+        let mut endpoints = Vec::with_capacity(urls.len());
+        for url in urls.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+            let endpoint = Endpoint::from_shared(url.to_string())
+                .map_err(|source| GatewayError::SchedulerUrl {
+                    url: url.to_string(),
+                    source,
+                })?
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tcp_nodelay(true);
+            endpoints.push(endpoint);
+        }
+        let channel = match endpoints.len() {
+            0 => return Err(GatewayError::NoSchedulerUrl),
+            1 => endpoints.remove(0).connect_lazy(),
+            _ => Channel::balance_list(endpoints.into_iter()),
+        };
+        Ok(Self {
+            workflow: WorkflowServiceClient::new(channel.clone()),
+            health: HealthClient::new(channel),
+        })
+    }
+
+    /// Calls the workflow service as `caller`, mapping any failure to a problem.
+    pub async fn call<M, R, F, Fut>(&self, caller: &Caller, message: M, f: F) -> Result<R, ApiError>
+    where
+        F: FnOnce(WorkflowServiceClient<Channel>, tonic::Request<M>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    {
+        let mut request = tonic::Request::new(message);
+        let metadata = request.metadata_mut();
+        insert(metadata, proto::TENANT_HEADER, &caller.tenant)?;
+        insert(metadata, proto::ROLE_HEADER, caller.role.as_str())?;
+        if let Some(id) = &caller.request_id {
+            // The id is only for correlation: one that cannot travel is left behind.
+            let _ = insert(metadata, REQUEST_ID_HEADER, id);
+        }
+        match tokio::time::timeout(CALL_TIMEOUT, f(self.workflow.clone(), request)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(ApiError::from_status(&status)),
+            Err(_) => Err(ApiError::unavailable("the scheduler did not answer in time")),
+        }
+    }
+
+    /// `grpc.health.v1.Health/Check` for `service` ("" is the scheduler itself).
+    pub async fn check(&self, service: &str) -> Result<(), String> {
+        let mut client = self.health.clone();
+        let request = HealthCheckRequest {
+            service: service.to_string(),
+        };
+        match tokio::time::timeout(HEALTH_TIMEOUT, client.check(request)).await {
+            Ok(Ok(response)) => {
+                let status = response.into_inner().status;
+                if status == ServingStatus::Serving as i32 {
+                    Ok(())
+                } else {
+                    Err(format!("not serving ({})", ServingStatus::try_from(status).map(|s| s.as_str_name()).unwrap_or("unknown")))
+                }
+            }
+            Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
+            Err(_) => Err("timed out".to_string()),
+        }
+    }
+}
+
+fn insert(
+    metadata: &mut tonic::metadata::MetadataMap,
+    key: &'static str,
+    value: &str,
+) -> Result<(), ApiError> {
+    // Never drop the tenant silently: the scheduler would fall back to the default tenant.
+    let value = MetadataValue::try_from(value)
+        .map_err(|_| ApiError::unauthenticated("claims cannot be carried to the scheduler"))?;
+    metadata.insert(key, value);
+    Ok(())
+}

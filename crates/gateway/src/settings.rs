@@ -1,0 +1,21 @@
+use std::net::IpAddr;
+
+/// Everything the gateway needs to start; the binary resolves it from the environment.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// `0.0.0.0` in production, `127.0.0.1` in tests.
+    pub host: IpAddr,
+    /// `PORT` (8081); 0 picks a free port (tests).
+    pub port: u16,
+    /// `JWT_SECRET`, the HS256 key.
+    pub jwt_secret: String,
+    /// `SCHEDULER_URL`, comma-separated: calls are balanced over them.
+    pub scheduler_urls: Vec<String>,
+    /// Largest request body accepted (413 above).
+    pub body_limit_bytes: usize,
+}
+
+impl GatewaySettings {
+    /// The default body limit, 1 MiB.
+    pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+}

@@ -1,0 +1,175 @@
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, Response};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use storage::EventBus;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::auth::Authenticator;
+use crate::error::{ApiError, GatewayError};
+use crate::metrics;
+use crate::routes::{events, health, instances, ops, templates, triggers};
+use crate::scheduler::Scheduler;
+use crate::settings::GatewaySettings;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A bound, not yet serving gateway.
+pub struct Gateway {
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    stop_streams: watch::Sender<bool>,
+}
+
+impl Gateway {
+    /// Binds the listener and prepares the scheduler channel (connected lazily: the scheduler
+    /// may start later).
+    pub async fn build(
+        settings: GatewaySettings,
+        events: Arc<dyn EventBus>,
+    ) -> Result<Self, GatewayError> {
+        let scheduler = Scheduler::connect_lazy(&settings.scheduler_urls)?;
+        let (stop_streams, streams_stopped) = watch::channel(false);
+        let state = AppState {
+            scheduler,
+            events,
+            auth: Arc::new(Authenticator::new(&settings.jwt_secret)),
+            metrics: metrics::handle(),
+            streams_stopped,
+        };
+        let router = router(state, settings.body_limit_bytes);
+        let addr = SocketAddr::new(settings.host, settings.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| GatewayError::Bind { addr, source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| GatewayError::Bind { addr, source })?
+            .port();
+        Ok(Self {
+            listener,
+            port,
+            router,
+            stop_streams,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight. Open event
+    /// streams are ended too, or they would hold the shutdown forever.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), GatewayError> {
+        let stop_streams = self.stop_streams;
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("gateway shutting down");
+            let _ = stop_streams.send(true);
+        };
+        tracing::info!(port = self.port, "gateway listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(signal)
+            .await
+            .map_err(GatewayError::Serve)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        let id = uuid::Uuid::now_v7().to_string();
+        id.parse().ok().map(RequestId::new)
+    }
+}
+
+fn router(state: AppState, body_limit: usize) -> Router {
+    let api = Router::new()
+        .route("/templates", post(templates::create).get(templates::list))
+        .route(
+            "/templates/{id}",
+            get(templates::get)
+                .put(templates::update)
+                .delete(templates::delete),
+        )
+        .route("/instances", post(instances::create).get(instances::list))
+        .route("/instances/{id}", get(instances::get))
+        .route("/instances/{id}/start", put(instances::start))
+        .route("/instances/{id}/pause", put(instances::pause))
+        .route("/instances/{id}/resume", put(instances::resume))
+        .route("/instances/{id}/cancel", put(instances::cancel))
+        .route("/instances/{id}/steps", get(instances::steps))
+        .route("/instances/{id}/events", post(instances::send_event))
+        .route("/instances/{id}/events/stream", get(events::instance))
+        .route("/events/stream", get(events::all))
+        .route("/triggers/webhook/{id}", post(triggers::webhook))
+        .route("/openapi.json", get(ops::openapi_json));
+
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(health::ready))
+        .route("/health/live", get(health::live))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuidV7))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(make_span)
+                        .on_response(on_response),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::custom(on_panic)),
+        )
+}
+
+fn make_span<B>(request: &Request<B>) -> Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "http_request",
+        method = %request.method(),
+        path = request.uri().path(),
+        request_id,
+        tenant = tracing::field::Empty,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    )
+}
+
+fn on_response<B>(response: &Response<B>, latency: std::time::Duration, span: &Span) {
+    span.record("status", response.status().as_u16());
+    span.record("latency_ms", latency.as_millis() as u64);
+    tracing::info!("request finished");
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("handler panicked");
+    ApiError::internal().into_response()
+}

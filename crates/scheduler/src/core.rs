@@ -1,0 +1,527 @@
+//! Carrying out decisions: feeds inputs to instances through the engine, inside the storage
+//! transaction that locks each instance, and afterwards hands the jobs to the queue, the events
+//! to the bus and the timers that are already due to [`Core::fire_timers`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use engine::{Command, Context, Decision, Input, InstanceState};
+use model::{ErrorCode, Instance, Job, WorkflowEvent};
+use storage::{
+    EventBus, JobQueue, LoadedInstance, NewInstance, StorageError, Store, TimerRecord, Transition,
+    TransitionRequest,
+};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::cache::DefinitionCache;
+use crate::outbox::Outbox;
+use crate::{SchedulerError, SchedulerSettings};
+
+/// One input for one instance.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub instance_id: Uuid,
+    pub input: Input,
+    /// The caller's tenant; another tenant's instance answers not found. `None` for the
+    /// scheduler's own work.
+    pub tenant: Option<String>,
+    /// A timer to delete with this decision (the one that carried the input).
+    pub fired_timer: Option<Uuid>,
+    /// A refusal is not an error (outbox work: cancelling a child that already ended).
+    pub tolerate_rejection: bool,
+}
+
+impl Request {
+    pub fn api(instance_id: Uuid, input: Input, tenant: &str) -> Self {
+        Self {
+            instance_id,
+            input,
+            tenant: Some(tenant.to_owned()),
+            fired_timer: None,
+            tolerate_rejection: false,
+        }
+    }
+
+    pub fn internal(instance_id: Uuid, input: Input) -> Self {
+        Self {
+            instance_id,
+            input,
+            tenant: None,
+            fired_timer: None,
+            tolerate_rejection: true,
+        }
+    }
+}
+
+/// What an input did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub instance: Instance,
+    /// False when the engine found nothing to do (a stale result, a duplicate).
+    pub accepted: bool,
+}
+
+pub struct Core {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn JobQueue>,
+    pub events: Arc<dyn EventBus>,
+    pub definitions: Arc<DefinitionCache>,
+    pub settings: SchedulerSettings,
+    /// Wakes the sweeper when a timer is due before its next planned look.
+    pub sweeper_wake: Notify,
+    pub sweeper_next_wake: Mutex<Option<DateTime<Utc>>>,
+}
+
+/// What one instance's decision closure found, read after the transaction.
+#[derive(Default)]
+struct GroupOutcome {
+    results: Vec<Option<Result<bool, SchedulerError>>>,
+    instance: Option<Instance>,
+    missing_definition: Option<(String, Uuid, i32)>,
+}
+
+impl Core {
+    /// Parsed definition of a template version, from the cache or the database.
+    pub async fn definition(
+        &self,
+        tenant: &str,
+        template_id: Uuid,
+        version: i32,
+    ) -> Result<Arc<engine::Definition>, SchedulerError> {
+        if let Some(definition) = self.definitions.get(template_id, version) {
+            return Ok(definition);
+        }
+        let template = self
+            .store
+            .get_template(tenant, template_id, Some(version), true)
+            .await?;
+        let validated = engine::validate(&template.definition).map_err(|errors| {
+            SchedulerError::Storage(StorageError::Corrupt(format!(
+                "stored template {template_id} v{version} no longer validates: {errors:?}"
+            )))
+        })?;
+        let definition = Arc::new(validated.definition);
+        self.definitions
+            .insert(template_id, version, definition.clone());
+        Ok(definition)
+    }
+
+    /// Feeds each request's input to its instance. Requests for the same instance are applied
+    /// in order within one decision; all instances move in one transaction.
+    pub async fn apply(
+        self: &Arc<Self>,
+        requests: Vec<Request>,
+    ) -> Vec<Result<Applied, SchedulerError>> {
+        let mut results = self.apply_once(&requests).await;
+        // A definition missing from the cache is loaded and the affected requests run again.
+        let retry: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(index, result)| matches!(result, Attempt::MissingDefinition(..)).then_some(index))
+            .collect();
+        for index in &retry {
+            if let Attempt::MissingDefinition(tenant, template_id, version) = &results[*index] {
+                if let Err(error) = self.definition(tenant, *template_id, *version).await {
+                    results[*index] = Attempt::Done(Err(error));
+                }
+            }
+        }
+        let again: Vec<Request> = retry
+            .iter()
+            .filter(|index| matches!(results[**index], Attempt::MissingDefinition(..)))
+            .map(|index| requests[*index].clone())
+            .collect();
+        if !again.is_empty() {
+            let mut second = self.apply_once(&again).await.into_iter();
+            for index in &retry {
+                if matches!(results[*index], Attempt::MissingDefinition(..)) {
+                    results[*index] = second.next().unwrap_or(Attempt::Done(Err(
+                        SchedulerError::NotFound("template"),
+                    )));
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|attempt| match attempt {
+                Attempt::Done(result) => result,
+                Attempt::MissingDefinition(..) => Err(SchedulerError::NotFound("template")),
+            })
+            .collect()
+    }
+
+    async fn apply_once(self: &Arc<Self>, requests: &[Request]) -> Vec<Attempt> {
+        let now = Utc::now();
+        let mut groups: Vec<(Uuid, Vec<usize>)> = Vec::new();
+        let mut group_of: HashMap<Uuid, usize> = HashMap::new();
+        for (index, request) in requests.iter().enumerate() {
+            let group = *group_of.entry(request.instance_id).or_insert_with(|| {
+                groups.push((request.instance_id, Vec::new()));
+                groups.len() - 1
+            });
+            groups[group].1.push(index);
+        }
+
+        let mut outcomes = Vec::with_capacity(groups.len());
+        let mut transition_requests = Vec::with_capacity(groups.len());
+        for (instance_id, members) in &groups {
+            let outcome = Arc::new(Mutex::new(GroupOutcome::default()));
+            let inputs: Vec<Request> = members.iter().map(|i| requests[*i].clone()).collect();
+            let decide = self.decide_closure(inputs, now, outcome.clone());
+            outcomes.push(outcome);
+            transition_requests.push(TransitionRequest {
+                instance_id: *instance_id,
+                decide,
+            });
+        }
+
+        let mut attempts: Vec<Option<Attempt>> = (0..requests.len()).map(|_| None).collect();
+        let written = match self.store.transition(transition_requests).await {
+            Ok(written) => written,
+            Err(error) => {
+                let code = error.code();
+                let message = error.to_string();
+                return requests
+                    .iter()
+                    .map(|_| {
+                        Attempt::Done(Err(SchedulerError::Storage(StorageError::Rejected {
+                            code,
+                            message: message.clone(),
+                        })))
+                    })
+                    .collect();
+            }
+        };
+
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut events: Vec<WorkflowEvent> = Vec::new();
+        let mut due_timers: Vec<TimerRecord> = Vec::new();
+        let mut earliest_later_timer: Option<DateTime<Utc>> = None;
+        for (((_, members), outcome), result) in groups.iter().zip(&outcomes).zip(written) {
+            let mut outcome = outcome.lock().unwrap_or_else(|e| e.into_inner());
+            match result {
+                Err(error) => {
+                    let message = error.to_string();
+                    let code = error.code();
+                    for index in members {
+                        let error = match code {
+                            ErrorCode::NotFound => SchedulerError::NotFound("instance"),
+                            _ => SchedulerError::Storage(StorageError::Rejected {
+                                code,
+                                message: message.clone(),
+                            }),
+                        };
+                        attempts[*index] = Some(Attempt::Done(Err(error)));
+                    }
+                    continue;
+                }
+                Ok(Some(transition)) => {
+                    jobs.extend(transition.jobs);
+                    events.extend(transition.events);
+                    for new_instance in transition.new_instances {
+                        due_timers.extend(new_instance.timers);
+                    }
+                    for timer in transition.timers {
+                        if timer.due_at <= now {
+                            due_timers.push(timer);
+                        } else if earliest_later_timer.is_none_or(|at| timer.due_at < at) {
+                            earliest_later_timer = Some(timer.due_at);
+                        }
+                    }
+                }
+                Ok(None) => {}
+            }
+            if let Some((tenant, template_id, version)) = outcome.missing_definition.take() {
+                for index in members {
+                    attempts[*index] = Some(Attempt::MissingDefinition(
+                        tenant.clone(),
+                        template_id,
+                        version,
+                    ));
+                }
+                continue;
+            }
+            let instance = outcome.instance.clone();
+            for (position, index) in members.iter().enumerate() {
+                let result = match outcome.results.get_mut(position).and_then(Option::take) {
+                    Some(Ok(accepted)) => match &instance {
+                        Some(instance) => Ok(Applied {
+                            instance: instance.clone(),
+                            accepted,
+                        }),
+                        None => Err(SchedulerError::NotFound("instance")),
+                    },
+                    Some(Err(error)) => Err(error),
+                    None => Err(SchedulerError::NotFound("instance")),
+                };
+                attempts[*index] = Some(Attempt::Done(result));
+            }
+        }
+
+        self.hand_off(&jobs, &events).await;
+        if let Some(at) = earliest_later_timer {
+            self.wake_sweeper_by(at);
+        }
+        if !due_timers.is_empty() {
+            let core = self.clone();
+            tokio::spawn(async move { core.fire_timers(due_timers).await });
+        }
+        attempts
+            .into_iter()
+            .map(|attempt| attempt.unwrap_or(Attempt::Done(Err(SchedulerError::NotFound("instance")))))
+            .collect()
+    }
+
+    /// After commit: jobs to their queues, events to watchers. A failure here loses nothing:
+    /// the job rows are in the database and the sweeper hands them out again when their lease
+    /// runs out.
+    pub async fn hand_off(&self, jobs: &[Job], events: &[WorkflowEvent]) {
+        if !jobs.is_empty() {
+            if let Err(error) = self.queue.publish(jobs).await {
+                tracing::warn!(error = %error, jobs = jobs.len(), "job hand-off failed; the sweeper will retry");
+            }
+        }
+        if !events.is_empty() {
+            if let Err(error) = self.events.publish(events).await {
+                tracing::warn!(error = %error, events = events.len(), "event publish failed");
+            }
+        }
+    }
+
+    fn wake_sweeper_by(&self, at: DateTime<Utc>) {
+        let next = *self
+            .sweeper_next_wake
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if next.is_none_or(|next| at < next) {
+            self.sweeper_wake.notify_one();
+        }
+    }
+
+    fn decide_closure(
+        self: &Arc<Self>,
+        inputs: Vec<Request>,
+        now: DateTime<Utc>,
+        outcome: Arc<Mutex<GroupOutcome>>,
+    ) -> storage::Decide {
+        let definitions = self.definitions.clone();
+        let settings = self.settings.engine.clone();
+        let seed: u64 = rand::random();
+        Box::new(move |loaded: &LoadedInstance| {
+            let mut outcome = outcome.lock().unwrap_or_else(|e| e.into_inner());
+            *outcome = GroupOutcome::default();
+            outcome.results = inputs.iter().map(|_| None).collect();
+            outcome.instance = Some(loaded.instance.clone());
+
+            let instance = &loaded.instance;
+            let definition = match definitions.get(instance.template_id, instance.template_version) {
+                Some(definition) => definition,
+                None => {
+                    outcome.missing_definition = Some((
+                        instance.tenant.clone(),
+                        instance.template_id,
+                        instance.template_version,
+                    ));
+                    return Ok(None);
+                }
+            };
+            let mut state: InstanceState = serde_json::from_value(loaded.state.clone())
+                .map_err(|error| StorageError::Corrupt(format!("instance state: {error}")))?;
+
+            let mut transition = Transition::default();
+            let mut changed = false;
+            for (position, request) in inputs.iter().enumerate() {
+                if let Some(timer) = request.fired_timer {
+                    transition.cleared_timers.push(timer);
+                }
+                if request.tenant.as_deref().is_some_and(|tenant| tenant != instance.tenant) {
+                    outcome.results[position] = Some(Err(SchedulerError::NotFound("instance")));
+                    continue;
+                }
+                let context = Context {
+                    now,
+                    seed: seed.wrapping_add(position as u64),
+                };
+                match engine::decide(&definition, &state, &request.input, &context, &settings) {
+                    Ok(Some(Decision { state: next, commands })) => {
+                        carry_out(commands, &next, now, &mut transition);
+                        state = next;
+                        changed = true;
+                        outcome.results[position] = Some(Ok(true));
+                    }
+                    Ok(None) => outcome.results[position] = Some(Ok(false)),
+                    Err(rejection) if request.tolerate_rejection => {
+                        tracing::debug!(instance_id = %instance.id, reason = %rejection, "input refused");
+                        outcome.results[position] = Some(Ok(false));
+                    }
+                    Err(rejection) => {
+                        outcome.results[position] =
+                            Some(Err(SchedulerError::Conflict(rejection.to_string())));
+                    }
+                }
+            }
+            if !changed {
+                if transition.cleared_timers.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(transition));
+            }
+            let row = instance_row(instance, &state, now);
+            outcome.instance = Some(row.clone());
+            transition.instance = Some(row);
+            transition.state = Some(
+                serde_json::to_value(&state)
+                    .map_err(|error| StorageError::Corrupt(format!("instance state: {error}")))?,
+            );
+            Ok(Some(transition))
+        })
+    }
+}
+
+enum Attempt {
+    Done(Result<Applied, SchedulerError>),
+    MissingDefinition(String, Uuid, i32),
+}
+
+/// The instance row as the state says it is.
+pub fn instance_row(previous: &Instance, state: &InstanceState, now: DateTime<Utc>) -> Instance {
+    Instance {
+        status: state.status(),
+        variables: state.variables().clone(),
+        output: state.output().cloned(),
+        error: state.error().cloned(),
+        started_at: state.started_at(),
+        completed_at: state.completed_at(),
+        updated_at: now,
+        ..previous.clone()
+    }
+}
+
+/// A new instance's row, from its initial state.
+pub fn new_instance_row(state: &InstanceState) -> Instance {
+    let meta = state.meta();
+    Instance {
+        id: meta.id,
+        tenant: meta.tenant.clone(),
+        template_id: meta.template_id,
+        template_version: meta.template_version,
+        status: state.status(),
+        variables: state.variables().clone(),
+        output: state.output().cloned(),
+        error: state.error().cloned(),
+        parent_instance_id: meta.parent_instance_id,
+        created_at: state.created_at(),
+        started_at: state.started_at(),
+        completed_at: state.completed_at(),
+        updated_at: state.created_at(),
+    }
+}
+
+/// Translates the engine's commands into what the transaction writes.
+fn carry_out(
+    commands: Vec<Command>,
+    state: &InstanceState,
+    now: DateTime<Utc>,
+    transition: &mut Transition,
+) {
+    let instance_id = state.meta().id;
+    for command in commands {
+        match command {
+            Command::SaveExecution(mut execution) => {
+                execution.instance_id = instance_id;
+                match transition.executions.iter_mut().find(|e| e.id == execution.id) {
+                    Some(existing) => *existing = execution,
+                    None => transition.executions.push(execution),
+                }
+            }
+            Command::Dispatch(job) => transition.jobs.push(job),
+            Command::FinishJob { execution_id } | Command::CancelJob { execution_id, .. } => {
+                transition.jobs.retain(|job| job.execution_id != execution_id);
+                transition.finished_jobs.push(execution_id);
+            }
+            Command::SetTimer { id, due_at } => transition.timers.push(TimerRecord {
+                id,
+                instance_id,
+                due_at,
+                payload: Outbox::Input {
+                    input: Input::Timer { timer_id: id },
+                }
+                .to_json(),
+            }),
+            Command::ClearTimer { id } => {
+                transition.timers.retain(|timer| timer.id != id);
+                transition.cleared_timers.push(id);
+            }
+            Command::SpawnChild {
+                execution_id,
+                child_instance_id,
+                subflow,
+                version,
+                variables,
+                depth,
+            } => transition.timers.push(TimerRecord {
+                id: model::new_id(),
+                instance_id,
+                due_at: now,
+                payload: Outbox::SpawnChild {
+                    tenant: state.meta().tenant.clone(),
+                    execution_id,
+                    child_instance_id,
+                    subflow,
+                    version,
+                    variables,
+                    depth,
+                }
+                .to_json(),
+            }),
+            Command::CancelChild { child_instance_id } => transition.timers.push(TimerRecord {
+                id: model::new_id(),
+                instance_id: child_instance_id,
+                due_at: now,
+                payload: Outbox::Input {
+                    input: Input::Cancel,
+                }
+                .to_json(),
+            }),
+            Command::NotifyParent {
+                parent_instance_id,
+                execution_id,
+                outcome,
+            } => transition.timers.push(TimerRecord {
+                id: model::new_id(),
+                instance_id: parent_instance_id,
+                due_at: now,
+                payload: Outbox::Input {
+                    input: Input::ChildFinished {
+                        execution_id,
+                        child_instance_id: instance_id,
+                        outcome,
+                    },
+                }
+                .to_json(),
+            }),
+            Command::Emit(event) => transition.events.push(event),
+        }
+    }
+}
+
+/// A child instance with its start timer, for a subflow step.
+pub fn child_instance(state: InstanceState, now: DateTime<Utc>) -> NewInstance {
+    let instance = new_instance_row(&state);
+    let start = TimerRecord {
+        id: model::new_id(),
+        instance_id: instance.id,
+        due_at: now,
+        payload: Outbox::Input {
+            input: Input::Start,
+        }
+        .to_json(),
+    };
+    NewInstance {
+        instance,
+        state: serde_json::to_value(&state).unwrap_or(serde_json::Value::Null),
+        timers: vec![start],
+    }
+}

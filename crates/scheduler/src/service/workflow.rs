@@ -1,0 +1,398 @@
+//! `WorkflowService`: templates and instances.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use engine::{Input, InstanceMeta, InstanceState};
+use model::{EventType, WorkflowEvent};
+use proto::v1;
+use proto::v1::workflow_service_server::WorkflowService;
+use storage::{IdempotencyKey, InstanceFilter, NewInstance, Page, StorageError, TemplateFilter, TimerRecord};
+use tonic::{Request, Response, Status};
+
+use super::caller::{Caller, page_limit};
+use super::templates::{check_definition, check_name, new_template};
+use crate::convert;
+use crate::core::{self, Core};
+use crate::outbox::Outbox;
+use crate::SchedulerError;
+
+/// How long an `Idempotency-Key` answers the same instance.
+const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
+
+pub struct WorkflowApi {
+    core: Arc<Core>,
+}
+
+impl WorkflowApi {
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+
+    async fn lifecycle(
+        &self,
+        request: Request<v1::InstanceRef>,
+        input: Input,
+    ) -> Result<Response<v1::Instance>, Status> {
+        let caller = Caller::of(&request);
+        caller.may_write()?;
+        let id = convert::id(&request.get_ref().id, "/id")?;
+        let applied = self
+            .core
+            .apply(vec![core::Request::api(id, input, &caller.tenant)])
+            .await
+            .pop()
+            .unwrap_or(Err(SchedulerError::NotFound("instance")))?;
+        Ok(Response::new(convert::instance(&applied.instance)))
+    }
+}
+
+fn not_found(error: StorageError, what: &'static str) -> SchedulerError {
+    match error {
+        StorageError::NotFound { .. } => SchedulerError::NotFound(what),
+        other => other.into(),
+    }
+}
+
+#[tonic::async_trait]
+impl WorkflowService for WorkflowApi {
+    async fn create_template(
+        &self,
+        request: Request<v1::CreateTemplateRequest>,
+    ) -> Result<Response<v1::Template>, Status> {
+        let caller = Caller::of(&request);
+        caller.may_write()?;
+        let body = request.into_inner();
+        check_name(&body.name)?;
+        let definition = convert::document(&body.definition_json, "/definition", serde_json::Value::Null)?;
+        let (_, warnings) = check_definition(&self.core.store, &caller.tenant, &definition).await?;
+        let template = new_template(&caller.tenant, body.name, body.description, definition, warnings);
+        self.core.store.insert_template(&template).await.map_err(SchedulerError::from)?;
+        Ok(Response::new(convert::template(&template)))
+    }
+
+    async fn get_template(
+        &self,
+        request: Request<v1::GetTemplateRequest>,
+    ) -> Result<Response<v1::Template>, Status> {
+        let caller = Caller::of(&request);
+        let body = request.into_inner();
+        let id = convert::id(&body.id, "/id")?;
+        let template = self
+            .core
+            .store
+            .get_template(&caller.tenant, id, body.version, false)
+            .await
+            .map_err(|e| not_found(e, "template"))?;
+        Ok(Response::new(convert::template(&template)))
+    }
+
+    async fn list_templates(
+        &self,
+        request: Request<v1::ListTemplatesRequest>,
+    ) -> Result<Response<v1::ListTemplatesResponse>, Status> {
+        let caller = Caller::of(&request);
+        let body = request.into_inner();
+        let limit = page_limit(body.limit);
+        let cursor = body.cursor.as_deref().map(|c| convert::id(c, "/cursor")).transpose()?;
+        let filter = TemplateFilter {
+            name: body.name.filter(|name| !name.is_empty()),
+            page: Page { limit, cursor },
+        };
+        let templates = self
+            .core
+            .store
+            .list_templates(&caller.tenant, &filter)
+            .await
+            .map_err(SchedulerError::from)?;
+        let next_cursor = (templates.len() as u32 == limit)
+            .then(|| templates.last().map(|t| t.id.to_string()))
+            .flatten();
+        Ok(Response::new(v1::ListTemplatesResponse {
+            items: templates.iter().map(convert::template).collect(),
+            next_cursor,
+        }))
+    }
+
+    async fn update_template(
+        &self,
+        request: Request<v1::UpdateTemplateRequest>,
+    ) -> Result<Response<v1::Template>, Status> {
+        let caller = Caller::of(&request);
+        caller.may_write()?;
+        let body = request.into_inner();
+        let id = convert::id(&body.id, "/id")?;
+        let current = self
+            .core
+            .store
+            .get_template(&caller.tenant, id, None, false)
+            .await
+            .map_err(|e| not_found(e, "template"))?;
+        let mut next = current.clone();
+        if let Some(name) = body.name {
+            check_name(&name)?;
+            next.name = name;
+        }
+        if body.description.is_some() {
+            next.description = body.description;
+        }
+        if let Some(text) = body.definition_json {
+            next.definition = convert::document(&text, "/definition", serde_json::Value::Null)?;
+        }
+        let (_, warnings) = check_definition(&self.core.store, &caller.tenant, &next.definition).await?;
+        next.warnings = warnings;
+        next.version = current.version + 1;
+        next.updated_at = Utc::now();
+        self.core
+            .store
+            .insert_template_version(&next)
+            .await
+            .map_err(SchedulerError::from)?;
+        Ok(Response::new(convert::template(&next)))
+    }
+
+    async fn delete_template(
+        &self,
+        request: Request<v1::DeleteTemplateRequest>,
+    ) -> Result<Response<()>, Status> {
+        let caller = Caller::of(&request);
+        caller.may_write()?;
+        let id = convert::id(&request.get_ref().id, "/id")?;
+        self.core
+            .store
+            .delete_template(&caller.tenant, id)
+            .await
+            .map_err(|e| not_found(e, "template"))?;
+        Ok(Response::new(()))
+    }
+
+    async fn create_instance(
+        &self,
+        request: Request<v1::CreateInstanceRequest>,
+    ) -> Result<Response<v1::CreateInstanceResponse>, Status> {
+        let caller = Caller::of(&request);
+        caller.may_write()?;
+        let body = request.into_inner();
+        let template_id = convert::id(&body.template_id, "/template_id")?;
+        let variables = convert::document(&body.variables_json, "/variables", serde_json::json!({}))?;
+        if !variables.is_object() {
+            return Err(SchedulerError::invalid("/variables", "must be a JSON object").into());
+        }
+        let template = self
+            .core
+            .store
+            .get_template(&caller.tenant, template_id, body.version, false)
+            .await
+            .map_err(|e| not_found(e, "template"))?;
+        // Parses (and caches) the definition before anything is written.
+        self.core
+            .definition(&caller.tenant, template.id, template.version)
+            .await?;
+
+        let now = Utc::now();
+        let meta = InstanceMeta {
+            id: model::new_id(),
+            tenant: caller.tenant.clone(),
+            template_id: template.id,
+            template_version: template.version,
+            parent_instance_id: None,
+            parent_execution_id: None,
+            depth: 0,
+        };
+        let state = InstanceState::new(meta, variables, now);
+        let instance = core::new_instance_row(&state);
+        // The start rides on a timer written with the instance, so an accepted start is never
+        // lost to a crash between the two; it is carried out right away below.
+        let start = body.start.then(|| TimerRecord {
+            id: model::new_id(),
+            instance_id: instance.id,
+            due_at: now,
+            payload: Outbox::Input { input: Input::Start }.to_json(),
+        });
+        let new = NewInstance {
+            instance,
+            state: serde_json::to_value(&state).unwrap_or_default(),
+            timers: start.iter().cloned().collect(),
+        };
+        let idempotency = body.idempotency_key.filter(|k| !k.is_empty()).map(|key| IdempotencyKey {
+            key,
+            fingerprint: body.idempotency_fingerprint.unwrap_or_default(),
+            expires_at: now + chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS),
+        });
+        let (instance, created) = self
+            .core
+            .store
+            .insert_instance(&new, idempotency.as_ref())
+            .await
+            .map_err(SchedulerError::from)?;
+        if !created {
+            return Ok(Response::new(v1::CreateInstanceResponse {
+                instance: Some(convert::instance(&instance)),
+                created: false,
+            }));
+        }
+        let event = WorkflowEvent {
+            event_type: EventType::InstanceCreated,
+            tenant: caller.tenant.clone(),
+            instance_id: instance.id,
+            step_id: None,
+            status: instance.status.to_string(),
+            at: now,
+            data: serde_json::json!({ "template_id": instance.template_id }),
+        };
+        self.core.hand_off(&[], &[event]).await;
+
+        let Some(start) = start else {
+            return Ok(Response::new(v1::CreateInstanceResponse {
+                instance: Some(convert::instance(&instance)),
+                created: true,
+            }));
+        };
+        let started = self
+            .core
+            .apply(vec![core::Request {
+                fired_timer: Some(start.id),
+                ..core::Request::internal(instance.id, Input::Start)
+            }])
+            .await
+            .pop()
+            .unwrap_or(Err(SchedulerError::NotFound("instance")))?;
+        Ok(Response::new(v1::CreateInstanceResponse {
+            instance: Some(convert::instance(&started.instance)),
+            created: true,
+        }))
+    }
+
+    async fn get_instance(
+        &self,
+        request: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::Instance>, Status> {
+        let caller = Caller::of(&request);
+        let id = convert::id(&request.get_ref().id, "/id")?;
+        let instance = self
+            .core
+            .store
+            .get_instance(&caller.tenant, id)
+            .await
+            .map_err(|e| not_found(e, "instance"))?;
+        Ok(Response::new(convert::instance(&instance)))
+    }
+
+    async fn list_instances(
+        &self,
+        request: Request<v1::ListInstancesRequest>,
+    ) -> Result<Response<v1::ListInstancesResponse>, Status> {
+        let caller = Caller::of(&request);
+        let body = request.into_inner();
+        let limit = page_limit(body.limit);
+        let status = body
+            .status
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<model::InstanceStatus>()
+                    .map_err(|e| SchedulerError::invalid("/status", e.to_string()))
+            })
+            .transpose()?;
+        let optional_id = |text: Option<String>, field: &str| {
+            text.filter(|t| !t.is_empty())
+                .map(|t| convert::id(&t, field))
+                .transpose()
+        };
+        let filter = InstanceFilter {
+            status,
+            template_id: optional_id(body.template_id, "/template_id")?,
+            parent_instance_id: optional_id(body.parent_instance_id, "/parent_instance_id")?,
+            page: Page {
+                limit,
+                cursor: optional_id(body.cursor, "/cursor")?,
+            },
+        };
+        let instances = self
+            .core
+            .store
+            .list_instances(&caller.tenant, &filter)
+            .await
+            .map_err(SchedulerError::from)?;
+        let next_cursor = (instances.len() as u32 == limit)
+            .then(|| instances.last().map(|i| i.id.to_string()))
+            .flatten();
+        Ok(Response::new(v1::ListInstancesResponse {
+            items: instances.iter().map(convert::instance).collect(),
+            next_cursor,
+        }))
+    }
+
+    async fn start_instance(
+        &self,
+        request: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::Instance>, Status> {
+        self.lifecycle(request, Input::Start).await
+    }
+
+    async fn pause_instance(
+        &self,
+        request: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::Instance>, Status> {
+        self.lifecycle(request, Input::Pause).await
+    }
+
+    async fn resume_instance(
+        &self,
+        request: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::Instance>, Status> {
+        self.lifecycle(request, Input::Resume).await
+    }
+
+    async fn cancel_instance(
+        &self,
+        request: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::Instance>, Status> {
+        self.lifecycle(request, Input::Cancel).await
+    }
+
+    async fn list_steps(
+        &self,
+        request: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::ListStepsResponse>, Status> {
+        let caller = Caller::of(&request);
+        let id = convert::id(&request.get_ref().id, "/id")?;
+        self.core
+            .store
+            .get_instance(&caller.tenant, id)
+            .await
+            .map_err(|e| not_found(e, "instance"))?;
+        let executions = self
+            .core
+            .store
+            .list_executions(id)
+            .await
+            .map_err(SchedulerError::from)?;
+        Ok(Response::new(v1::ListStepsResponse {
+            items: executions.iter().map(convert::execution).collect(),
+        }))
+    }
+
+    async fn send_event(
+        &self,
+        request: Request<v1::SendEventRequest>,
+    ) -> Result<Response<v1::SendEventResponse>, Status> {
+        let caller = Caller::of(&request);
+        caller.may_write()?;
+        let body = request.into_inner();
+        let id = convert::id(&body.instance_id, "/instance_id")?;
+        if body.event.trim().is_empty() {
+            return Err(SchedulerError::invalid("/event", "must not be empty").into());
+        }
+        let data = convert::document(&body.data_json, "/data", serde_json::Value::Null)?;
+        let input = Input::Event {
+            name: body.event,
+            data,
+        };
+        self.core
+            .apply(vec![core::Request::api(id, input, &caller.tenant)])
+            .await
+            .pop()
+            .unwrap_or(Err(SchedulerError::NotFound("instance")))?;
+        Ok(Response::new(v1::SendEventResponse { accepted: true }))
+    }
+}

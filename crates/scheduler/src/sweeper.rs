@@ -1,0 +1,79 @@
+//! The sweeper: fires due timers and hands out again the jobs whose lease ran out (a worker died,
+//! or the queue forgot them). It sleeps until the next timer is due or `WORKFLOW_CHECK_INTERVAL`
+//! has passed, whichever comes first, and is woken early when a sooner timer is written.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use crate::core::Core;
+
+const TIMER_BATCH: u32 = 200;
+const JOB_BATCH: u32 = 500;
+
+pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        sweep(&core).await;
+        let now = Utc::now();
+        let interval = chrono::Duration::from_std(core.settings.check_interval)
+            .unwrap_or(chrono::Duration::seconds(10));
+        let mut wake = now + interval;
+        match core.store.next_timer_due().await {
+            Ok(Some(due)) if due < wake => wake = due,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "cannot read next timer"),
+        }
+        *core
+            .sweeper_next_wake
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(wake);
+        let pause = (wake - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = core.sweeper_wake.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn sweep(core: &Arc<Core>) {
+    loop {
+        let now = Utc::now();
+        let due = match core.store.due_timers(now, TIMER_BATCH).await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read due timers");
+                break;
+            }
+        };
+        let full = due.len() as u32 == TIMER_BATCH;
+        if due.is_empty() {
+            break;
+        }
+        core.clone().fire_timers(due).await;
+        if !full {
+            break;
+        }
+    }
+
+    let now = Utc::now();
+    let lease = chrono::Duration::from_std(core.settings.job_lease)
+        .unwrap_or(chrono::Duration::seconds(30));
+    match core
+        .store
+        .claim_expired_jobs(now, now + lease, JOB_BATCH)
+        .await
+    {
+        Ok(jobs) if !jobs.is_empty() => {
+            tracing::info!(jobs = jobs.len(), "handing out jobs whose lease ran out");
+            metrics::counter!("workflow_sweeper_rehandoffs_total").increment(jobs.len() as u64);
+            core.hand_off(&jobs, &[]).await;
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(error = %error, "cannot claim expired jobs"),
+    }
+}

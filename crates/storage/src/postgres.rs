@@ -1,0 +1,731 @@
+//! [`Store`] over Postgres (schema `workflow`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use model::{Instance, Job, StepExecution, Template};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, Row, Transaction as SqlTransaction};
+use std::str::FromStr;
+use uuid::Uuid;
+
+use crate::batch::{self, WriteSet, micros, micros_opt, page_limit};
+use crate::codec::{self, corrupt};
+use crate::{
+    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Store, StorageError,
+    TemplateFilter, TimerRecord, Transition, TransitionRequest,
+};
+
+/// Taken around migrations so that replicas starting together apply them once.
+const MIGRATION_LOCK_KEY: i64 = 0x0063_686f_7275_7301; // "chorus" + 1
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn try_transition(
+        &self,
+        requests: &mut [TransitionRequest],
+    ) -> Result<batch::Outcomes, StorageError> {
+        let ids = batch::lock_order(requests);
+        let mut tx = self.pool.begin().await?;
+        // One statement locks every instance of the batch, in id order (the sort runs below the
+        // row locking), so that concurrent batches cannot deadlock on each other.
+        let rows = sqlx::query(
+            "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
+             parent_instance_id, state, created_at, started_at, completed_at, updated_at \
+             FROM workflow.instances WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let locked = rows
+            .iter()
+            .map(loaded_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (outcomes, writes) = batch::decide_all(requests, locked);
+        apply_writes(&mut tx, &writes).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+fn instance_from_row(row: &PgRow) -> Result<Instance, StorageError> {
+    Ok(Instance {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        template_id: row.try_get("template_id")?,
+        template_version: row.try_get("template_version")?,
+        status: codec::instance_status(row.try_get("status")?)?,
+        variables: row.try_get("variables")?,
+        output: row.try_get("output")?,
+        error: codec::error_from_json(row.try_get("error")?)?,
+        parent_instance_id: row.try_get("parent_instance_id")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn loaded_from_row(row: &PgRow) -> Result<LoadedInstance, StorageError> {
+    Ok(LoadedInstance {
+        instance: instance_from_row(row)?,
+        state: row.try_get("state")?,
+    })
+}
+
+fn template_from_row(row: &PgRow) -> Result<Template, StorageError> {
+    Ok(Template {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        version: row.try_get("version")?,
+        definition: row.try_get("definition")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        warnings: codec::warnings_from_json(row.try_get("warnings")?)?,
+    })
+}
+
+fn execution_from_row(row: &PgRow) -> Result<StepExecution, StorageError> {
+    Ok(StepExecution {
+        id: row.try_get("id")?,
+        instance_id: row.try_get("instance_id")?,
+        step_id: row.try_get("step_id")?,
+        name: row.try_get("name")?,
+        step_type: row.try_get("type")?,
+        status: codec::step_status(row.try_get("status")?)?,
+        attempt: row.try_get("attempt")?,
+        input: row.try_get("input")?,
+        output: row.try_get("output")?,
+        error: codec::error_from_json(row.try_get("error")?)?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn timer_from_row(row: &PgRow) -> Result<TimerRecord, StorageError> {
+    Ok(TimerRecord {
+        id: row.try_get("id")?,
+        instance_id: row.try_get("instance_id")?,
+        due_at: row.try_get("due_at")?,
+        payload: row.try_get("payload")?,
+    })
+}
+
+/// Column arrays of instance rows, for `UNNEST`.
+#[derive(Default)]
+struct InstanceColumns {
+    id: Vec<Uuid>,
+    tenant: Vec<String>,
+    template_id: Vec<Uuid>,
+    template_version: Vec<i32>,
+    status: Vec<String>,
+    variables: Vec<serde_json::Value>,
+    output: Vec<Option<serde_json::Value>>,
+    error: Vec<Option<serde_json::Value>>,
+    parent_instance_id: Vec<Option<Uuid>>,
+    state: Vec<serde_json::Value>,
+    created_at: Vec<DateTime<Utc>>,
+    started_at: Vec<Option<DateTime<Utc>>>,
+    completed_at: Vec<Option<DateTime<Utc>>>,
+    updated_at: Vec<DateTime<Utc>>,
+}
+
+impl InstanceColumns {
+    fn push(&mut self, loaded: &LoadedInstance) {
+        let instance = &loaded.instance;
+        self.id.push(instance.id);
+        self.tenant.push(instance.tenant.clone());
+        self.template_id.push(instance.template_id);
+        self.template_version.push(instance.template_version);
+        self.status.push(instance.status.as_str().to_owned());
+        self.variables.push(instance.variables.clone());
+        self.output.push(instance.output.clone());
+        self.error.push(codec::error_to_json(&instance.error));
+        self.parent_instance_id.push(instance.parent_instance_id);
+        self.state.push(loaded.state.clone());
+        self.created_at.push(micros(instance.created_at));
+        self.started_at.push(micros_opt(instance.started_at));
+        self.completed_at.push(micros_opt(instance.completed_at));
+        self.updated_at.push(micros(instance.updated_at));
+    }
+}
+
+/// Writes a batch's merged changes with one statement: each part is a data-modifying CTE over
+/// `UNNEST`ed column arrays (empty arrays write nothing), so a batch costs one round trip
+/// whatever it holds.
+async fn apply_writes(
+    tx: &mut SqlTransaction<'_, Postgres>,
+    writes: &WriteSet,
+) -> Result<(), StorageError> {
+    let mut updated = InstanceColumns::default();
+    writes.updated_instances().for_each(|l| updated.push(l));
+    let mut created = InstanceColumns::default();
+    writes.created_instances().for_each(|l| created.push(l));
+
+    let mut step_id = Vec::new();
+    let mut step_instance = Vec::new();
+    let mut step_tenant = Vec::new();
+    let mut step_step_id = Vec::new();
+    let mut step_name: Vec<Option<String>> = Vec::new();
+    let mut step_type = Vec::new();
+    let mut step_status = Vec::new();
+    let mut step_attempt = Vec::new();
+    let mut step_input: Vec<Option<serde_json::Value>> = Vec::new();
+    let mut step_output: Vec<Option<serde_json::Value>> = Vec::new();
+    let mut step_error: Vec<Option<serde_json::Value>> = Vec::new();
+    let mut step_created = Vec::new();
+    let mut step_started: Vec<Option<DateTime<Utc>>> = Vec::new();
+    let mut step_completed: Vec<Option<DateTime<Utc>>> = Vec::new();
+    for (tenant, execution) in writes.executions.values() {
+        step_id.push(execution.id);
+        step_instance.push(execution.instance_id);
+        step_tenant.push(tenant.clone());
+        step_step_id.push(execution.step_id.clone());
+        step_name.push(execution.name.clone());
+        step_type.push(execution.step_type.clone());
+        step_status.push(execution.status.as_str().to_owned());
+        step_attempt.push(execution.attempt);
+        step_input.push(execution.input.clone());
+        step_output.push(execution.output.clone());
+        step_error.push(codec::error_to_json(&execution.error));
+        step_created.push(execution.created_at);
+        step_started.push(execution.started_at);
+        step_completed.push(execution.completed_at);
+    }
+
+    let mut job_id = Vec::new();
+    let mut job_attempt = Vec::new();
+    let mut job_instance = Vec::new();
+    let mut job_tenant = Vec::new();
+    let mut job_queue = Vec::new();
+    let mut job_payload = Vec::new();
+    let mut job_lease = Vec::new();
+    for job in writes.job_writes() {
+        job_id.push(job.execution_id);
+        job_attempt.push(job.attempt);
+        job_instance.push(job.instance_id);
+        job_tenant.push(job.tenant.clone());
+        job_queue.push(job.queue.clone());
+        job_payload.push(serde_json::to_value(job).map_err(|e| corrupt("job", e))?);
+        job_lease.push(initial_lease(job));
+    }
+
+    let mut timer_id = Vec::new();
+    let mut timer_instance = Vec::new();
+    let mut timer_tenant = Vec::new();
+    let mut timer_due = Vec::new();
+    let mut timer_payload = Vec::new();
+    for (tenant, timer) in writes.timer_writes() {
+        timer_id.push(timer.id);
+        timer_instance.push(timer.instance_id);
+        timer_tenant.push(tenant.clone());
+        timer_due.push(timer.due_at);
+        timer_payload.push(timer.payload.clone());
+    }
+
+    sqlx::query(
+        "WITH updated AS ( \
+           UPDATE workflow.instances AS i SET status = u.status, variables = u.variables, \
+             output = u.output, error = u.error, started_at = u.started_at, \
+             completed_at = u.completed_at, updated_at = u.updated_at, state = u.state \
+           FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[], \
+             $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[]) \
+             AS u(id, status, variables, output, error, started_at, completed_at, updated_at, state) \
+           WHERE i.id = u.id RETURNING 1 \
+         ), created AS ( \
+           INSERT INTO workflow.instances (id, tenant, template_id, template_version, status, \
+             variables, output, error, parent_instance_id, state, created_at, started_at, \
+             completed_at, updated_at) \
+           SELECT * FROM UNNEST($10::uuid[], $11::text[], $12::uuid[], $13::int4[], $14::text[], \
+             $15::jsonb[], $16::jsonb[], $17::jsonb[], $18::uuid[], $19::jsonb[], \
+             $20::timestamptz[], $21::timestamptz[], $22::timestamptz[], $23::timestamptz[]) \
+           RETURNING 1 \
+         ), steps AS ( \
+           INSERT INTO workflow.steps (id, instance_id, tenant, step_id, name, type, status, \
+             attempt, input, output, error, created_at, started_at, completed_at) \
+           SELECT * FROM UNNEST($24::uuid[], $25::uuid[], $26::text[], $27::text[], $28::text[], \
+             $29::text[], $30::text[], $31::int4[], $32::jsonb[], $33::jsonb[], $34::jsonb[], \
+             $35::timestamptz[], $36::timestamptz[], $37::timestamptz[]) \
+           ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, \
+             status = excluded.status, attempt = excluded.attempt, input = excluded.input, \
+             output = excluded.output, error = excluded.error, started_at = excluded.started_at, \
+             completed_at = excluded.completed_at \
+           RETURNING 1 \
+         ), jobs_written AS ( \
+           INSERT INTO workflow.jobs (execution_id, attempt, instance_id, tenant, queue, payload, \
+             lease_until) \
+           SELECT * FROM UNNEST($38::uuid[], $39::int4[], $40::uuid[], $41::text[], $42::text[], \
+             $43::jsonb[], $44::timestamptz[]) \
+           ON CONFLICT (execution_id) DO UPDATE SET attempt = excluded.attempt, \
+             instance_id = excluded.instance_id, tenant = excluded.tenant, queue = excluded.queue, \
+             payload = excluded.payload, lease_until = excluded.lease_until \
+           RETURNING 1 \
+         ), jobs_removed AS ( \
+           DELETE FROM workflow.jobs WHERE execution_id = ANY($45::uuid[]) RETURNING 1 \
+         ), timers_written AS ( \
+           INSERT INTO workflow.timers (id, instance_id, tenant, due_at, payload) \
+           SELECT * FROM UNNEST($46::uuid[], $47::uuid[], $48::text[], $49::timestamptz[], \
+             $50::jsonb[]) \
+           ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, \
+             tenant = excluded.tenant, due_at = excluded.due_at, payload = excluded.payload \
+           RETURNING 1 \
+         ), timers_removed AS ( \
+           DELETE FROM workflow.timers WHERE id = ANY($51::uuid[]) RETURNING 1 \
+         ) SELECT 1",
+    )
+    .bind(&updated.id)
+    .bind(&updated.status)
+    .bind(&updated.variables)
+    .bind(&updated.output)
+    .bind(&updated.error)
+    .bind(&updated.started_at)
+    .bind(&updated.completed_at)
+    .bind(&updated.updated_at)
+    .bind(&updated.state)
+    .bind(&created.id)
+    .bind(&created.tenant)
+    .bind(&created.template_id)
+    .bind(&created.template_version)
+    .bind(&created.status)
+    .bind(&created.variables)
+    .bind(&created.output)
+    .bind(&created.error)
+    .bind(&created.parent_instance_id)
+    .bind(&created.state)
+    .bind(&created.created_at)
+    .bind(&created.started_at)
+    .bind(&created.completed_at)
+    .bind(&created.updated_at)
+    .bind(&step_id)
+    .bind(&step_instance)
+    .bind(&step_tenant)
+    .bind(&step_step_id)
+    .bind(&step_name)
+    .bind(&step_type)
+    .bind(&step_status)
+    .bind(&step_attempt)
+    .bind(&step_input)
+    .bind(&step_output)
+    .bind(&step_error)
+    .bind(&step_created)
+    .bind(&step_started)
+    .bind(&step_completed)
+    .bind(&job_id)
+    .bind(&job_attempt)
+    .bind(&job_instance)
+    .bind(&job_tenant)
+    .bind(&job_queue)
+    .bind(&job_payload)
+    .bind(&job_lease)
+    .bind(writes.job_removals())
+    .bind(&timer_id)
+    .bind(&timer_instance)
+    .bind(&timer_tenant)
+    .bind(&timer_due)
+    .bind(&timer_payload)
+    .bind(writes.timer_removals())
+    .execute(&mut **tx)
+    .await
+    .map_err(codec::instance_conflict)?;
+    Ok(())
+}
+
+/// A new job row's lease: its deadline, by which the worker has either reported, heartbeaten
+/// the lease further, or died (and the sweeper hands the job out again).
+pub(crate) fn initial_lease(job: &Job) -> DateTime<Utc> {
+    micros(job.deadline)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StorageError> {
+        let mut migrator = sqlx::migrate!("../../migrations/postgres");
+        migrator.create_schema("workflow");
+        migrator.dangerous_set_table_name("workflow._sqlx_migrations");
+        // The lock below is ours; sqlx's own would be taken on the same session anyway.
+        migrator.set_locking(false);
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+        let outcome = migrator.run_direct(None, &mut *conn, false).await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *conn)
+            .await;
+        outcome?;
+        unlocked?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_template(&self, template: &Template) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO workflow.templates (id, version, tenant, name, description, definition, \
+             warnings, latest, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, $9)",
+        )
+        .bind(template.id)
+        .bind(template.version)
+        .bind(&template.tenant)
+        .bind(&template.name)
+        .bind(&template.description)
+        .bind(&template.definition)
+        .bind(codec::warnings_to_json(&template.warnings))
+        .bind(micros(template.created_at))
+        .bind(micros(template.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| codec::template_conflict(e, &template.name))?;
+        Ok(())
+    }
+
+    async fn insert_template_version(&self, template: &Template) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let previous: Option<i32> = sqlx::query_scalar(
+            "UPDATE workflow.templates SET latest = false \
+             WHERE tenant = $1 AND id = $2 AND latest AND deleted_at IS NULL RETURNING version",
+        )
+        .bind(&template.tenant)
+        .bind(template.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match previous {
+            None => {
+                let live: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM workflow.templates \
+                     WHERE tenant = $1 AND id = $2 AND deleted_at IS NULL)",
+                )
+                .bind(&template.tenant)
+                .bind(template.id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if live {
+                    return Err(StorageError::Conflict(
+                        "the template was changed concurrently".to_owned(),
+                    ));
+                }
+                return Err(StorageError::NotFound { entity: "template" });
+            }
+            Some(version) if version + 1 != template.version => {
+                return Err(StorageError::Conflict(format!(
+                    "template is at version {version}, not {}",
+                    template.version - 1
+                )));
+            }
+            Some(_) => {}
+        }
+        sqlx::query(
+            "INSERT INTO workflow.templates (id, version, tenant, name, description, definition, \
+             warnings, latest, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, $9)",
+        )
+        .bind(template.id)
+        .bind(template.version)
+        .bind(&template.tenant)
+        .bind(&template.name)
+        .bind(&template.description)
+        .bind(&template.definition)
+        .bind(codec::warnings_to_json(&template.warnings))
+        .bind(micros(template.created_at))
+        .bind(micros(template.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| codec::template_conflict(e, &template.name))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_template(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        version: Option<i32>,
+        include_deleted: bool,
+    ) -> Result<Template, StorageError> {
+        let row = sqlx::query(
+            "SELECT * FROM workflow.templates WHERE tenant = $1 AND id = $2 \
+             AND (($3::int4 IS NULL AND latest) OR version = $3) \
+             AND ($4 OR deleted_at IS NULL)",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(version)
+        .bind(include_deleted)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = row.ok_or(StorageError::NotFound { entity: "template" })?;
+        template_from_row(&row)
+    }
+
+    async fn find_template_by_name(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Template, StorageError> {
+        let row = sqlx::query(
+            "SELECT * FROM workflow.templates WHERE tenant = $1 AND name = $2 \
+             AND latest AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = row.ok_or(StorageError::NotFound { entity: "template" })?;
+        template_from_row(&row)
+    }
+
+    async fn list_templates(
+        &self,
+        tenant: &str,
+        filter: &TemplateFilter,
+    ) -> Result<Vec<Template>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT * FROM workflow.templates WHERE tenant = $1 AND latest AND deleted_at IS NULL \
+             AND ($2::text IS NULL OR name = $2) AND ($3::uuid IS NULL OR id < $3) \
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(&filter.name)
+        .bind(filter.page.cursor)
+        .bind(page_limit(filter.page.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(template_from_row).collect()
+    }
+
+    async fn delete_template(&self, tenant: &str, id: Uuid) -> Result<(), StorageError> {
+        let deleted = sqlx::query(
+            "UPDATE workflow.templates SET deleted_at = $3 \
+             WHERE tenant = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(micros(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StorageError::NotFound { entity: "template" });
+        }
+        Ok(())
+    }
+
+    async fn insert_instance(
+        &self,
+        new: &NewInstance,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<(Instance, bool), StorageError> {
+        let tenant = &new.instance.tenant;
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = idempotency {
+            sqlx::query(
+                "DELETE FROM workflow.idempotency_keys \
+                 WHERE tenant = $1 AND key = $2 AND expires_at <= $3",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .bind(micros(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+            // A concurrent request with the same key waits here for ours to commit, then sees
+            // its row and answers the same instance.
+            let inserted = sqlx::query(
+                "INSERT INTO workflow.idempotency_keys (tenant, key, fingerprint, instance_id, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, key) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .bind(&key.fingerprint)
+            .bind(new.instance.id)
+            .bind(micros(key.expires_at))
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                let row = sqlx::query(
+                    "SELECT fingerprint, instance_id FROM workflow.idempotency_keys \
+                     WHERE tenant = $1 AND key = $2",
+                )
+                .bind(tenant)
+                .bind(&key.key)
+                .fetch_one(&mut *tx)
+                .await?;
+                let fingerprint: String = row.try_get("fingerprint")?;
+                if fingerprint != key.fingerprint {
+                    return Err(StorageError::Conflict(
+                        "idempotency key already used for a different request".to_owned(),
+                    ));
+                }
+                let instance_id: Uuid = row.try_get("instance_id")?;
+                drop(tx);
+                return Ok((self.get_instance(tenant, instance_id).await?, false));
+            }
+        }
+        let mut writes = WriteSet::default();
+        writes.add_new_instance(new);
+        apply_writes(&mut tx, &writes).await?;
+        tx.commit().await?;
+        let instance = writes
+            .created_instances()
+            .next()
+            .map(|loaded| loaded.instance.clone())
+            .ok_or(StorageError::NotFound { entity: "instance" })?;
+        Ok((instance, true))
+    }
+
+    async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
+             parent_instance_id, created_at, started_at, completed_at, updated_at \
+             FROM workflow.instances WHERE tenant = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = row.ok_or(StorageError::NotFound { entity: "instance" })?;
+        instance_from_row(&row)
+    }
+
+    async fn list_instances(
+        &self,
+        tenant: &str,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<Instance>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
+             parent_instance_id, created_at, started_at, completed_at, updated_at \
+             FROM workflow.instances WHERE tenant = $1 \
+             AND ($2::text IS NULL OR status = $2) \
+             AND ($3::uuid IS NULL OR template_id = $3) \
+             AND ($4::uuid IS NULL OR parent_instance_id = $4) \
+             AND ($5::uuid IS NULL OR id < $5) \
+             ORDER BY id DESC LIMIT $6",
+        )
+        .bind(tenant)
+        .bind(filter.status.map(|status| status.as_str()))
+        .bind(filter.template_id)
+        .bind(filter.parent_instance_id)
+        .bind(filter.page.cursor)
+        .bind(page_limit(filter.page.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT * FROM workflow.steps WHERE instance_id = $1 ORDER BY created_at, id",
+        )
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(execution_from_row).collect()
+    }
+
+    async fn transition(
+        &self,
+        mut requests: Vec<TransitionRequest>,
+    ) -> Result<Vec<Result<Option<Transition>, StorageError>>, StorageError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.try_transition(&mut requests).await {
+            Err(error) if batch::is_retryable(&error) => {
+                tracing::warn!(%error, "transition batch retried");
+                self.try_transition(&mut requests).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn claim_expired_jobs(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError> {
+        let payloads: Vec<serde_json::Value> = sqlx::query_scalar(
+            "UPDATE workflow.jobs SET lease_until = $2 WHERE execution_id IN ( \
+               SELECT execution_id FROM workflow.jobs WHERE lease_until <= $1 \
+               ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING payload",
+        )
+        .bind(micros(now))
+        .bind(micros(lease_until))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        payloads.into_iter().map(codec::job_from_json).collect()
+    }
+
+    async fn extend_lease(
+        &self,
+        execution_id: Uuid,
+        attempt: i32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let updated = sqlx::query(
+            "UPDATE workflow.jobs SET lease_until = GREATEST(lease_until, $3) \
+             WHERE execution_id = $1 AND attempt = $2",
+        )
+        .bind(execution_id)
+        .bind(attempt)
+        .bind(micros(lease_until))
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TimerRecord>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, instance_id, due_at, payload FROM workflow.timers \
+             WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2",
+        )
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(timer_from_row).collect()
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let due: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT min(due_at) FROM workflow.timers")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(due)
+    }
+}

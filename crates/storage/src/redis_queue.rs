@@ -1,0 +1,277 @@
+//! [`JobQueue`] over Redis streams: one stream per queue (`<prefix>:jobs:<queue>`), read
+//! through the consumer group `workers`. Acknowledged entries are deleted, so the streams stay
+//! as long as the work in flight and are never trimmed (trimming would drop pending jobs).
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use model::Job;
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+
+use crate::redis_conn::{RedisPools, queue_error};
+use crate::{Delivery, JobQueue, StorageError};
+
+const GROUP: &str = "workers";
+
+pub struct RedisQueue {
+    pools: RedisPools,
+    prefix: String,
+    /// Streams whose group this process has made sure of.
+    groups: Mutex<HashSet<String>>,
+}
+
+impl RedisQueue {
+    /// `blocking_connections` bounds how many `consume` calls may wait at once.
+    pub fn new(url: &str, prefix: &str, blocking_connections: usize) -> Result<Self, StorageError> {
+        Ok(Self {
+            pools: RedisPools::new(url, blocking_connections)?,
+            prefix: prefix.to_owned(),
+            groups: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn key(&self, queue: &str) -> String {
+        format!("{}:jobs:{queue}", self.prefix)
+    }
+
+    async fn ensure_group(&self, key: &str) -> Result<(), StorageError> {
+        if self
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+        {
+            return Ok(());
+        }
+        let mut conn = self.pools.command().await?;
+        // From id 0: jobs published before any worker came up are delivered too.
+        let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(key)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut *conn)
+            .await;
+        match created {
+            Ok(()) => {}
+            Err(error) if error.code() == Some("BUSYGROUP") => {}
+            Err(error) => return Err(queue_error(error)),
+        }
+        self.groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned());
+        Ok(())
+    }
+
+    fn forget_group(&self, key: &str) {
+        self.groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// Entries other consumers held longer than `claim_after`.
+    async fn autoclaim(
+        &self,
+        key: &str,
+        consumer: &str,
+        max: usize,
+        claim_after: Duration,
+    ) -> Result<Result<StreamAutoClaimReply, redis::RedisError>, StorageError> {
+        let mut conn = self.pools.command().await?;
+        let reply = redis::cmd("XAUTOCLAIM")
+            .arg(key)
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(u64::try_from(claim_after.as_millis()).unwrap_or(u64::MAX))
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(&mut *conn)
+            .await;
+        Ok(reply)
+    }
+
+    async fn read_new(
+        &self,
+        key: &str,
+        consumer: &str,
+        max: usize,
+        block: Option<Duration>,
+    ) -> Result<Result<Option<StreamReadReply>, redis::RedisError>, StorageError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(max);
+        let Some(block) = block else {
+            cmd.arg("STREAMS").arg(key).arg(">");
+            let mut conn = self.pools.command().await?;
+            return Ok(cmd.query_async(&mut *conn).await);
+        };
+        // BLOCK 0 would mean forever.
+        let millis = u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1);
+        cmd.arg("BLOCK").arg(millis).arg("STREAMS").arg(key).arg(">");
+        self.pools.blocking(&cmd, block).await
+    }
+
+    async fn consume_once(
+        &self,
+        key: &str,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+        claim_after: Duration,
+    ) -> Result<Result<Vec<StreamId>, redis::RedisError>, StorageError> {
+        let claimed = match self.autoclaim(key, consumer, max, claim_after).await? {
+            Ok(reply) => reply.claimed,
+            Err(error) => return Ok(Err(error)),
+        };
+        let wanted = max - claimed.len().min(max);
+        if wanted == 0 {
+            return Ok(Ok(claimed));
+        }
+        // With work in hand already, only take what is there without waiting.
+        let block = claimed.is_empty().then_some(block);
+        let read = match self.read_new(key, consumer, wanted, block).await? {
+            Ok(reply) => reply,
+            Err(error) => return Ok(Err(error)),
+        };
+        let mut entries = claimed;
+        for stream in read.map(|reply| reply.keys).unwrap_or_default() {
+            entries.extend(stream.ids);
+        }
+        Ok(Ok(entries))
+    }
+}
+
+#[async_trait]
+impl JobQueue for RedisQueue {
+    async fn publish(&self, jobs: &[Job]) -> Result<(), StorageError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for job in jobs {
+            let payload =
+                serde_json::to_string(job).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            pipe.cmd("XADD")
+                .arg(self.key(&job.queue))
+                .arg("*")
+                .arg("job")
+                .arg(payload)
+                .ignore();
+        }
+        let mut conn = self.pools.command().await?;
+        pipe.query_async::<()>(&mut *conn)
+            .await
+            .map_err(queue_error)
+    }
+
+    async fn consume(
+        &self,
+        queue: &str,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+        claim_after: Duration,
+    ) -> Result<Vec<Delivery>, StorageError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let key = self.key(queue);
+        self.ensure_group(&key).await?;
+        let entries = match self
+            .consume_once(&key, consumer, max, block, claim_after)
+            .await?
+        {
+            Ok(entries) => entries,
+            // The group vanished (Redis restarted, it keeps nothing on disk): make it again.
+            Err(error) if error.code() == Some("NOGROUP") => {
+                self.forget_group(&key);
+                self.ensure_group(&key).await?;
+                self.consume_once(&key, consumer, max, block, claim_after)
+                    .await?
+                    .map_err(queue_error)?
+            }
+            Err(error) => return Err(queue_error(error)),
+        };
+        let mut deliveries = Vec::with_capacity(entries.len());
+        let mut poison = Vec::new();
+        for entry in entries {
+            let job = entry
+                .get::<String>("job")
+                .and_then(|payload| serde_json::from_str::<Job>(&payload).ok());
+            match job {
+                Some(job) => deliveries.push(Delivery { id: entry.id, job }),
+                None => {
+                    tracing::warn!(queue, entry = %entry.id, "unreadable job entry dropped");
+                    poison.push(entry.id);
+                }
+            }
+        }
+        if !poison.is_empty() {
+            self.ack(queue, &poison).await?;
+        }
+        Ok(deliveries)
+    }
+
+    async fn ack(&self, queue: &str, delivery_ids: &[String]) -> Result<(), StorageError> {
+        if delivery_ids.is_empty() {
+            return Ok(());
+        }
+        let key = self.key(queue);
+        let mut pipe = redis::pipe();
+        pipe.cmd("XACK")
+            .arg(&key)
+            .arg(GROUP)
+            .arg(delivery_ids)
+            .ignore();
+        pipe.cmd("XDEL").arg(&key).arg(delivery_ids).ignore();
+        let mut conn = self.pools.command().await?;
+        pipe.query_async::<()>(&mut *conn)
+            .await
+            .map_err(queue_error)
+    }
+
+    async fn depth(&self, queue: &str) -> Result<u64, StorageError> {
+        // Acknowledged entries are deleted, so the stream holds exactly the undelivered and the
+        // pending ones.
+        let key = self.key(queue);
+        let mut conn = self.pools.command().await?;
+        let length: u64 = redis::cmd("XLEN")
+            .arg(&key)
+            .query_async(&mut *conn)
+            .await
+            .map_err(queue_error)?;
+        if length == 0 {
+            return Ok(0);
+        }
+        let pending: Result<redis::streams::StreamPendingReply, redis::RedisError> =
+            redis::cmd("XPENDING")
+                .arg(&key)
+                .arg(GROUP)
+                .query_async(&mut *conn)
+                .await;
+        let pending = match pending {
+            Ok(reply) => reply.count() as u64,
+            Err(error) if error.code() == Some("NOGROUP") => 0,
+            Err(error) => return Err(queue_error(error)),
+        };
+        Ok(length.saturating_sub(pending))
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        let mut conn = self.pools.command().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut *conn)
+            .await
+            .map_err(queue_error)?;
+        Ok(())
+    }
+}

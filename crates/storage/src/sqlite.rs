@@ -1,0 +1,612 @@
+//! [`Store`] over SQLite, for the embedded single-process mode. Writes go through one
+//! connection (`BEGIN IMMEDIATE`), reads through a pool beside it (WAL lets them run while a
+//! write is in progress).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use model::{Instance, Job, StepExecution, Template};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use crate::batch::{self, WriteSet, micros, page_limit};
+use crate::codec::{
+    self, corrupt, json_text, json_text_opt, parse_json, parse_json_opt, parse_time,
+    parse_time_opt, parse_uuid, parse_uuid_opt, time_text, time_text_opt,
+};
+use crate::postgres::initial_lease;
+use crate::{
+    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Store, StorageError,
+    TemplateFilter, TimerRecord, Transition, TransitionRequest,
+};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let in_memory = options
+            .get_filename()
+            .to_string_lossy()
+            .starts_with("file:sqlx-in-memory");
+        // An in-memory database has no WAL: its readers would wait on the writer anyway.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(options)
+                .await?
+        };
+        Ok(Self { writer, reader })
+    }
+
+    async fn begin_immediate(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, Sqlite>, StorageError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn try_transition(
+        &self,
+        requests: &mut [TransitionRequest],
+    ) -> Result<batch::Outcomes, StorageError> {
+        let ids: Vec<String> = batch::lock_order(requests)
+            .iter()
+            .map(Uuid::to_string)
+            .collect();
+        let ids = serde_json::Value::from(ids).to_string();
+        let mut tx = self.begin_immediate().await?;
+        let rows = sqlx::query(
+            "SELECT * FROM instances WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+        )
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let locked = rows
+            .iter()
+            .map(loaded_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (outcomes, writes) = batch::decide_all(requests, locked);
+        apply_writes(&mut tx, &writes).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+fn instance_from_row(row: &SqliteRow) -> Result<Instance, StorageError> {
+    Ok(Instance {
+        id: parse_uuid(row.try_get("id")?)?,
+        tenant: row.try_get("tenant")?,
+        template_id: parse_uuid(row.try_get("template_id")?)?,
+        template_version: row.try_get("template_version")?,
+        status: codec::instance_status(row.try_get("status")?)?,
+        variables: parse_json(row.try_get("variables")?)?,
+        output: parse_json_opt(row.try_get("output")?)?,
+        error: codec::error_from_json(parse_json_opt(row.try_get("error")?)?)?,
+        parent_instance_id: parse_uuid_opt(row.try_get("parent_instance_id")?)?,
+        created_at: parse_time(row.try_get("created_at")?)?,
+        started_at: parse_time_opt(row.try_get("started_at")?)?,
+        completed_at: parse_time_opt(row.try_get("completed_at")?)?,
+        updated_at: parse_time(row.try_get("updated_at")?)?,
+    })
+}
+
+fn loaded_from_row(row: &SqliteRow) -> Result<LoadedInstance, StorageError> {
+    Ok(LoadedInstance {
+        instance: instance_from_row(row)?,
+        state: parse_json(row.try_get("state")?)?,
+    })
+}
+
+fn template_from_row(row: &SqliteRow) -> Result<Template, StorageError> {
+    Ok(Template {
+        id: parse_uuid(row.try_get("id")?)?,
+        tenant: row.try_get("tenant")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        version: row.try_get("version")?,
+        definition: parse_json(row.try_get("definition")?)?,
+        created_at: parse_time(row.try_get("created_at")?)?,
+        updated_at: parse_time(row.try_get("updated_at")?)?,
+        warnings: codec::warnings_from_json(parse_json(row.try_get("warnings")?)?)?,
+    })
+}
+
+fn execution_from_row(row: &SqliteRow) -> Result<StepExecution, StorageError> {
+    Ok(StepExecution {
+        id: parse_uuid(row.try_get("id")?)?,
+        instance_id: parse_uuid(row.try_get("instance_id")?)?,
+        step_id: row.try_get("step_id")?,
+        name: row.try_get("name")?,
+        step_type: row.try_get("type")?,
+        status: codec::step_status(row.try_get("status")?)?,
+        attempt: row.try_get("attempt")?,
+        input: parse_json_opt(row.try_get("input")?)?,
+        output: parse_json_opt(row.try_get("output")?)?,
+        error: codec::error_from_json(parse_json_opt(row.try_get("error")?)?)?,
+        created_at: parse_time(row.try_get("created_at")?)?,
+        started_at: parse_time_opt(row.try_get("started_at")?)?,
+        completed_at: parse_time_opt(row.try_get("completed_at")?)?,
+    })
+}
+
+fn timer_from_row(row: &SqliteRow) -> Result<TimerRecord, StorageError> {
+    Ok(TimerRecord {
+        id: parse_uuid(row.try_get("id")?)?,
+        instance_id: parse_uuid(row.try_get("instance_id")?)?,
+        due_at: parse_time(row.try_get("due_at")?)?,
+        payload: parse_json(row.try_get("payload")?)?,
+    })
+}
+
+/// SQLite runs in-process, so a statement per row costs microseconds: no need for the
+/// array tricks of the Postgres side.
+async fn apply_writes(conn: &mut SqliteConnection, writes: &WriteSet) -> Result<(), StorageError> {
+    for loaded in writes.updated_instances() {
+        let instance = &loaded.instance;
+        sqlx::query(
+            "UPDATE instances SET status = ?2, variables = ?3, output = ?4, error = ?5, \
+             started_at = ?6, completed_at = ?7, updated_at = ?8, state = ?9 WHERE id = ?1",
+        )
+        .bind(instance.id.to_string())
+        .bind(instance.status.as_str())
+        .bind(json_text(&instance.variables))
+        .bind(json_text_opt(&instance.output))
+        .bind(json_text_opt(&codec::error_to_json(&instance.error)))
+        .bind(time_text_opt(instance.started_at))
+        .bind(time_text_opt(instance.completed_at))
+        .bind(time_text(instance.updated_at))
+        .bind(json_text(&loaded.state))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for loaded in writes.created_instances() {
+        let instance = &loaded.instance;
+        sqlx::query(
+            "INSERT INTO instances (id, tenant, template_id, template_version, status, variables, \
+             output, error, parent_instance_id, state, created_at, started_at, completed_at, \
+             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )
+        .bind(instance.id.to_string())
+        .bind(&instance.tenant)
+        .bind(instance.template_id.to_string())
+        .bind(instance.template_version)
+        .bind(instance.status.as_str())
+        .bind(json_text(&instance.variables))
+        .bind(json_text_opt(&instance.output))
+        .bind(json_text_opt(&codec::error_to_json(&instance.error)))
+        .bind(instance.parent_instance_id.map(|id| id.to_string()))
+        .bind(json_text(&loaded.state))
+        .bind(time_text(instance.created_at))
+        .bind(time_text_opt(instance.started_at))
+        .bind(time_text_opt(instance.completed_at))
+        .bind(time_text(instance.updated_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(codec::instance_conflict)?;
+    }
+    for (tenant, execution) in writes.executions.values() {
+        sqlx::query(
+            "INSERT INTO steps (id, instance_id, tenant, step_id, name, type, status, attempt, \
+             input, output, error, created_at, started_at, completed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, \
+             status = excluded.status, attempt = excluded.attempt, input = excluded.input, \
+             output = excluded.output, error = excluded.error, started_at = excluded.started_at, \
+             completed_at = excluded.completed_at",
+        )
+        .bind(execution.id.to_string())
+        .bind(execution.instance_id.to_string())
+        .bind(tenant)
+        .bind(&execution.step_id)
+        .bind(&execution.name)
+        .bind(&execution.step_type)
+        .bind(execution.status.as_str())
+        .bind(execution.attempt)
+        .bind(json_text_opt(&execution.input))
+        .bind(json_text_opt(&execution.output))
+        .bind(json_text_opt(&codec::error_to_json(&execution.error)))
+        .bind(time_text(execution.created_at))
+        .bind(time_text_opt(execution.started_at))
+        .bind(time_text_opt(execution.completed_at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for job in writes.job_writes() {
+        let payload = serde_json::to_string(job).map_err(|e| corrupt("job", e))?;
+        sqlx::query(
+            "INSERT INTO jobs (execution_id, attempt, instance_id, tenant, queue, payload, \
+             lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (execution_id) DO UPDATE SET attempt = excluded.attempt, \
+             instance_id = excluded.instance_id, tenant = excluded.tenant, queue = excluded.queue, \
+             payload = excluded.payload, lease_until = excluded.lease_until",
+        )
+        .bind(job.execution_id.to_string())
+        .bind(job.attempt)
+        .bind(job.instance_id.to_string())
+        .bind(&job.tenant)
+        .bind(&job.queue)
+        .bind(payload)
+        .bind(time_text(initial_lease(job)))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for id in writes.job_removals() {
+        sqlx::query("DELETE FROM jobs WHERE execution_id = ?1")
+            .bind(id.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (tenant, timer) in writes.timer_writes() {
+        sqlx::query(
+            "INSERT INTO timers (id, instance_id, tenant, due_at, payload) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, \
+             tenant = excluded.tenant, due_at = excluded.due_at, payload = excluded.payload",
+        )
+        .bind(timer.id.to_string())
+        .bind(timer.instance_id.to_string())
+        .bind(tenant)
+        .bind(time_text(timer.due_at))
+        .bind(json_text(&timer.payload))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for id in writes.timer_removals() {
+        sqlx::query("DELETE FROM timers WHERE id = ?1")
+            .bind(id.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn insert_template_row(
+    conn: &mut SqliteConnection,
+    template: &Template,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO templates (id, version, tenant, name, description, definition, warnings, \
+         latest, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9)",
+    )
+    .bind(template.id.to_string())
+    .bind(template.version)
+    .bind(&template.tenant)
+    .bind(&template.name)
+    .bind(&template.description)
+    .bind(json_text(&template.definition))
+    .bind(json_text(&codec::warnings_to_json(&template.warnings)))
+    .bind(time_text(micros(template.created_at)))
+    .bind(time_text(micros(template.updated_at)))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| codec::template_conflict(e, &template.name))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StorageError> {
+        // The writer pool has one connection, so concurrent calls in this process queue here.
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn insert_template(&self, template: &Template) -> Result<(), StorageError> {
+        let mut conn = self.writer.acquire().await?;
+        insert_template_row(&mut conn, template).await
+    }
+
+    async fn insert_template_version(&self, template: &Template) -> Result<(), StorageError> {
+        let mut tx = self.begin_immediate().await?;
+        let previous: Option<i32> = sqlx::query_scalar(
+            "UPDATE templates SET latest = 0 \
+             WHERE tenant = ?1 AND id = ?2 AND latest = 1 AND deleted_at IS NULL \
+             RETURNING version",
+        )
+        .bind(&template.tenant)
+        .bind(template.id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        match previous {
+            None => return Err(StorageError::NotFound { entity: "template" }),
+            Some(version) if version + 1 != template.version => {
+                return Err(StorageError::Conflict(format!(
+                    "template is at version {version}, not {}",
+                    template.version - 1
+                )));
+            }
+            Some(_) => {}
+        }
+        insert_template_row(&mut tx, template).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_template(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        version: Option<i32>,
+        include_deleted: bool,
+    ) -> Result<Template, StorageError> {
+        let row = sqlx::query(
+            "SELECT * FROM templates WHERE tenant = ?1 AND id = ?2 \
+             AND ((?3 IS NULL AND latest = 1) OR version = ?3) \
+             AND (?4 OR deleted_at IS NULL)",
+        )
+        .bind(tenant)
+        .bind(id.to_string())
+        .bind(version)
+        .bind(include_deleted)
+        .fetch_optional(&self.reader)
+        .await?;
+        let row = row.ok_or(StorageError::NotFound { entity: "template" })?;
+        template_from_row(&row)
+    }
+
+    async fn find_template_by_name(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Template, StorageError> {
+        let row = sqlx::query(
+            "SELECT * FROM templates WHERE tenant = ?1 AND name = ?2 \
+             AND latest = 1 AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
+        let row = row.ok_or(StorageError::NotFound { entity: "template" })?;
+        template_from_row(&row)
+    }
+
+    async fn list_templates(
+        &self,
+        tenant: &str,
+        filter: &TemplateFilter,
+    ) -> Result<Vec<Template>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT * FROM templates WHERE tenant = ?1 AND latest = 1 AND deleted_at IS NULL \
+             AND (?2 IS NULL OR name = ?2) AND (?3 IS NULL OR id < ?3) \
+             ORDER BY id DESC LIMIT ?4",
+        )
+        .bind(tenant)
+        .bind(&filter.name)
+        .bind(filter.page.cursor.map(|id| id.to_string()))
+        .bind(page_limit(filter.page.limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(template_from_row).collect()
+    }
+
+    async fn delete_template(&self, tenant: &str, id: Uuid) -> Result<(), StorageError> {
+        let deleted = sqlx::query(
+            "UPDATE templates SET deleted_at = ?3 \
+             WHERE tenant = ?1 AND id = ?2 AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(id.to_string())
+        .bind(time_text(micros(Utc::now())))
+        .execute(&self.writer)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StorageError::NotFound { entity: "template" });
+        }
+        Ok(())
+    }
+
+    async fn insert_instance(
+        &self,
+        new: &NewInstance,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<(Instance, bool), StorageError> {
+        let tenant = &new.instance.tenant;
+        let mut tx = self.begin_immediate().await?;
+        if let Some(key) = idempotency {
+            sqlx::query(
+                "DELETE FROM idempotency_keys WHERE tenant = ?1 AND key = ?2 AND expires_at <= ?3",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .bind(time_text(micros(Utc::now())))
+            .execute(&mut *tx)
+            .await?;
+            let existing = sqlx::query(
+                "SELECT fingerprint, instance_id FROM idempotency_keys \
+                 WHERE tenant = ?1 AND key = ?2",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = existing {
+                let fingerprint: String = row.try_get("fingerprint")?;
+                if fingerprint != key.fingerprint {
+                    return Err(StorageError::Conflict(
+                        "idempotency key already used for a different request".to_owned(),
+                    ));
+                }
+                let instance_id = parse_uuid(row.try_get("instance_id")?)?;
+                let row = sqlx::query("SELECT * FROM instances WHERE tenant = ?1 AND id = ?2")
+                    .bind(tenant)
+                    .bind(instance_id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StorageError::NotFound { entity: "instance" })?;
+                return Ok((instance_from_row(&row)?, false));
+            }
+            sqlx::query(
+                "INSERT INTO idempotency_keys (tenant, key, fingerprint, instance_id, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .bind(&key.fingerprint)
+            .bind(new.instance.id.to_string())
+            .bind(time_text(micros(key.expires_at)))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut writes = WriteSet::default();
+        writes.add_new_instance(new);
+        apply_writes(&mut tx, &writes).await?;
+        tx.commit().await?;
+        let instance = writes
+            .created_instances()
+            .next()
+            .map(|loaded| loaded.instance.clone())
+            .ok_or(StorageError::NotFound { entity: "instance" })?;
+        Ok((instance, true))
+    }
+
+    async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StorageError> {
+        let row = sqlx::query("SELECT * FROM instances WHERE tenant = ?1 AND id = ?2")
+            .bind(tenant)
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        let row = row.ok_or(StorageError::NotFound { entity: "instance" })?;
+        instance_from_row(&row)
+    }
+
+    async fn list_instances(
+        &self,
+        tenant: &str,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<Instance>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT * FROM instances WHERE tenant = ?1 \
+             AND (?2 IS NULL OR status = ?2) \
+             AND (?3 IS NULL OR template_id = ?3) \
+             AND (?4 IS NULL OR parent_instance_id = ?4) \
+             AND (?5 IS NULL OR id < ?5) \
+             ORDER BY id DESC LIMIT ?6",
+        )
+        .bind(tenant)
+        .bind(filter.status.map(|status| status.as_str()))
+        .bind(filter.template_id.map(|id| id.to_string()))
+        .bind(filter.parent_instance_id.map(|id| id.to_string()))
+        .bind(filter.page.cursor.map(|id| id.to_string()))
+        .bind(page_limit(filter.page.limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StorageError> {
+        let rows = sqlx::query("SELECT * FROM steps WHERE instance_id = ?1 ORDER BY created_at, id")
+            .bind(instance_id.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(execution_from_row).collect()
+    }
+
+    async fn transition(
+        &self,
+        mut requests: Vec<TransitionRequest>,
+    ) -> Result<Vec<Result<Option<Transition>, StorageError>>, StorageError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.try_transition(&mut requests).await {
+            Err(error) if batch::is_retryable(&error) => {
+                tracing::warn!(%error, "transition batch retried");
+                self.try_transition(&mut requests).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn claim_expired_jobs(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError> {
+        // One writer at a time: the update itself is the claim.
+        let payloads: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET lease_until = ?2 WHERE execution_id IN ( \
+               SELECT execution_id FROM jobs WHERE lease_until <= ?1 \
+               ORDER BY lease_until LIMIT ?3) \
+             RETURNING payload",
+        )
+        .bind(time_text(micros(now)))
+        .bind(time_text(micros(lease_until)))
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        payloads
+            .iter()
+            .map(|payload| codec::job_from_json(parse_json(payload)?))
+            .collect()
+    }
+
+    async fn extend_lease(
+        &self,
+        execution_id: Uuid,
+        attempt: i32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let updated = sqlx::query(
+            "UPDATE jobs SET lease_until = MAX(lease_until, ?3) \
+             WHERE execution_id = ?1 AND attempt = ?2",
+        )
+        .bind(execution_id.to_string())
+        .bind(attempt)
+        .bind(time_text(micros(lease_until)))
+        .execute(&self.writer)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TimerRecord>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, instance_id, due_at, payload FROM timers \
+             WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
+        )
+        .bind(time_text(micros(now)))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(timer_from_row).collect()
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let due: Option<String> = sqlx::query_scalar("SELECT min(due_at) FROM timers")
+            .fetch_one(&self.reader)
+            .await?;
+        parse_time_opt(due)
+    }
+}

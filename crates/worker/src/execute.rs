@@ -1,0 +1,120 @@
+//! One job from delivery to acknowledgement: run the action under its deadline, heartbeat it if
+//! it runs long, report the result, and only then acknowledge.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use model::{Job, StepError};
+use storage::{Delivery, JobQueue};
+use tracing::Instrument;
+
+use crate::actions::{ActionResult, Actions};
+use crate::metrics::{Outcome, record_step};
+use crate::scheduler::{Report, Reported, Scheduler};
+
+/// Jobs that finish sooner send no heartbeat: `started_at` in the result is enough, and most
+/// steps save a round trip.
+const FIRST_HEARTBEAT: Duration = Duration::from_millis(250);
+const ACK_TRIES: u32 = 3;
+
+/// What every job task shares.
+pub(crate) struct JobContext {
+    pub actions: Actions,
+    pub scheduler: Scheduler,
+    pub queue: Arc<dyn JobQueue>,
+    pub claim_after: Duration,
+}
+
+pub(crate) async fn handle(context: Arc<JobContext>, queue_name: String, delivery: Delivery) {
+    let job = &delivery.job;
+    let span = tracing::info_span!(
+        "job",
+        instance_id = %job.instance_id,
+        execution_id = %job.execution_id,
+        step_id = %job.step_id,
+        attempt = job.attempt,
+        branch = job.branch,
+        action = %job.action,
+        queue = %queue_name,
+    );
+    async {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let finished = run(&context, job).await;
+        let outcome = match &finished {
+            None => Outcome::Cancelled,
+            Some(Ok(_)) => Outcome::Completed,
+            Some(Err(error)) if error.kind == "timeout" => Outcome::Timeout,
+            Some(Err(_)) => Outcome::Failed,
+        };
+        record_step(&job.action, outcome, clock.elapsed());
+        match finished {
+            None => tracing::info!("cancelled by the scheduler; not reporting"),
+            Some(result) => {
+                if let Err(error) = &result {
+                    tracing::info!(error_type = %error.kind, retryable = error.retryable, error = %error.message, "step failed");
+                }
+                let reported = context
+                    .scheduler
+                    .report(job, Report { result, started_at })
+                    .await;
+                if reported == Reported::Ignored {
+                    tracing::debug!("result ignored: the attempt is no longer current");
+                }
+            }
+        }
+        ack(&context, &queue_name, &delivery.id).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Runs the action; `None` when the scheduler cancelled it (nothing to report).
+async fn run(context: &JobContext, job: &Job) -> Option<ActionResult> {
+    let remaining = (job.deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    let interval = (context.claim_after / 3).max(Duration::from_millis(50));
+    tokio::select! {
+        biased;
+        () = tokio::time::sleep(remaining) => Some(Err(StepError::new(
+            "timeout",
+            format!("step ran past its deadline {}", job.deadline.to_rfc3339()),
+            true,
+        ))),
+        result = context.actions.run(job) => Some(result),
+        () = heartbeats(&context.scheduler, job, interval) => None,
+    }
+}
+
+/// Heartbeats until the scheduler says the attempt is over; never returns otherwise.
+async fn heartbeats(scheduler: &Scheduler, job: &Job, interval: Duration) {
+    tokio::time::sleep(FIRST_HEARTBEAT).await;
+    loop {
+        match scheduler.heartbeat(job).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            // The lease is only extended, not needed, for the result to count: keep working.
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), error = %status.message(), "heartbeat failed")
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// A failed ack means the job comes back after the lease; the scheduler ignores a second result
+/// for the same attempt, so a few tries are enough.
+async fn ack(context: &JobContext, queue_name: &str, delivery_id: &str) {
+    let ids = [delivery_id.to_owned()];
+    for attempt in 1..=ACK_TRIES {
+        match context.queue.ack(queue_name, &ids).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(attempt, error = %error, "acknowledging the job failed");
+                if attempt < ACK_TRIES {
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Assembling services from settings: which backends, which services, on which ports.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use gateway::{Gateway, GatewaySettings};
+use scheduler::{Scheduler, SchedulerSettings};
+use storage::{EventBus, JobQueue, Store};
+use tokio::sync::watch;
+use worker::{Worker, WorkerSettings};
+
+use crate::config::Settings;
+
+/// Which services this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Gateway, scheduler and one worker in one process.
+    Embedded,
+    Gateway,
+    Scheduler,
+    Worker,
+}
+
+pub struct App {
+    gateway: Option<Gateway>,
+    scheduler: Option<Scheduler>,
+    worker: Option<Worker>,
+    gateway_port: Option<u16>,
+    grpc_port: Option<u16>,
+}
+
+impl App {
+    /// Connects the backends and binds the listeners; nothing is served until
+    /// [`App::run_until_stopped`].
+    pub async fn build(settings: &Settings, mode: Mode) -> anyhow::Result<Self> {
+        if mode != Mode::Embedded && settings.redis_url.is_none() {
+            bail!("REDIS_URL: required when running one service per process (the services meet through Redis)");
+        }
+        let jwt_secret = settings.jwt_secret.clone();
+        let (queue, events) = connect_bus(settings).await?;
+
+        let mut app = App {
+            gateway: None,
+            scheduler: None,
+            worker: None,
+            gateway_port: None,
+            grpc_port: None,
+        };
+        let mut scheduler_urls = settings.scheduler_urls.clone();
+        if matches!(mode, Mode::Embedded | Mode::Scheduler) {
+            let store = connect_store(settings).await?;
+            let host = if mode == Mode::Embedded {
+                // The embedded gRPC API is for this machine's own callers.
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                settings.host
+            };
+            let scheduler = Scheduler::build(
+                scheduler_settings(settings, host),
+                store,
+                queue.clone(),
+                events.clone(),
+            )
+            .await
+            .context("scheduler")?;
+            let port = scheduler.port();
+            if mode == Mode::Embedded {
+                scheduler_urls = vec![format!("http://127.0.0.1:{port}")];
+            }
+            app.grpc_port = Some(port);
+            app.scheduler = Some(scheduler);
+        }
+        if matches!(mode, Mode::Embedded | Mode::Worker) {
+            let worker = Worker::build(
+                worker_settings(settings, scheduler_urls.clone()),
+                queue.clone(),
+            )
+            .await
+            .context("worker")?;
+            app.worker = Some(worker);
+        }
+        if matches!(mode, Mode::Embedded | Mode::Gateway) {
+            let Some(jwt_secret) = jwt_secret else {
+                bail!("JWT_SECRET: required");
+            };
+            let gateway = Gateway::build(
+                GatewaySettings {
+                    host: settings.host,
+                    port: settings.port,
+                    jwt_secret,
+                    scheduler_urls,
+                    body_limit_bytes: settings.body_limit_bytes,
+                },
+                events.clone(),
+            )
+            .await
+            .context("gateway")?;
+            app.gateway_port = Some(gateway.port());
+            app.gateway = Some(gateway);
+        }
+        Ok(app)
+    }
+
+    pub fn gateway_port(&self) -> Option<u16> {
+        self.gateway_port
+    }
+
+    pub fn grpc_port(&self) -> Option<u16> {
+        self.grpc_port
+    }
+
+    /// Serves until `shutdown` resolves, then stops every service gracefully.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let signal = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(scheduler) = self.scheduler {
+            let shutdown = signal();
+            tasks.spawn(async move { scheduler.run_until_stopped(shutdown).await.context("scheduler") });
+        }
+        if let Some(worker) = self.worker {
+            let shutdown = signal();
+            tasks.spawn(async move { worker.run_until_stopped(shutdown).await.context("worker") });
+        }
+        if let Some(gateway) = self.gateway {
+            let shutdown = signal();
+            tasks.spawn(async move { gateway.run_until_stopped(shutdown).await.context("gateway") });
+        }
+        tokio::select! {
+            _ = shutdown => {}
+            Some(finished) = tasks.join_next() => {
+                // A service that ends by itself ends the process.
+                let _ = stop.send(true);
+                finished??;
+                bail!("a service stopped unexpectedly");
+            }
+        }
+        let _ = stop.send(true);
+        while let Some(finished) = tasks.join_next().await {
+            finished??;
+        }
+        Ok(())
+    }
+}
+
+pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    storage::connect_store(
+        settings.database_url.as_deref(),
+        settings.database_max_connections,
+    )
+    .await
+    .context("DATABASE_URL: cannot connect")
+}
+
+async fn connect_bus(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn JobQueue>, Arc<dyn EventBus>)> {
+    storage::connect_bus(settings.redis_url.as_deref(), &settings.redis_prefix)
+        .await
+        .context("REDIS_URL: cannot connect")
+}
+
+fn scheduler_settings(settings: &Settings, host: IpAddr) -> SchedulerSettings {
+    SchedulerSettings {
+        host,
+        grpc_port: settings.grpc_port,
+        check_interval: settings.workflow_check_interval,
+        job_lease: settings.job_lease,
+        max_concurrent_workflows: settings.max_concurrent_workflows,
+        engine: engine::Settings {
+            step_retry_limit: settings.step_retry_limit,
+            step_timeout_seconds: settings.step_timeout.as_secs_f64(),
+            ..engine::Settings::default()
+        },
+    }
+}
+
+fn worker_settings(settings: &Settings, scheduler_urls: Vec<String>) -> WorkerSettings {
+    WorkerSettings {
+        queues: settings.worker_queues.clone(),
+        concurrency: settings.worker_concurrency,
+        consumer_name: format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned()),
+            uuid::Uuid::new_v4().simple()
+        ),
+        scheduler_urls,
+        smtp_url: settings.smtp_url.clone(),
+        allow_private_http: settings.http_action_allow_private,
+        claim_after: settings.job_lease,
+    }
+}

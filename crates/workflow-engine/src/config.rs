@@ -1,0 +1,335 @@
+//! Configuration: every environment variable parsed once, at start, into typed settings. A bad
+//! value stops the process with a message naming the variable.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A variable that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// All settings of every service; each service takes what it needs.
+#[derive(Clone)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub environment: String,
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    /// `None` in development when none was given: the embedded mode makes one up.
+    pub jwt_secret: Option<String>,
+    pub max_concurrent_workflows: u32,
+    pub workflow_check_interval: Duration,
+    pub step_retry_limit: u32,
+    pub step_timeout: Duration,
+    pub grpc_port: u16,
+    pub scheduler_urls: Vec<String>,
+    pub worker_concurrency: usize,
+    pub worker_queues: Vec<String>,
+    pub job_lease: Duration,
+    pub smtp_url: Option<String>,
+    pub http_action_allow_private: bool,
+    pub otlp_endpoint: Option<String>,
+    pub log_format: LogFormat,
+    pub body_limit_bytes: usize,
+}
+
+impl std::fmt::Debug for Settings {
+    // Secrets and credentials in URLs never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("port", &self.port)
+            .field("environment", &self.environment)
+            .field("database", &self.database_url.as_deref().map(redact_url))
+            .field("redis", &self.redis_url.as_deref().map(redact_url))
+            .field("grpc_port", &self.grpc_port)
+            .field("scheduler_urls", &self.scheduler_urls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Parses settings from a set of variables (the environment, or a test's map).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            vars.get(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        let environment = get("ENVIRONMENT").unwrap_or_else(|| "development".to_owned());
+        let jwt_secret = get("JWT_SECRET");
+        if jwt_secret.is_none() && environment != "development" {
+            return Err(ConfigError {
+                name: "JWT_SECRET",
+                reason: format!("required when ENVIRONMENT is '{environment}'"),
+            });
+        }
+        if let Some(secret) = &jwt_secret {
+            if secret.len() < 16 {
+                return Err(ConfigError {
+                    name: "JWT_SECRET",
+                    reason: "must be at least 16 characters".to_owned(),
+                });
+            }
+        }
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None if environment == "development" => LogFormat::Pretty,
+            None | Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "LOG_FORMAT",
+                    reason: format!("'{other}' is not one of json, pretty"),
+                });
+            }
+        };
+        let grpc_port = parse(vars, "GRPC_PORT", 50051u16)?;
+        let scheduler_urls = list(get("SCHEDULER_URL"))
+            .unwrap_or_else(|| vec![format!("http://127.0.0.1:{grpc_port}")]);
+        for url in &scheduler_urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError {
+                    name: "SCHEDULER_URL",
+                    reason: format!("'{url}' must start with http:// or https://"),
+                });
+            }
+        }
+        let database_url = get("DATABASE_URL");
+        if let Some(url) = &database_url {
+            let known = ["postgres://", "postgresql://", "sqlite:"];
+            if !known.iter().any(|prefix| url.starts_with(prefix)) {
+                return Err(ConfigError {
+                    name: "DATABASE_URL",
+                    reason: "must start with postgres://, postgresql:// or sqlite:".to_owned(),
+                });
+            }
+        }
+        let redis_url = get("REDIS_URL");
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError {
+                    name: "REDIS_URL",
+                    reason: "must start with redis:// or rediss://".to_owned(),
+                });
+            }
+        }
+        let worker_concurrency: usize = parse(vars, "WORKER_CONCURRENCY", 16)?;
+        let max_concurrent_workflows: u32 = parse(vars, "MAX_CONCURRENT_WORKFLOWS", 100)?;
+        let step_retry_limit: u32 = parse(vars, "STEP_RETRY_LIMIT", 3)?;
+        for (name, value) in [
+            ("WORKER_CONCURRENCY", worker_concurrency as u64),
+            ("MAX_CONCURRENT_WORKFLOWS", u64::from(max_concurrent_workflows)),
+            ("STEP_RETRY_LIMIT", u64::from(step_retry_limit)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError {
+                    name,
+                    reason: "must be at least 1".to_owned(),
+                });
+            }
+        }
+        Ok(Self {
+            host: parse(vars, "HOST", IpAddr::from([0, 0, 0, 0]))?,
+            port: parse(vars, "PORT", 8081)?,
+            environment,
+            database_url,
+            database_max_connections: parse(vars, "DATABASE_MAX_CONNECTIONS", 20)?,
+            redis_url,
+            redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "chorus".to_owned()),
+            jwt_secret,
+            max_concurrent_workflows,
+            workflow_check_interval: seconds(vars, "WORKFLOW_CHECK_INTERVAL", 10.0)?,
+            step_retry_limit,
+            step_timeout: seconds(vars, "STEP_TIMEOUT", 300.0)?,
+            grpc_port,
+            scheduler_urls,
+            worker_concurrency,
+            worker_queues: list(get("WORKER_QUEUES"))
+                .unwrap_or_else(|| vec![model::DEFAULT_QUEUE.to_owned()]),
+            job_lease: seconds(vars, "JOB_LEASE_SECONDS", 30.0)?,
+            smtp_url: get("SMTP_URL"),
+            http_action_allow_private: boolean(vars, "HTTP_ACTION_ALLOW_PRIVATE", false)?,
+            otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            log_format,
+            body_limit_bytes: parse(vars, "BODY_LIMIT_BYTES", 1024 * 1024)?,
+        })
+    }
+
+    pub fn is_development(&self) -> bool {
+        self.environment == "development"
+    }
+}
+
+fn parse<T: FromStr>(
+    vars: &HashMap<String, String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    let Some(text) = vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    text.parse().map_err(|error| ConfigError {
+        name,
+        reason: format!("'{text}' is not valid: {error}"),
+    })
+}
+
+/// A positive number of seconds (fractions allowed).
+fn seconds(
+    vars: &HashMap<String, String>,
+    name: &'static str,
+    default: f64,
+) -> Result<Duration, ConfigError> {
+    let value: f64 = parse(vars, name, default)?;
+    if !value.is_finite() || value <= 0.0 || value > 1e9 {
+        return Err(ConfigError {
+            name,
+            reason: format!("'{value}' must be a positive number of seconds"),
+        });
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn boolean(
+    vars: &HashMap<String, String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    let Some(text) = vars.get(name).map(|v| v.trim().to_ascii_lowercase()).filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    match text.as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError {
+            name,
+            reason: format!("'{text}' is not true or false"),
+        }),
+    }
+}
+
+fn list(text: Option<String>) -> Option<Vec<String>> {
+    let items: Vec<String> = text?
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!items.is_empty()).then_some(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_readme() {
+        let settings = Settings::from_vars(&vars(&[])).unwrap();
+        assert_eq!(settings.port, 8081);
+        assert_eq!(settings.max_concurrent_workflows, 100);
+        assert_eq!(settings.workflow_check_interval, Duration::from_secs(10));
+        assert_eq!(settings.step_retry_limit, 3);
+        assert_eq!(settings.step_timeout, Duration::from_secs(300));
+        assert_eq!(settings.grpc_port, 50051);
+        assert_eq!(settings.worker_concurrency, 16);
+        assert_eq!(settings.scheduler_urls, vec!["http://127.0.0.1:50051"]);
+        assert!(settings.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (name, value) in [
+            ("PORT", "eighty"),
+            ("MAX_CONCURRENT_WORKFLOWS", "-1"),
+            ("WORKFLOW_CHECK_INTERVAL", "0"),
+            ("STEP_TIMEOUT", "soon"),
+            ("STEP_RETRY_LIMIT", "0"),
+            ("HTTP_ACTION_ALLOW_PRIVATE", "maybe"),
+            ("DATABASE_URL", "mysql://x"),
+            ("REDIS_URL", "localhost:6379"),
+            ("SCHEDULER_URL", "127.0.0.1:50051"),
+            ("LOG_FORMAT", "xml"),
+        ] {
+            let error = Settings::from_vars(&vars(&[(name, value)])).err().unwrap();
+            assert_eq!(error.name, name, "{value}");
+        }
+    }
+
+    #[test]
+    fn jwt_secret_is_required_outside_development() {
+        let error = Settings::from_vars(&vars(&[("ENVIRONMENT", "production")]))
+            .err()
+            .unwrap();
+        assert_eq!(error.name, "JWT_SECRET");
+        let settings = Settings::from_vars(&vars(&[
+            ("ENVIRONMENT", "production"),
+            ("JWT_SECRET", "0123456789abcdef0123"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn scheduler_urls_are_a_comma_separated_list() {
+        let settings = Settings::from_vars(&vars(&[(
+            "SCHEDULER_URL",
+            "http://a:50051, http://b:50051",
+        )]))
+        .unwrap();
+        assert_eq!(settings.scheduler_urls, vec!["http://a:50051", "http://b:50051"]);
+    }
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let settings = Settings::from_vars(&vars(&[
+            ("DATABASE_URL", "postgres://chorus:password@localhost:5432/chorus"),
+            ("JWT_SECRET", "a-very-secret-value-here"),
+        ]))
+        .unwrap();
+        let text = format!("{settings:?}");
+        assert!(!text.contains("password@"), "{text}");
+        assert!(!text.contains("a-very-secret"), "{text}");
+    }
+}
