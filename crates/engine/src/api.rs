@@ -1,7 +1,9 @@
 //! The engine's contract with the services. The scheduler codes against these types only.
 
 use chrono::{DateTime, Utc};
-use model::{FieldError, InstanceStatus, Job, JobOutcome, StepError, StepExecution, Warning, WorkflowEvent};
+use model::{
+    FieldError, InstanceStatus, Job, JobOutcome, StepError, StepExecution, Warning, WorkflowEvent,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -137,7 +139,9 @@ pub enum Input {
         outcome: JobOutcome,
     },
     /// A timer the engine set is due.
-    Timer { timer_id: Uuid },
+    Timer {
+        timer_id: Uuid,
+    },
     /// An event sent to the instance (`POST /instances/:id/events`).
     Event {
         name: String,
@@ -161,12 +165,28 @@ pub enum Command {
     /// Write a job row and hand the job to its queue.
     Dispatch(Job),
     /// The job of this execution is done with (its result was recorded): remove its row.
-    FinishJob { execution_id: Uuid },
+    /// `execution_id` is the job's `Job::execution_id`: a step execution's id, or for a
+    /// parallel branch the branch job's own id (each branch attempt has a fresh one, so job
+    /// rows never collide and need no foreign key to step executions).
+    FinishJob {
+        execution_id: Uuid,
+    },
     /// Running work must stop (cancel, timeout): remove the job row and tell workers.
-    CancelJob { execution_id: Uuid, attempt: i32 },
-    /// Feed `Input::Timer { timer_id: id }` back at `due_at`.
-    SetTimer { id: Uuid, due_at: DateTime<Utc> },
-    ClearTimer { id: Uuid },
+    /// `execution_id` as in `FinishJob`.
+    CancelJob {
+        execution_id: Uuid,
+        attempt: i32,
+    },
+    /// Feed `Input::Timer { timer_id: id }` back at `due_at`. A timer the engine acts on is
+    /// cleared by the same decision (`ClearTimer`); for a timer answered with `Ok(None)` the
+    /// caller deletes the row itself.
+    SetTimer {
+        id: Uuid,
+        due_at: DateTime<Utc>,
+    },
+    ClearTimer {
+        id: Uuid,
+    },
     /// Create and start a child instance for a subflow step. `subflow` is a template id or name;
     /// when it resolves to nothing the scheduler feeds back `ChildFinished` with a
     /// `subflow_not_found` error.
@@ -179,7 +199,9 @@ pub enum Command {
         depth: u32,
     },
     /// Cancel a child instance (its parent was cancelled or failed).
-    CancelChild { child_instance_id: Uuid },
+    CancelChild {
+        child_instance_id: Uuid,
+    },
     /// Tell the parent that this instance finished (this instance is a subflow child).
     NotifyParent {
         parent_instance_id: Uuid,

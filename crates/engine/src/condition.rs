@@ -113,7 +113,11 @@ pub(crate) fn evaluate(
     let Some(field) = field else {
         return Ok(matches!(
             operator,
-            Operator::NotExists | Operator::NotEquals | Operator::NotIn | Operator::NotContains | Operator::IsEmpty
+            Operator::NotExists
+                | Operator::NotEquals
+                | Operator::NotIn
+                | Operator::NotContains
+                | Operator::IsEmpty
         ));
     };
     Ok(match operator {
@@ -168,7 +172,8 @@ fn loose_equals(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| loose_equals(v, w)))
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| loose_equals(v, w)))
         }
         _ => a == b,
     }
@@ -208,7 +213,9 @@ fn number(value: &Value) -> Option<f64> {
 }
 
 fn time(value: &Value) -> Option<DateTime<FixedOffset>> {
-    value.as_str().and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+    value
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
 }
 
 /// Orders two values as numbers, else as RFC 3339 times; `None` when neither applies.
@@ -279,8 +286,15 @@ mod tests {
     fn a_missing_field_is_false_except_for_negative_operators() {
         for name in Operator::NAMES {
             let op = Operator::parse(name).unwrap();
-            let value = if matches!(op, Operator::In | Operator::NotIn) { json!([1]) } else { json!("x") };
-            let expected = matches!(name, "not_exists" | "not_equals" | "not_in" | "not_contains" | "is_empty");
+            let value = if matches!(op, Operator::In | Operator::NotIn) {
+                json!([1])
+            } else {
+                json!("x")
+            };
+            let expected = matches!(
+                name,
+                "not_exists" | "not_equals" | "not_in" | "not_contains" | "is_empty"
+            );
             assert_eq!(evaluate(op, None, &value).unwrap(), expected, "{name}");
         }
     }
@@ -292,7 +306,10 @@ mod tests {
         assert_eq!(lookup(&scope, "email"), Some(&json!("x")));
         assert_eq!(lookup(&scope, "variables.email"), Some(&json!("x")));
         assert_eq!(lookup(&scope, "user.tags.1"), Some(&json!("b")));
-        assert_eq!(lookup(&scope, "steps.check.output.status"), Some(&json!(200)));
+        assert_eq!(
+            lookup(&scope, "steps.check.output.status"),
+            Some(&json!(200))
+        );
         assert_eq!(lookup(&scope, "nope"), None);
         assert_eq!(lookup(&scope, "email.deeper"), None);
     }

@@ -94,7 +94,10 @@ pub(crate) enum WaitDef {
     Duration(Value),
     /// An RFC 3339 time, possibly a template.
     Until(Value),
-    Event { name: String, timeout: Option<f64> },
+    Event {
+        name: String,
+        timeout: Option<f64>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -116,7 +119,9 @@ impl Checker {
 
 fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 pub(crate) fn validate(json: &Value) -> Result<Validated, Vec<FieldError>> {
@@ -126,7 +131,9 @@ pub(crate) fn validate(json: &Value) -> Result<Validated, Vec<FieldError>> {
     };
     let steps_json = match root.get("steps") {
         Some(Value::Array(steps)) if !steps.is_empty() => steps,
-        Some(Value::Array(_)) => return Err(vec![FieldError::new("/steps", "steps must not be empty")]),
+        Some(Value::Array(_)) => {
+            return Err(vec![FieldError::new("/steps", "steps must not be empty")]);
+        }
         Some(_) => return Err(vec![FieldError::new("/steps", "steps must be an array")]),
         None => return Err(vec![FieldError::new("/steps", "steps is required")]),
     };
@@ -144,7 +151,10 @@ pub(crate) fn validate(json: &Value) -> Result<Validated, Vec<FieldError>> {
                     ck.error(format!("{path}/id"), format!("duplicate step id '{id}'"));
                 }
             }
-            Some(Value::String(_)) => ck.error(format!("{path}/id"), "step id must match [A-Za-z0-9_-]{1,64}"),
+            Some(Value::String(_)) => ck.error(
+                format!("{path}/id"),
+                "step id must match [A-Za-z0-9_-]{1,64}",
+            ),
             Some(_) => ck.error(format!("{path}/id"), "step id must be a string"),
             None => ck.error(format!("{path}/id"), "step id is required"),
         }
@@ -169,7 +179,9 @@ pub(crate) fn validate(json: &Value) -> Result<Validated, Vec<FieldError>> {
     let mut steps = Vec::with_capacity(steps_json.len());
     for (i, step) in steps_json.iter().enumerate() {
         let path = format!("/steps/{i}");
-        let Some(obj) = step.as_object() else { continue };
+        let Some(obj) = step.as_object() else {
+            continue;
+        };
         if let Some(parsed) = parse_step(&mut ck, obj, &path, &index) {
             steps.push(parsed);
         }
@@ -177,9 +189,17 @@ pub(crate) fn validate(json: &Value) -> Result<Validated, Vec<FieldError>> {
     if !ck.errors.is_empty() {
         return Err(ck.errors);
     }
-    let parsed = ParsedDefinition { start, steps, index, timeout_seconds };
+    let parsed = ParsedDefinition {
+        start,
+        steps,
+        index,
+        timeout_seconds,
+    };
     let warnings = unreachable_warnings(&parsed);
-    Ok(Validated { definition: Definition { inner: parsed }, warnings })
+    Ok(Validated {
+        definition: Definition { inner: parsed },
+        warnings,
+    })
 }
 
 fn unreachable_warnings(def: &ParsedDefinition) -> Vec<Warning> {
@@ -198,7 +218,10 @@ fn unreachable_warnings(def: &ParsedDefinition) -> Vec<Warning> {
         .filter(|(_, s)| !**s)
         .map(|(i, _)| Warning {
             path: format!("/steps/{i}"),
-            message: format!("step '{}' is unreachable from the start step", def.steps[i].id),
+            message: format!(
+                "step '{}' is unreachable from the start step",
+                def.steps[i].id
+            ),
         })
         .collect()
 }
@@ -220,7 +243,12 @@ fn positive_number(ck: &mut Checker, value: Option<&Value>, path: &str) -> Optio
     }
 }
 
-fn step_ref(ck: &mut Checker, value: &Value, path: &str, index: &HashMap<String, usize>) -> Option<usize> {
+fn step_ref(
+    ck: &mut Checker,
+    value: &Value,
+    path: &str,
+    index: &HashMap<String, usize>,
+) -> Option<usize> {
     match value {
         Value::String(id) => match index.get(id) {
             Some(&i) => Some(i),
@@ -242,7 +270,11 @@ fn parse_step(
     path: &str,
     index: &HashMap<String, usize>,
 ) -> Option<StepDef> {
-    let id = obj.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let id = obj
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let name = match obj.get("name") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -261,7 +293,10 @@ fn parse_step(
                 }
             }
         }
-        Some(_) => ck.error(format!("{path}/next_steps"), "next_steps must be an array of step ids"),
+        Some(_) => ck.error(
+            format!("{path}/next_steps"),
+            "next_steps must be an array of step ids",
+        ),
     }
     let on_error = match obj.get("on_error") {
         None | Some(Value::Null) => None,
@@ -271,7 +306,11 @@ fn parse_step(
         None | Some(Value::Null) => RetryPolicy::default(),
         Some(v) => parse_retry(ck, v, &format!("{path}/retry")),
     };
-    let timeout_seconds = positive_number(ck, obj.get("timeout_seconds"), &format!("{path}/timeout_seconds"));
+    let timeout_seconds = positive_number(
+        ck,
+        obj.get("timeout_seconds"),
+        &format!("{path}/timeout_seconds"),
+    );
     let empty = Value::Object(Map::new());
     let config = match obj.get("config") {
         None | Some(Value::Null) => &empty,
@@ -283,16 +322,34 @@ fn parse_step(
     };
     let config_path = format!("{path}/config");
     let (type_name, kind) = match obj.get("type").and_then(Value::as_str) {
-        Some("action") => ("action", parse_action(ck, config, &config_path, false).map(StepKind::Action)),
+        Some("action") => (
+            "action",
+            parse_action(ck, config, &config_path, false).map(StepKind::Action),
+        ),
         Some("condition") => {
             if next.len() > 2 {
-                ck.error(format!("{path}/next_steps"), "a condition has at most two next_steps (true, false)");
+                ck.error(
+                    format!("{path}/next_steps"),
+                    "a condition has at most two next_steps (true, false)",
+                );
             }
-            ("condition", parse_condition(ck, obj, config, path).map(StepKind::Condition))
+            (
+                "condition",
+                parse_condition(ck, obj, config, path).map(StepKind::Condition),
+            )
         }
-        Some("parallel") => ("parallel", parse_parallel(ck, config, &config_path).map(StepKind::Parallel)),
-        Some("wait") => ("wait", parse_wait(ck, config, &config_path).map(StepKind::Wait)),
-        Some("subflow") => ("subflow", parse_subflow(ck, config, &config_path).map(StepKind::Subflow)),
+        Some("parallel") => (
+            "parallel",
+            parse_parallel(ck, config, &config_path).map(StepKind::Parallel),
+        ),
+        Some("wait") => (
+            "wait",
+            parse_wait(ck, config, &config_path).map(StepKind::Wait),
+        ),
+        Some("subflow") => (
+            "subflow",
+            parse_subflow(ck, config, &config_path).map(StepKind::Subflow),
+        ),
         Some(other) => {
             ck.error(
                 format!("{path}/type"),
@@ -305,7 +362,16 @@ fn parse_step(
             ("", None)
         }
     };
-    Some(StepDef { id, name, type_name, kind: kind?, next, retry, timeout_seconds, on_error })
+    Some(StepDef {
+        id,
+        name,
+        type_name,
+        kind: kind?,
+        next,
+        retry,
+        timeout_seconds,
+        on_error,
+    })
 }
 
 fn parse_retry(ck: &mut Checker, value: &Value, path: &str) -> RetryPolicy {
@@ -318,7 +384,10 @@ fn parse_retry(ck: &mut Checker, value: &Value, path: &str) -> RetryPolicy {
         None | Some(Value::Null) => {}
         Some(v) => match v.as_u64() {
             Some(n) if (1..=1000).contains(&n) => policy.max_attempts = u32::try_from(n).ok(),
-            _ => ck.error(format!("{path}/max_attempts"), "max_attempts must be an integer from 1 to 1000"),
+            _ => ck.error(
+                format!("{path}/max_attempts"),
+                "max_attempts must be an integer from 1 to 1000",
+            ),
         },
     }
     match obj.get("backoff") {
@@ -326,7 +395,10 @@ fn parse_retry(ck: &mut Checker, value: &Value, path: &str) -> RetryPolicy {
         Some(Value::String(s)) if s == "fixed" => policy.backoff = Backoff::Fixed,
         Some(Value::String(s)) if s == "linear" => policy.backoff = Backoff::Linear,
         Some(Value::String(s)) if s == "exponential" => policy.backoff = Backoff::Exponential,
-        Some(_) => ck.error(format!("{path}/backoff"), "backoff must be fixed, linear or exponential"),
+        Some(_) => ck.error(
+            format!("{path}/backoff"),
+            "backoff must be fixed, linear or exponential",
+        ),
     }
     for (key, slot) in [
         ("initial_interval_seconds", &mut policy.initial_interval),
@@ -337,7 +409,10 @@ fn parse_retry(ck: &mut Checker, value: &Value, path: &str) -> RetryPolicy {
             None | Some(Value::Null) => {}
             Some(v) => match v.as_f64() {
                 Some(f) if f >= 0.0 && f.is_finite() => *slot = f,
-                _ => ck.error(format!("{path}/{key}"), format!("{key} must be a non-negative number")),
+                _ => ck.error(
+                    format!("{path}/{key}"),
+                    format!("{key} must be a non-negative number"),
+                ),
             },
         }
     }
@@ -353,12 +428,18 @@ fn parse_retry(ck: &mut Checker, value: &Value, path: &str) -> RetryPolicy {
             for (j, item) in items.iter().enumerate() {
                 match item.as_str() {
                     Some(s) => kinds.push(s.to_owned()),
-                    None => ck.error(format!("{path}/retry_on/{j}"), "retry_on entries must be error types (strings)"),
+                    None => ck.error(
+                        format!("{path}/retry_on/{j}"),
+                        "retry_on entries must be error types (strings)",
+                    ),
                 }
             }
             policy.retry_on = Some(kinds);
         }
-        Some(_) => ck.error(format!("{path}/retry_on"), "retry_on must be an array of error types"),
+        Some(_) => ck.error(
+            format!("{path}/retry_on"),
+            "retry_on must be an array of error types",
+        ),
     }
     policy
 }
@@ -393,7 +474,10 @@ fn field(
         }
         Some(Value::String(s)) if is_template(s) => {}
         Some(v) if (shape.1)(v) => {}
-        Some(_) => ck.error(format!("{path}/{key}"), format!("{key} must be {}", shape.0)),
+        Some(_) => ck.error(
+            format!("{path}/{key}"),
+            format!("{key} must be {}", shape.0),
+        ),
     }
 }
 
@@ -405,7 +489,10 @@ fn parse_action(ck: &mut Checker, config: &Value, path: &str, branch: bool) -> O
     let action = match obj.get("action") {
         Some(Value::String(a)) if !a.trim().is_empty() && !is_template(a) => a.clone(),
         Some(Value::String(_)) => {
-            ck.error(format!("{path}/action"), "action must be a non-empty name, not a template");
+            ck.error(
+                format!("{path}/action"),
+                "action must be a non-empty name, not a template",
+            );
             return None;
         }
         Some(_) => {
@@ -428,26 +515,51 @@ fn parse_action(ck: &mut Checker, config: &Value, path: &str, branch: bool) -> O
                 && !is_template(m)
                 && !HTTP_METHODS.contains(&m.to_ascii_uppercase().as_str())
             {
-                ck.error(format!("{path}/method"), format!("unknown http method '{m}'"));
+                ck.error(
+                    format!("{path}/method"),
+                    format!("unknown http method '{m}'"),
+                );
             }
             field(ck, obj, path, "headers", false, object);
             field(ck, obj, path, "query", false, object);
             field(ck, obj, path, "timeout_seconds", false, number);
-            field(ck, obj, path, "expected_status", false, ("an array of status codes", |v| {
-                v.as_array().is_some_and(|a| a.iter().all(|s| s.as_u64().is_some_and(|c| (100..=599).contains(&c))))
-            }));
+            field(
+                ck,
+                obj,
+                path,
+                "expected_status",
+                false,
+                ("an array of status codes", |v| {
+                    v.as_array().is_some_and(|a| {
+                        a.iter()
+                            .all(|s| s.as_u64().is_some_and(|c| (100..=599).contains(&c)))
+                    })
+                }),
+            );
         }
         "send_email" => {
-            let recipients = ("a string or an array of strings", (|v: &Value| {
-                v.is_string() || v.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string))
-            }) as fn(&Value) -> bool);
+            let recipients = (
+                "a string or an array of strings",
+                (|v: &Value| {
+                    v.is_string()
+                        || v.as_array()
+                            .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string))
+                }) as fn(&Value) -> bool,
+            );
             field(ck, obj, path, "to", true, recipients);
             field(ck, obj, path, "subject", true, string);
             field(ck, obj, path, "body", true, string);
             field(ck, obj, path, "cc", false, recipients);
             field(ck, obj, path, "bcc", false, recipients);
             field(ck, obj, path, "from", false, string);
-            field(ck, obj, path, "html", false, ("a boolean or a string", |v| v.is_boolean() || v.is_string()));
+            field(
+                ck,
+                obj,
+                path,
+                "html",
+                false,
+                ("a boolean or a string", |v| v.is_boolean() || v.is_string()),
+            );
         }
         "log_message" => {
             field(ck, obj, path, "message", true, string);
@@ -456,12 +568,18 @@ fn parse_action(ck: &mut Checker, config: &Value, path: &str, branch: bool) -> O
                 && !is_template(level)
                 && !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str())
             {
-                ck.error(format!("{path}/level"), "level must be one of trace, debug, info, warn, error");
+                ck.error(
+                    format!("{path}/level"),
+                    "level must be one of trace, debug, info, warn, error",
+                );
             }
         }
         SET_VARIABLE => {
             if branch {
-                ck.error(format!("{path}/action"), "set_variable cannot run as a parallel branch");
+                ck.error(
+                    format!("{path}/action"),
+                    "set_variable cannot run as a parallel branch",
+                );
             }
             let has_name = obj.contains_key("name");
             let has_vars = obj.contains_key("variables");
@@ -484,7 +602,10 @@ fn parse_action(ck: &mut Checker, config: &Value, path: &str, branch: bool) -> O
         }
         _ => {
             if !valid_queue_name(&action) {
-                ck.error(format!("{path}/action"), "custom action names must match [A-Za-z0-9_.:-]{1,128}");
+                ck.error(
+                    format!("{path}/action"),
+                    "custom action names must match [A-Za-z0-9_.:-]{1,128}",
+                );
             }
         }
     }
@@ -492,20 +613,34 @@ fn parse_action(ck: &mut Checker, config: &Value, path: &str, branch: bool) -> O
         None | Some(Value::Null) => None,
         Some(Value::String(name)) if !name.is_empty() && !is_template(name) => Some(name.clone()),
         Some(_) => {
-            ck.error(format!("{path}/output_variable"), "output_variable must be a variable name");
+            ck.error(
+                format!("{path}/output_variable"),
+                "output_variable must be a variable name",
+            );
             None
         }
     };
     check_templates(ck, config, path);
-    Some(ActionDef { action, config: config.clone(), output_variable })
+    Some(ActionDef {
+        action,
+        config: config.clone(),
+        output_variable,
+    })
 }
 
 fn valid_queue_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
-fn parse_condition(ck: &mut Checker, step: &Map<String, Value>, config: &Value, path: &str) -> Option<ConditionDef> {
+fn parse_condition(
+    ck: &mut Checker,
+    step: &Map<String, Value>,
+    config: &Value,
+    path: &str,
+) -> Option<ConditionDef> {
     let any = match config.get("match") {
         None | Some(Value::Null) => false,
         Some(Value::String(m)) if m == "all" => false,
@@ -519,7 +654,11 @@ fn parse_condition(ck: &mut Checker, step: &Map<String, Value>, config: &Value, 
     let list = step
         .get("conditions")
         .map(|v| (v, format!("{path}/conditions")))
-        .or_else(|| config.get("conditions").map(|v| (v, format!("{path}/config/conditions"))));
+        .or_else(|| {
+            config
+                .get("conditions")
+                .map(|v| (v, format!("{path}/config/conditions")))
+        });
     match list {
         Some((Value::Array(items), list_path)) => {
             if items.is_empty() {
@@ -534,7 +673,10 @@ fn parse_condition(ck: &mut Checker, step: &Map<String, Value>, config: &Value, 
         Some((_, list_path)) => ck.error(list_path, "conditions must be an array"),
         None => {
             if config.get("field").is_none() && config.get("operator").is_none() {
-                ck.error(format!("{path}/config"), "a condition needs config.field and config.operator, or a conditions list");
+                ck.error(
+                    format!("{path}/config"),
+                    "a condition needs config.field and config.operator, or a conditions list",
+                );
                 return None;
             }
             if let Some(clause) = parse_clause(ck, config, &format!("{path}/config")) {
@@ -547,13 +689,19 @@ fn parse_condition(ck: &mut Checker, step: &Map<String, Value>, config: &Value, 
 
 fn parse_clause(ck: &mut Checker, value: &Value, path: &str) -> Option<Clause> {
     let Some(obj) = value.as_object() else {
-        ck.error(path, "a condition must be an object with field, operator and value");
+        ck.error(
+            path,
+            "a condition must be an object with field, operator and value",
+        );
         return None;
     };
     let field = match obj.get("field") {
         Some(Value::String(f)) if !f.trim().is_empty() => f.trim().to_owned(),
         _ => {
-            ck.error(format!("{path}/field"), "field is required (a variable path)");
+            ck.error(
+                format!("{path}/field"),
+                "field is required (a variable path)",
+            );
             return None;
         }
     };
@@ -563,7 +711,10 @@ fn parse_clause(ck: &mut Checker, value: &Value, path: &str) -> Option<Clause> {
             None => {
                 ck.error(
                     format!("{path}/operator"),
-                    format!("unknown operator '{name}' (expected one of {})", Operator::NAMES.join(", ")),
+                    format!(
+                        "unknown operator '{name}' (expected one of {})",
+                        Operator::NAMES.join(", ")
+                    ),
                 );
                 return None;
             }
@@ -586,21 +737,31 @@ fn parse_clause(ck: &mut Checker, value: &Value, path: &str) -> Option<Clause> {
         match value.as_str() {
             Some(pattern) => {
                 if let Err(e) = compile_regex(pattern) {
-                    ck.error(value_path.clone(), format!("invalid regular expression: {e}"));
+                    ck.error(
+                        value_path.clone(),
+                        format!("invalid regular expression: {e}"),
+                    );
                 }
             }
             None => ck.error(value_path.clone(), "matches needs a string pattern"),
         }
     }
     check_templates(ck, &value, &value_path);
-    Some(Clause { field, operator, value })
+    Some(Clause {
+        field,
+        operator,
+        value,
+    })
 }
 
 fn parse_parallel(ck: &mut Checker, config: &Value, path: &str) -> Option<ParallelDef> {
     let branches_json = match config.get("parallel_steps") {
         Some(Value::Array(items)) if !items.is_empty() => items,
         _ => {
-            ck.error(format!("{path}/parallel_steps"), "parallel_steps must be a non-empty array of actions");
+            ck.error(
+                format!("{path}/parallel_steps"),
+                "parallel_steps must be a non-empty array of actions",
+            );
             return None;
         }
     };
@@ -615,7 +776,10 @@ fn parse_parallel(ck: &mut Checker, config: &Value, path: &str) -> Option<Parall
         Some(Value::String(m)) if m == "fail_fast" => true,
         Some(Value::String(m)) if m == "wait_all" => false,
         Some(_) => {
-            ck.error(format!("{path}/failure_mode"), "failure_mode must be fail_fast or wait_all");
+            ck.error(
+                format!("{path}/failure_mode"),
+                "failure_mode must be fail_fast or wait_all",
+            );
             true
         }
     };
@@ -624,24 +788,36 @@ fn parse_parallel(ck: &mut Checker, config: &Value, path: &str) -> Option<Parall
         Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
             Some(n) if n >= 1 => Some(n),
             _ => {
-                ck.error(format!("{path}/max_concurrency"), "max_concurrency must be a positive integer");
+                ck.error(
+                    format!("{path}/max_concurrency"),
+                    "max_concurrency must be a positive integer",
+                );
                 None
             }
         },
     };
-    Some(ParallelDef { branches, fail_fast, max_concurrency })
+    Some(ParallelDef {
+        branches,
+        fail_fast,
+        max_concurrency,
+    })
 }
 
 fn duration_value(ck: &mut Checker, value: &Value, path: &str) -> Option<Value> {
     match value {
-        Value::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0 && f.is_finite()) => Some(value.clone()),
+        Value::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0 && f.is_finite()) => {
+            Some(value.clone())
+        }
         Value::String(s) if is_template(s) => {
             check_templates(ck, value, path);
             Some(value.clone())
         }
         Value::String(s) if parse_duration(s).is_some() => Some(value.clone()),
         _ => {
-            ck.error(path, "duration does not parse (use 90s, 5m, 2h, 1d, PT1M30S or seconds)");
+            ck.error(
+                path,
+                "duration does not parse (use 90s, 5m, 2h, 1d, PT1M30S or seconds)",
+            );
             None
         }
     }
@@ -654,7 +830,10 @@ fn parse_wait(ck: &mut Checker, config: &Value, path: &str) -> Option<WaitDef> {
                 (Some(v), _) => (v, format!("{path}/duration")),
                 (None, Some(v)) => (v, format!("{path}/seconds")),
                 (None, None) => {
-                    ck.error(format!("{path}/duration"), "duration (or seconds) is required");
+                    ck.error(
+                        format!("{path}/duration"),
+                        "duration (or seconds) is required",
+                    );
                     return None;
                 }
             };
@@ -665,7 +844,9 @@ fn parse_wait(ck: &mut Checker, config: &Value, path: &str) -> Option<WaitDef> {
                 check_templates(ck, v, &format!("{path}/until"));
                 Some(WaitDef::Until(v.clone()))
             }
-            Some(v @ Value::String(s)) if DateTime::parse_from_rfc3339(s).is_ok() => Some(WaitDef::Until(v.clone())),
+            Some(v @ Value::String(s)) if DateTime::parse_from_rfc3339(s).is_ok() => {
+                Some(WaitDef::Until(v.clone()))
+            }
             _ => {
                 ck.error(format!("{path}/until"), "until must be an RFC 3339 time");
                 None
@@ -687,18 +868,27 @@ fn parse_wait(ck: &mut Checker, config: &Value, path: &str) -> Option<WaitDef> {
                     _ => None,
                 }
                 .or_else(|| {
-                    ck.error(format!("{path}/timeout"), "timeout does not parse as a duration");
+                    ck.error(
+                        format!("{path}/timeout"),
+                        "timeout does not parse as a duration",
+                    );
                     None
                 }),
             };
             Some(WaitDef::Event { name, timeout })
         }
         Some(other) => {
-            ck.error(format!("{path}/wait_type"), format!("unknown wait_type '{other}' (expected duration, until or event)"));
+            ck.error(
+                format!("{path}/wait_type"),
+                format!("unknown wait_type '{other}' (expected duration, until or event)"),
+            );
             None
         }
         None => {
-            ck.error(format!("{path}/wait_type"), "wait_type is required (duration, until or event)");
+            ck.error(
+                format!("{path}/wait_type"),
+                "wait_type is required (duration, until or event)",
+            );
             None
         }
     }
@@ -711,7 +901,10 @@ fn parse_subflow(ck: &mut Checker, config: &Value, path: &str) -> Option<Subflow
             v.clone()
         }
         _ => {
-            ck.error(format!("{path}/subflow_id"), "subflow_id is required (a template id or name)");
+            ck.error(
+                format!("{path}/subflow_id"),
+                "subflow_id is required (a template id or name)",
+            );
             return None;
         }
     };
@@ -720,7 +913,10 @@ fn parse_subflow(ck: &mut Checker, config: &Value, path: &str) -> Option<Subflow
         Some(v) => match v.as_i64().and_then(|n| i32::try_from(n).ok()) {
             Some(n) if n >= 1 => Some(n),
             _ => {
-                ck.error(format!("{path}/version"), "version must be a positive integer");
+                ck.error(
+                    format!("{path}/version"),
+                    "version must be a positive integer",
+                );
                 None
             }
         },
@@ -740,7 +936,11 @@ fn parse_subflow(ck: &mut Checker, config: &Value, path: &str) -> Option<Subflow
             None
         }
     };
-    Some(SubflowDef { target, version, variables })
+    Some(SubflowDef {
+        target,
+        version,
+        variables,
+    })
 }
 
 /// Names of the custom actions a definition uses (each is a queue), sorted, without repeats.
@@ -771,7 +971,9 @@ pub fn subflow_targets(definition: &Definition) -> Vec<(String, String)> {
         .enumerate()
         .filter_map(|(i, step)| match &step.kind {
             StepKind::Subflow(s) => match &s.target {
-                Value::String(t) if !is_template(t) => Some((format!("/steps/{i}/config/subflow_id"), t.clone())),
+                Value::String(t) if !is_template(t) => {
+                    Some((format!("/steps/{i}/config/subflow_id"), t.clone()))
+                }
                 _ => None,
             },
             _ => None,

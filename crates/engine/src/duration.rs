@@ -106,7 +106,9 @@ mod tests {
 
     #[test]
     fn garbage_does_not_parse() {
-        for bad in ["", "abc", "5x", "P", "PT", "-5", "PT1S1M", "m5", "1..2s", "P1H"] {
+        for bad in [
+            "", "abc", "5x", "P", "PT", "-5", "PT1S1M", "m5", "1..2s", "P1H",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }

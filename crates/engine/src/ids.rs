@@ -46,7 +46,9 @@ mod tests {
 
     #[test]
     fn same_seed_same_ids_and_different_seeds_differ() {
-        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
         let mut a = Rng::new(7);
         let mut b = Rng::new(7);
         let mut c = Rng::new(8);

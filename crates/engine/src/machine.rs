@@ -1,11 +1,15 @@
 //! The state machine: one input in, the new state and the commands that carry it out.
 
 use chrono::{DateTime, Duration, Utc};
-use model::{EventType, InstanceStatus, Job, JobOutcome, StepError, StepExecution, StepStatus, WorkflowEvent};
+use model::{
+    EventType, InstanceStatus, Job, JobOutcome, StepError, StepExecution, StepStatus, WorkflowEvent,
+};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::api::{Command, Context, Decision, Definition, Input, InstanceState, Rejection, Settings};
+use crate::api::{
+    Command, Context, Decision, Definition, Input, InstanceState, Rejection, Settings,
+};
 use crate::condition;
 use crate::definition::{ActionDef, ParsedDefinition, SET_VARIABLE, StepDef, StepKind, WaitDef};
 use crate::duration::parse_duration;
@@ -36,7 +40,10 @@ pub(crate) fn decide(
         return Ok(None);
     }
     m.settle();
-    Ok(Some(Decision { state: InstanceState { inner: m.st }, commands: m.cmds }))
+    Ok(Some(Decision {
+        state: InstanceState { inner: m.st },
+        commands: m.cmds,
+    }))
 }
 
 /// Where a timer belongs.
@@ -66,14 +73,20 @@ impl Machine<'_> {
         match input {
             Input::Start => {
                 if status != InstanceStatus::Pending {
-                    return Err(Rejection::InvalidTransition { status, action: "start" });
+                    return Err(Rejection::InvalidTransition {
+                        status,
+                        action: "start",
+                    });
                 }
                 self.start();
                 Ok(true)
             }
             Input::Pause => {
                 if status != InstanceStatus::Running {
-                    return Err(Rejection::InvalidTransition { status, action: "pause" });
+                    return Err(Rejection::InvalidTransition {
+                        status,
+                        action: "pause",
+                    });
                 }
                 self.st.status = InstanceStatus::Paused;
                 self.emit_instance(EventType::InstancePaused, Value::Null);
@@ -81,14 +94,20 @@ impl Machine<'_> {
             }
             Input::Resume => {
                 if status != InstanceStatus::Paused {
-                    return Err(Rejection::InvalidTransition { status, action: "resume" });
+                    return Err(Rejection::InvalidTransition {
+                        status,
+                        action: "resume",
+                    });
                 }
                 self.resume();
                 Ok(true)
             }
             Input::Cancel => {
                 if status.is_terminal() {
-                    return Err(Rejection::InvalidTransition { status, action: "cancel" });
+                    return Err(Rejection::InvalidTransition {
+                        status,
+                        action: "cancel",
+                    });
                 }
                 self.cancel();
                 Ok(true)
@@ -100,14 +119,23 @@ impl Machine<'_> {
                 self.event(name, data.clone());
                 Ok(true)
             }
-            Input::JobStarted { execution_id, attempt, branch: _ } => Ok(self.job_started(*execution_id, *attempt)),
-            Input::JobFinished { execution_id, attempt, branch: _, outcome } => {
-                Ok(self.job_finished(*execution_id, *attempt, outcome.clone()))
-            }
+            Input::JobStarted {
+                execution_id,
+                attempt,
+                branch: _,
+            } => Ok(self.job_started(*execution_id, *attempt)),
+            Input::JobFinished {
+                execution_id,
+                attempt,
+                branch: _,
+                outcome,
+            } => Ok(self.job_finished(*execution_id, *attempt, outcome.clone())),
             Input::Timer { timer_id } => Ok(self.timer(*timer_id)),
-            Input::ChildFinished { execution_id, child_instance_id, outcome } => {
-                Ok(self.child_finished(*execution_id, *child_instance_id, outcome.clone()))
-            }
+            Input::ChildFinished {
+                execution_id,
+                child_instance_id,
+                outcome,
+            } => Ok(self.child_finished(*execution_id, *child_instance_id, outcome.clone())),
         }
     }
 
@@ -120,7 +148,10 @@ impl Machine<'_> {
         if let Some(secs) = self.def.timeout_seconds {
             let id = self.new_id();
             self.st.deadline_timer = Some(id);
-            self.cmds.push(Command::SetTimer { id, due_at: self.now + seconds(secs) });
+            self.cmds.push(Command::SetTimer {
+                id,
+                due_at: self.now + seconds(secs),
+            });
         }
         self.arrive(self.def.start);
     }
@@ -147,7 +178,11 @@ impl Machine<'_> {
         self.st.status = InstanceStatus::Cancelled;
         self.st.completed_at = Some(self.now);
         self.emit_instance(EventType::InstanceCancelled, Value::Null);
-        self.notify_parent(JobOutcome::Failed(StepError::new("cancelled", "subflow instance was cancelled", false)));
+        self.notify_parent(JobOutcome::Failed(StepError::new(
+            "cancelled",
+            "subflow instance was cancelled",
+            false,
+        )));
     }
 
     /// Launches what is due and completes the instance when nothing is left.
@@ -168,7 +203,10 @@ impl Machine<'_> {
         self.st.status = InstanceStatus::Completed;
         self.st.output = Some(self.st.variables.clone());
         self.st.completed_at = Some(self.now);
-        self.emit_instance(EventType::InstanceCompleted, json!({ "output": self.st.variables }));
+        self.emit_instance(
+            EventType::InstanceCompleted,
+            json!({ "output": self.st.variables }),
+        );
         self.notify_parent(JobOutcome::Completed(self.st.variables.clone()));
     }
 
@@ -185,8 +223,15 @@ impl Machine<'_> {
     }
 
     fn notify_parent(&mut self, outcome: JobOutcome) {
-        if let (Some(parent), Some(execution)) = (self.st.meta.parent_instance_id, self.st.meta.parent_execution_id) {
-            self.cmds.push(Command::NotifyParent { parent_instance_id: parent, execution_id: execution, outcome });
+        if let (Some(parent), Some(execution)) = (
+            self.st.meta.parent_instance_id,
+            self.st.meta.parent_execution_id,
+        ) {
+            self.cmds.push(Command::NotifyParent {
+                parent_instance_id: parent,
+                execution_id: execution,
+                outcome,
+            });
         }
     }
 
@@ -217,9 +262,14 @@ impl Machine<'_> {
         match &mut exec.phase {
             Phase::Job => {
                 if cancel {
-                    self.cmds.push(Command::CancelJob { execution_id: exec.id, attempt: exec.attempt });
+                    self.cmds.push(Command::CancelJob {
+                        execution_id: exec.id,
+                        attempt: exec.attempt,
+                    });
                 } else {
-                    self.cmds.push(Command::FinishJob { execution_id: exec.id });
+                    self.cmds.push(Command::FinishJob {
+                        execution_id: exec.id,
+                    });
                 }
             }
             Phase::Parallel { branches } => {
@@ -228,7 +278,10 @@ impl Machine<'_> {
                         self.cmds.push(Command::ClearTimer { id });
                     }
                     if matches!(b.status, BranchStatus::Queued | BranchStatus::Running) {
-                        self.cmds.push(Command::CancelJob { execution_id: b.job, attempt: b.attempt });
+                        self.cmds.push(Command::CancelJob {
+                            execution_id: b.job,
+                            attempt: b.attempt,
+                        });
                     }
                     if !b.status.is_terminal() {
                         b.status = BranchStatus::Cancelled;
@@ -237,7 +290,9 @@ impl Machine<'_> {
             }
             Phase::Child { child } => {
                 if cancel {
-                    self.cmds.push(Command::CancelChild { child_instance_id: *child });
+                    self.cmds.push(Command::CancelChild {
+                        child_instance_id: *child,
+                    });
                 }
             }
             Phase::Due | Phase::Backoff | Phase::Event { .. } | Phase::Sleep => {}
@@ -263,7 +318,10 @@ impl Machine<'_> {
         if self.st.executions >= self.settings.max_executions {
             self.fail_instance(StepError::new(
                 "step_limit_exceeded",
-                format!("instance exceeded {} step executions", self.settings.max_executions),
+                format!(
+                    "instance exceeded {} step executions",
+                    self.settings.max_executions
+                ),
                 false,
             ));
             return false;
@@ -299,12 +357,7 @@ impl Machine<'_> {
             .st
             .results
             .iter()
-            .map(|(id, r)| {
-                (
-                    id.clone(),
-                    json!({ "output": r.output.clone().unwrap_or(Value::Null), "error": r.error }),
-                )
-            })
+            .map(|(id, r)| (id.clone(), json!({ "output": r.output, "error": r.error })))
             .collect();
         let meta = &self.st.meta;
         json!({
@@ -322,7 +375,11 @@ impl Machine<'_> {
     fn launch(&mut self, pos: usize) {
         let Some(step) = self.step_def(&self.st.active[pos].step) else {
             let id = self.st.active[pos].step.clone();
-            self.fail_instance(StepError::new("internal", format!("step '{id}' is not in the definition"), false));
+            self.fail_instance(StepError::new(
+                "internal",
+                format!("step '{id}' is not in the definition"),
+                false,
+            ));
             return;
         };
         let step = step.clone();
@@ -353,7 +410,7 @@ impl Machine<'_> {
                             attempt: 1,
                             status: BranchStatus::Pending,
                             input,
-                            output: None,
+                            output: Value::Null,
                             error: None,
                             timer: None,
                         }),
@@ -361,7 +418,9 @@ impl Machine<'_> {
                     }
                 }
                 let exec = &mut self.st.active[pos];
-                exec.input = Some(Value::Array(branches.iter().map(|b| b.input.clone()).collect()));
+                exec.input = Some(Value::Array(
+                    branches.iter().map(|b| b.input.clone()).collect(),
+                ));
                 exec.phase = Phase::Parallel { branches };
                 exec.status = StepStatus::Queued;
                 let exec = exec.clone();
@@ -376,7 +435,10 @@ impl Machine<'_> {
                         pos,
                         StepError::new(
                             "subflow_depth_exceeded",
-                            format!("subflows nest deeper than {} levels", self.settings.max_subflow_depth),
+                            format!(
+                                "subflows nest deeper than {} levels",
+                                self.settings.max_subflow_depth
+                            ),
                             false,
                         ),
                     );
@@ -384,26 +446,41 @@ impl Machine<'_> {
                 let scope = self.scope();
                 let target = match render_value(&sub.target, &scope) {
                     Ok(Value::String(t)) if !t.trim().is_empty() => t,
-                    Ok(_) => return self.fail_exec(pos, invalid_config("subflow_id must render to a template id or name")),
+                    Ok(_) => {
+                        return self.fail_exec(
+                            pos,
+                            invalid_config("subflow_id must render to a template id or name"),
+                        );
+                    }
                     Err(e) => return self.fail_exec(pos, template_error(e)),
                 };
                 let variables = match &sub.variables {
                     None => self.st.variables.clone(),
                     Some(v) => match render_value(v, &scope) {
                         Ok(v @ Value::Object(_)) => v,
-                        Ok(_) => return self.fail_exec(pos, invalid_config("subflow variables must be an object")),
+                        Ok(_) => {
+                            return self.fail_exec(
+                                pos,
+                                invalid_config("subflow variables must be an object"),
+                            );
+                        }
                         Err(e) => return self.fail_exec(pos, template_error(e)),
                     },
                 };
                 let child = self.new_id();
                 let timer = step.timeout_seconds.map(|secs| {
                     let id = self.new_id();
-                    self.cmds.push(Command::SetTimer { id, due_at: self.now + seconds(secs) });
+                    self.cmds.push(Command::SetTimer {
+                        id,
+                        due_at: self.now + seconds(secs),
+                    });
                     id
                 });
                 let depth = self.st.meta.depth + 1;
                 let exec = &mut self.st.active[pos];
-                exec.input = Some(json!({ "subflow_id": target, "version": sub.version, "variables": variables }));
+                exec.input = Some(
+                    json!({ "subflow_id": target, "version": sub.version, "variables": variables }),
+                );
                 exec.phase = Phase::Child { child };
                 exec.status = StepStatus::Waiting;
                 exec.started_at = Some(self.now);
@@ -418,13 +495,18 @@ impl Machine<'_> {
                     depth,
                 });
                 self.save(&exec, None, None, false);
-                self.emit_step(EventType::StepWaiting, &exec, json!({ "child_instance_id": child }));
+                self.emit_step(
+                    EventType::StepWaiting,
+                    &exec,
+                    json!({ "child_instance_id": child }),
+                );
             }
         }
     }
 
     fn step_timeout(&self, step: &StepDef) -> f64 {
-        step.timeout_seconds.unwrap_or(self.settings.step_timeout_seconds)
+        step.timeout_seconds
+            .unwrap_or(self.settings.step_timeout_seconds)
     }
 
     fn launch_action(&mut self, pos: usize, step: &StepDef, action: &ActionDef) {
@@ -445,7 +527,10 @@ impl Machine<'_> {
         let timeout = self.step_timeout(step);
         let timer = self.new_id();
         let due = self.now + seconds(timeout);
-        self.cmds.push(Command::SetTimer { id: timer, due_at: due });
+        self.cmds.push(Command::SetTimer {
+            id: timer,
+            due_at: due,
+        });
         let exec = &mut self.st.active[pos];
         exec.phase = Phase::Job;
         exec.status = StepStatus::Queued;
@@ -481,7 +566,10 @@ impl Machine<'_> {
             let Value::String(name) = name else {
                 return Err(invalid_config("set_variable name must be a string"));
             };
-            set.insert(name.clone(), config.get("value").cloned().unwrap_or(Value::Null));
+            set.insert(
+                name.clone(),
+                config.get("value").cloned().unwrap_or(Value::Null),
+            );
         }
         for (k, v) in &set {
             self.set_variable(k, v.clone());
@@ -511,32 +599,46 @@ impl Machine<'_> {
                 let Some(secs) = secs else {
                     return self.fail_exec(pos, invalid_config("wait duration does not parse"));
                 };
-                self.st.active[pos].input = Some(json!({ "wait_type": "duration", "seconds": secs }));
+                self.st.active[pos].input =
+                    Some(json!({ "wait_type": "duration", "seconds": secs }));
                 self.now + seconds(secs)
             }
             WaitDef::Until(spec) => {
                 let until = match render_value(spec, &scope) {
-                    Ok(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.to_utc()),
+                    Ok(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
+                        .ok()
+                        .map(|t| t.to_utc()),
                     Ok(_) => None,
                     Err(e) => return self.fail_exec(pos, template_error(e)),
                 };
                 let Some(until) = until else {
-                    return self.fail_exec(pos, invalid_config("wait until is not an RFC 3339 time"));
+                    return self
+                        .fail_exec(pos, invalid_config("wait until is not an RFC 3339 time"));
                 };
                 self.st.active[pos].input = Some(json!({ "wait_type": "until", "until": until }));
                 until
             }
             WaitDef::Event { name, timeout } => {
-                self.st.active[pos].input = Some(json!({ "wait_type": "event", "event": name, "timeout_seconds": timeout }));
+                self.st.active[pos].input = Some(
+                    json!({ "wait_type": "event", "event": name, "timeout_seconds": timeout }),
+                );
                 self.st.active[pos].started_at = Some(self.now);
                 if let Some(i) = self.st.events.iter().position(|e| e.name == *name) {
-                    let event = self.st.events.remove(i).map(|e| e.data).unwrap_or(Value::Null);
+                    let event = self
+                        .st
+                        .events
+                        .remove(i)
+                        .map(|e| e.data)
+                        .unwrap_or(Value::Null);
                     let next = self.next_of(pos);
                     return self.complete_exec(pos, event, &next);
                 }
                 let timer = timeout.map(|secs| {
                     let id = self.new_id();
-                    self.cmds.push(Command::SetTimer { id, due_at: self.now + seconds(secs) });
+                    self.cmds.push(Command::SetTimer {
+                        id,
+                        due_at: self.now + seconds(secs),
+                    });
                     id
                 });
                 let exec = &mut self.st.active[pos];
@@ -566,7 +668,9 @@ impl Machine<'_> {
     }
 
     fn next_of(&self, pos: usize) -> Vec<usize> {
-        self.step_def(&self.st.active[pos].step).map(|s| s.next.clone()).unwrap_or_default()
+        self.step_def(&self.st.active[pos].step)
+            .map(|s| s.next.clone())
+            .unwrap_or_default()
     }
 
     // ----- parallel branches -----
@@ -574,20 +678,40 @@ impl Machine<'_> {
     /// Dispatches pending branches within `max_concurrency`, and finishes the step once every
     /// branch has finished.
     fn after_branch_change(&mut self, pos: usize) {
-        let Some(step) = self.step_def(&self.st.active[pos].step).cloned() else { return };
-        let StepKind::Parallel(par) = &step.kind else { return };
-        let Phase::Parallel { branches } = &self.st.active[pos].phase else { return };
+        let Some(step) = self.step_def(&self.st.active[pos].step).cloned() else {
+            return;
+        };
+        let StepKind::Parallel(par) = &step.kind else {
+            return;
+        };
+        let Phase::Parallel { branches } = &self.st.active[pos].phase else {
+            return;
+        };
         if branches.iter().all(|b| b.status.is_terminal()) {
             let failed: Vec<(usize, StepError)> = branches
                 .iter()
                 .enumerate()
-                .filter_map(|(i, b)| b.error.clone().filter(|_| b.status == BranchStatus::Failed).map(|e| (i, e)))
+                .filter_map(|(i, b)| {
+                    b.error
+                        .clone()
+                        .filter(|_| b.status == BranchStatus::Failed)
+                        .map(|e| (i, e))
+                })
                 .collect();
             if failed.is_empty() {
-                let outputs: Vec<Value> = branches.iter().map(|b| b.output.clone().unwrap_or(Value::Null)).collect();
+                let outputs: Vec<Value> = branches.iter().map(|b| b.output.clone()).collect();
+                for (action, output) in par.branches.iter().zip(&outputs) {
+                    if let Some(name) = &action.output_variable {
+                        self.set_variable(name, output.clone());
+                    }
+                }
                 return self.complete_exec(pos, Value::Array(outputs), &step.next);
             }
-            let kind = if failed.len() == 1 { failed[0].1.kind.clone() } else { "parallel_failed".to_owned() };
+            let kind = if failed.len() == 1 {
+                failed[0].1.kind.clone()
+            } else {
+                "parallel_failed".to_owned()
+            };
             let message = failed
                 .iter()
                 .map(|(i, e)| format!("branch {i}: {} ({})", e.message, e.kind))
@@ -600,24 +724,26 @@ impl Machine<'_> {
         }
         let limit = par.max_concurrency.map_or(usize::MAX, |n| n as usize);
         let timeout = self.step_timeout(&step);
-        let mut in_flight = branches.iter().filter(|b| b.status.in_flight()).count();
+        let in_flight = branches.iter().filter(|b| b.status.in_flight()).count();
         let pending: Vec<usize> = branches
             .iter()
             .enumerate()
             .filter(|(_, b)| b.status == BranchStatus::Pending)
             .map(|(i, _)| i)
+            .take(limit.saturating_sub(in_flight))
             .collect();
         for i in pending {
-            if in_flight >= limit {
-                break;
-            }
-            in_flight += 1;
             let job = self.new_id();
             let timer = self.new_id();
             let due = self.now + seconds(timeout);
-            self.cmds.push(Command::SetTimer { id: timer, due_at: due });
+            self.cmds.push(Command::SetTimer {
+                id: timer,
+                due_at: due,
+            });
             let exec = &mut self.st.active[pos];
-            let Phase::Parallel { branches } = &mut exec.phase else { return };
+            let Phase::Parallel { branches } = &mut exec.phase else {
+                return;
+            };
             let b = &mut branches[i];
             b.job = job;
             b.status = BranchStatus::Queued;
@@ -640,19 +766,30 @@ impl Machine<'_> {
     }
 
     fn branch_finished(&mut self, pos: usize, index: usize, outcome: JobOutcome, cancel: bool) {
-        let Some(step) = self.step_def(&self.st.active[pos].step).cloned() else { return };
-        let StepKind::Parallel(par) = &step.kind else { return };
+        let Some(step) = self.step_def(&self.st.active[pos].step).cloned() else {
+            return;
+        };
+        let StepKind::Parallel(par) = &step.kind else {
+            return;
+        };
         let delay_attempt;
         {
-            let Phase::Parallel { branches } = &mut self.st.active[pos].phase else { return };
+            let Phase::Parallel { branches } = &mut self.st.active[pos].phase else {
+                return;
+            };
             let b = &mut branches[index];
             if let Some(id) = b.timer.take() {
                 self.cmds.push(Command::ClearTimer { id });
             }
             if cancel {
-                self.cmds.push(Command::CancelJob { execution_id: b.job, attempt: b.attempt });
+                self.cmds.push(Command::CancelJob {
+                    execution_id: b.job,
+                    attempt: b.attempt,
+                });
             } else {
-                self.cmds.push(Command::FinishJob { execution_id: b.job });
+                self.cmds.push(Command::FinishJob {
+                    execution_id: b.job,
+                });
             }
             delay_attempt = b.attempt;
         }
@@ -660,14 +797,20 @@ impl Machine<'_> {
             JobOutcome::Completed(output) => {
                 if let Phase::Parallel { branches } = &mut self.st.active[pos].phase {
                     branches[index].status = BranchStatus::Completed;
-                    branches[index].output = Some(output);
+                    branches[index].output = output;
                 }
             }
             JobOutcome::Failed(error) => {
-                if step.retry.should_retry(&error, delay_attempt, self.settings.step_retry_limit) {
+                if step
+                    .retry
+                    .should_retry(&error, delay_attempt, self.settings.step_retry_limit)
+                {
                     let delay = step.retry.delay(delay_attempt, &mut self.rng);
                     let timer = self.new_id();
-                    self.cmds.push(Command::SetTimer { id: timer, due_at: self.now + seconds(delay) });
+                    self.cmds.push(Command::SetTimer {
+                        id: timer,
+                        due_at: self.now + seconds(delay),
+                    });
                     if let Phase::Parallel { branches } = &mut self.st.active[pos].phase {
                         let b = &mut branches[index];
                         b.status = BranchStatus::Backoff;
@@ -688,7 +831,11 @@ impl Machine<'_> {
                     if par.fail_fast {
                         let mut exec = self.st.active.remove(pos);
                         self.release(&mut exec, true);
-                        let error = StepError::new(error.kind, format!("branch {index}: {}", error.message), false);
+                        let error = StepError::new(
+                            error.kind,
+                            format!("branch {index}: {}", error.message),
+                            false,
+                        );
                         self.st.active.insert(pos, exec);
                         return self.fail_exec(pos, error);
                     }
@@ -713,7 +860,13 @@ impl Machine<'_> {
         {
             self.set_variable(&name, output.clone());
         }
-        self.st.results.insert(exec.step.clone(), StepResult { output: Some(output), error: None });
+        self.st.results.insert(
+            exec.step.clone(),
+            StepResult {
+                output,
+                error: None,
+            },
+        );
         for &index in next {
             self.arrive(index);
         }
@@ -730,13 +883,19 @@ impl Machine<'_> {
         let Some(step) = self.step_def(&exec.step).cloned() else {
             return self.fail_instance(error);
         };
-        if step.retry.should_retry(&error, exec.attempt, self.settings.step_retry_limit) {
+        if step
+            .retry
+            .should_retry(&error, exec.attempt, self.settings.step_retry_limit)
+        {
             if !self.count_execution() {
                 return;
             }
             let delay = step.retry.delay(exec.attempt, &mut self.rng);
             let timer = self.new_id();
-            self.cmds.push(Command::SetTimer { id: timer, due_at: self.now + seconds(delay) });
+            self.cmds.push(Command::SetTimer {
+                id: timer,
+                due_at: self.now + seconds(delay),
+            });
             let retry = Exec {
                 id: self.new_id(),
                 step: exec.step.clone(),
@@ -757,7 +916,13 @@ impl Machine<'_> {
             self.st.active.push(retry);
             return;
         }
-        self.st.results.insert(exec.step.clone(), StepResult { output: None, error: Some(error.clone()) });
+        self.st.results.insert(
+            exec.step.clone(),
+            StepResult {
+                output: Value::Null,
+                error: Some(error.clone()),
+            },
+        );
         match step.on_error {
             Some(handler) => self.arrive(handler),
             None => {
@@ -784,7 +949,10 @@ impl Machine<'_> {
                     return true;
                 }
                 Phase::Parallel { branches } => {
-                    let Some(b) = branches.iter_mut().find(|b| b.job == execution_id && b.attempt == attempt) else {
+                    let Some(b) = branches
+                        .iter_mut()
+                        .find(|b| b.job == execution_id && b.attempt == attempt)
+                    else {
                         continue;
                     };
                     if b.status != BranchStatus::Queued {
@@ -874,7 +1042,10 @@ impl Machine<'_> {
                 if self.st.events.len() >= MAX_BUFFERED_EVENTS {
                     self.st.events.pop_front();
                 }
-                self.st.events.push_back(BufferedEvent { name: name.to_owned(), data });
+                self.st.events.push_back(BufferedEvent {
+                    name: name.to_owned(),
+                    data,
+                });
             }
         }
     }
@@ -902,11 +1073,12 @@ impl Machine<'_> {
         if self.find_timer(id).is_none() {
             return false;
         }
+        // A timer is delivered once: its row goes, and a held one lives on in the state.
+        self.cmds.push(Command::ClearTimer { id });
         if self.st.status == InstanceStatus::Paused {
-            if self.st.held_timers.contains(&id) {
-                return false;
+            if !self.st.held_timers.contains(&id) {
+                self.st.held_timers.push(id);
             }
-            self.st.held_timers.push(id);
             return true;
         }
         if self.st.status != InstanceStatus::Running {
@@ -921,7 +1093,11 @@ impl Machine<'_> {
             None => {}
             Some(TimerOwner::Deadline) => {
                 self.st.deadline_timer = None;
-                self.fail_instance(StepError::new("timeout", "instance exceeded its timeout_seconds", false));
+                self.fail_instance(StepError::new(
+                    "timeout",
+                    "instance exceeded its timeout_seconds",
+                    false,
+                ));
             }
             Some(TimerOwner::Exec(pos)) => {
                 self.st.active[pos].timer = None;
@@ -929,10 +1105,16 @@ impl Machine<'_> {
                 match &exec.phase {
                     Phase::Backoff => self.st.active[pos].phase = Phase::Due,
                     Phase::Job => {
-                        self.cmds.push(Command::CancelJob { execution_id: exec.id, attempt: exec.attempt });
+                        self.cmds.push(Command::CancelJob {
+                            execution_id: exec.id,
+                            attempt: exec.attempt,
+                        });
                         // The job row is gone with the cancel: not finished a second time.
                         self.st.active[pos].phase = Phase::Due;
-                        self.fail_exec(pos, StepError::new("timeout", "step exceeded its timeout_seconds", true));
+                        self.fail_exec(
+                            pos,
+                            StepError::new("timeout", "step exceeded its timeout_seconds", true),
+                        );
                     }
                     Phase::Sleep => {
                         let next = self.next_of(pos);
@@ -943,9 +1125,18 @@ impl Machine<'_> {
                         self.fail_exec(pos, StepError::new("timeout", message, false));
                     }
                     Phase::Child { child } => {
-                        self.cmds.push(Command::CancelChild { child_instance_id: *child });
+                        self.cmds.push(Command::CancelChild {
+                            child_instance_id: *child,
+                        });
                         self.st.active[pos].phase = Phase::Due;
-                        self.fail_exec(pos, StepError::new("timeout", "subflow exceeded the step's timeout_seconds", true));
+                        self.fail_exec(
+                            pos,
+                            StepError::new(
+                                "timeout",
+                                "subflow exceeded the step's timeout_seconds",
+                                true,
+                            ),
+                        );
                     }
                     Phase::Due | Phase::Parallel { .. } => {}
                 }
@@ -964,7 +1155,11 @@ impl Machine<'_> {
                         self.after_branch_change(pos);
                     }
                     BranchStatus::Queued | BranchStatus::Running => {
-                        let error = StepError::new("timeout", "branch exceeded the step's timeout_seconds", true);
+                        let error = StepError::new(
+                            "timeout",
+                            "branch exceeded the step's timeout_seconds",
+                            true,
+                        );
                         self.branch_finished(pos, index, JobOutcome::Failed(error), true);
                     }
                     _ => {}
@@ -975,7 +1170,13 @@ impl Machine<'_> {
 
     // ----- records and events -----
 
-    fn save(&mut self, exec: &Exec, output: Option<Value>, error: Option<StepError>, finished: bool) {
+    fn save(
+        &mut self,
+        exec: &Exec,
+        output: Option<Value>,
+        error: Option<StepError>,
+        finished: bool,
+    ) {
         let step = self.step_def(&exec.step);
         self.cmds.push(Command::SaveExecution(StepExecution {
             id: exec.id,
@@ -1033,7 +1234,10 @@ fn invalid_config(message: &str) -> StepError {
 
 /// Evaluates a condition step; returns the result and the rendered clauses (the execution's
 /// input).
-fn evaluate_condition(cond: &crate::definition::ConditionDef, scope: &Value) -> Result<(bool, Value), StepError> {
+fn evaluate_condition(
+    cond: &crate::definition::ConditionDef,
+    scope: &Value,
+) -> Result<(bool, Value), StepError> {
     let mut rendered = Vec::with_capacity(cond.clauses.len());
     let mut results = Vec::with_capacity(cond.clauses.len());
     for clause in &cond.clauses {
@@ -1042,7 +1246,8 @@ fn evaluate_condition(cond: &crate::definition::ConditionDef, scope: &Value) -> 
             other => render_value(other, scope).map_err(template_error)?,
         };
         let field = condition::lookup(scope, &clause.field);
-        let result = condition::evaluate(clause.operator, field, &value).map_err(|m| invalid_config(&m))?;
+        let result =
+            condition::evaluate(clause.operator, field, &value).map_err(|m| invalid_config(&m))?;
         rendered.push(json!({
             "field": clause.field,
             "operator": crate::condition::Operator::NAMES
@@ -1055,6 +1260,13 @@ fn evaluate_condition(cond: &crate::definition::ConditionDef, scope: &Value) -> 
         }));
         results.push(result);
     }
-    let result = if cond.any { results.iter().any(|r| *r) } else { results.iter().all(|r| *r) };
-    Ok((result, json!({ "conditions": rendered, "match": if cond.any { "any" } else { "all" } })))
+    let result = if cond.any {
+        results.iter().any(|r| *r)
+    } else {
+        results.iter().all(|r| *r)
+    };
+    Ok((
+        result,
+        json!({ "conditions": rendered, "match": if cond.any { "any" } else { "all" } }),
+    ))
 }

@@ -45,7 +45,7 @@ impl RetryPolicy {
             return false;
         }
         if let Some(kinds) = &self.retry_on
-            && !kinds.iter().any(|kind| *kind == error.kind)
+            && !kinds.contains(&error.kind)
         {
             return false;
         }
@@ -63,7 +63,11 @@ impl RetryPolicy {
             Backoff::Linear => self.initial_interval * n,
             Backoff::Exponential => self.initial_interval * self.multiplier.powf(n - 1.0),
         };
-        let capped = if raw.is_finite() { raw.min(self.max_interval) } else { self.max_interval };
+        let capped = if raw.is_finite() {
+            raw.min(self.max_interval)
+        } else {
+            self.max_interval
+        };
         let capped = capped.max(0.0);
         if self.jitter {
             capped * (0.5 + rng.next_f64() / 2.0)
@@ -78,7 +82,13 @@ mod tests {
     use super::*;
 
     fn policy(backoff: Backoff) -> RetryPolicy {
-        RetryPolicy { backoff, initial_interval: 2.0, multiplier: 3.0, max_interval: 50.0, ..Default::default() }
+        RetryPolicy {
+            backoff,
+            initial_interval: 2.0,
+            multiplier: 3.0,
+            max_interval: 50.0,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -87,16 +97,27 @@ mod tests {
         let fixed = policy(Backoff::Fixed);
         assert_eq!([1, 2, 3].map(|a| fixed.delay(a, &mut rng)), [2.0, 2.0, 2.0]);
         let linear = policy(Backoff::Linear);
-        assert_eq!([1, 2, 3].map(|a| linear.delay(a, &mut rng)), [2.0, 4.0, 6.0]);
+        assert_eq!(
+            [1, 2, 3].map(|a| linear.delay(a, &mut rng)),
+            [2.0, 4.0, 6.0]
+        );
         let exp = policy(Backoff::Exponential);
-        assert_eq!([1, 2, 3, 4].map(|a| exp.delay(a, &mut rng)), [2.0, 6.0, 18.0, 50.0]);
+        assert_eq!(
+            [1, 2, 3, 4].map(|a| exp.delay(a, &mut rng)),
+            [2.0, 6.0, 18.0, 50.0]
+        );
         assert_eq!(exp.delay(10_000, &mut rng), 50.0);
     }
 
     #[test]
     fn jitter_stays_within_half_to_full_delay() {
         let mut rng = Rng::new(9);
-        let p = RetryPolicy { jitter: true, backoff: Backoff::Fixed, initial_interval: 10.0, ..Default::default() };
+        let p = RetryPolicy {
+            jitter: true,
+            backoff: Backoff::Fixed,
+            initial_interval: 10.0,
+            ..Default::default()
+        };
         let delays: Vec<f64> = (0..50).map(|_| p.delay(1, &mut rng)).collect();
         assert!(delays.iter().all(|d| (5.0..=10.0).contains(d)));
         assert!(delays.windows(2).any(|w| w[0] != w[1]));
@@ -104,7 +125,11 @@ mod tests {
 
     #[test]
     fn only_retryable_listed_failures_within_attempts_retry() {
-        let p = RetryPolicy { max_attempts: Some(3), retry_on: Some(vec!["timeout".into()]), ..Default::default() };
+        let p = RetryPolicy {
+            max_attempts: Some(3),
+            retry_on: Some(vec!["timeout".into()]),
+            ..Default::default()
+        };
         let timeout = StepError::new("timeout", "slow", true);
         assert!(p.should_retry(&timeout, 1, 9));
         assert!(p.should_retry(&timeout, 2, 9));

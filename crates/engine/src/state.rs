@@ -48,8 +48,9 @@ pub struct StateData {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StepResult {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) output: Option<Value>,
+    /// `null` for a step that failed (or returned `null`).
+    #[serde(default)]
+    pub(crate) output: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<StepError>,
 }
@@ -89,13 +90,19 @@ pub(crate) enum Phase {
     Backoff,
     /// Its job is out with a worker.
     Job,
-    Parallel { branches: Vec<Branch> },
+    Parallel {
+        branches: Vec<Branch>,
+    },
     /// A `wait` for an event.
-    Event { name: String },
+    Event {
+        name: String,
+    },
     /// A `wait` for a time.
     Sleep,
     /// A subflow waiting for its child instance.
-    Child { child: Uuid },
+    Child {
+        child: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,8 +112,8 @@ pub(crate) struct Branch {
     pub(crate) attempt: i32,
     pub(crate) status: BranchStatus,
     pub(crate) input: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) output: Option<Value>,
+    #[serde(default)]
+    pub(crate) output: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<StepError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,8 +23,28 @@ fn environment() -> &'static Environment<'static> {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(100);
+        env.set_formatter(json_formatter);
         env
     })
+}
+
+/// Objects, lists and `none` interpolated into text print as JSON (`{"ok": true}`), not in
+/// Python's notation; everything else prints as usual.
+fn json_formatter(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Map | ValueKind::Seq | ValueKind::None => {
+            let text = serde_json::to_string(value).map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+            })?;
+            out.write_str(&text).map_err(minijinja::Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
 }
 
 /// Whether a string is a template at all; anything else is used verbatim.
@@ -90,12 +110,14 @@ pub(crate) fn render_str(text: &str, scope: &Value) -> Result<Value, TemplateErr
         return Ok(Value::String(text.to_owned()));
     }
     let env = environment();
-    let ctx = minijinja::Value::from_serialize(scope);
+    let ctx = minijinja::Value::from(minijinja::value::Serde(scope));
     if let Some(expr) = sole_expression(text) {
         let compiled = env
             .compile_expression(expr)
             .map_err(|e| TemplateError(describe(&e)))?;
-        let value = compiled.eval(ctx).map_err(|e| TemplateError(describe(&e)))?;
+        let value = compiled
+            .eval(ctx)
+            .map_err(|e| TemplateError(describe(&e)))?;
         if value.is_undefined() {
             return Err(TemplateError(format!("undefined value: {}", expr.trim())));
         }
@@ -155,17 +177,53 @@ mod tests {
 
     #[test]
     fn sole_expressions_keep_their_json_type() {
-        assert_eq!(render_str("{{variables.count}}", &scope()).unwrap(), json!(3));
-        assert_eq!(render_str(" {{ variables.tags }} ", &scope()).unwrap(), json!(["x"]));
+        assert_eq!(
+            render_str("{{variables.count}}", &scope()).unwrap(),
+            json!(3)
+        );
+        assert_eq!(
+            render_str(" {{ variables.tags }} ", &scope()).unwrap(),
+            json!(["x"])
+        );
         assert_eq!(
             render_str("{{steps.fetch.output.body.name}}", &scope()).unwrap(),
             json!("Ann")
         );
-        assert_eq!(render_str("n={{variables.count}}", &scope()).unwrap(), json!("n=3"));
-        assert_eq!(render_str("{{instance.id}}", &scope()).unwrap(), json!("i-1"));
+        assert_eq!(
+            render_str("n={{variables.count}}", &scope()).unwrap(),
+            json!("n=3")
+        );
+        assert_eq!(
+            render_str("{{instance.id}}", &scope()).unwrap(),
+            json!("i-1")
+        );
         assert_eq!(
             render_str("{{ variables.email }} and {{ variables.count }}", &scope()).unwrap(),
             json!("a@b.c and 3")
+        );
+    }
+
+    #[test]
+    fn defaults_and_defined_tests_handle_missing_values() {
+        assert_eq!(
+            render_str("{{ variables.nope | default('x') }}", &scope()).unwrap(),
+            json!("x")
+        );
+        assert_eq!(
+            render_str(
+                "{% if variables.nope is defined %}y{% else %}n{% endif %}",
+                &scope()
+            )
+            .unwrap(),
+            json!("n")
+        );
+        assert_eq!(
+            render_str("{{ variables.count + 1 }}", &scope()).unwrap(),
+            json!(4)
+        );
+        assert_eq!(
+            render_str("{{ steps.fetch.output }}!", &scope()).unwrap(),
+            json!("{\"body\":{\"name\":\"Ann\"}}!")
         );
     }
 
@@ -208,7 +266,42 @@ mod tests {
 
     #[test]
     fn runaway_loops_run_out_of_fuel() {
-        let text = "{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}";
+        let text =
+            "{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}";
         assert!(render_str(text, &scope()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+        /// Whatever users write, rendering answers a value or a typed error, never a panic, and
+        /// whatever compiles at validation renders without a compile error.
+        #[test]
+        fn arbitrary_text_renders_or_errors(text in "(\\{\\{|\\}\\}|\\{%|%\\}|\\{#|#\\}|variables|steps|\\.|\\||[a-z0-9 ()\\[\\]'\"+*/=<>!-]){0,24}") {
+            let scope = json!({"variables": {"a": 1, "b": "x"}, "steps": {}, "instance": {"id": "i"}});
+            let compiled = check(&text);
+            match render_str(&text, &scope) {
+                Ok(_) => {}
+                Err(TemplateError(message)) => {
+                    prop_assert!(!message.is_empty());
+                    if compiled.is_ok() {
+                        prop_assert!(!message.contains("syntax error"), "{text}: {message}");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn any_unicode_never_panics(text in "\\PC{0,40}") {
+            let _ = check(&text);
+            let _ = render_str(&text, &json!({"variables": {}}));
+        }
     }
 }

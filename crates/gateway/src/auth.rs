@@ -135,7 +135,9 @@ impl FromRequestParts<AppState> for Caller {
         if caller.role == Role::Viewer && !reads {
             return Err(ApiError::forbidden("a viewer may only read"));
         }
-        tracing::Span::current().record("tenant", caller.tenant.as_str());
+        let span = tracing::Span::current();
+        span.record("tenant", caller.tenant.as_str());
+        span.record("subject", caller.subject.as_str());
         Ok(caller)
     }
 }

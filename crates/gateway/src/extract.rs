@@ -61,31 +61,29 @@ fn is_json(value: Option<&header::HeaderValue>) -> bool {
 /// Parses JSON text into `T`: syntax errors are unreadable (400), shape errors invalid (422).
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(raw);
-    let value = serde_path_to_error::deserialize(&mut de).and_then(|v| {
-        de.end()
-            .map_err(|e| serde_path_to_error::Error::new(serde_path_to_error::Path::empty(), e))?;
-        Ok(v)
-    });
-    match value {
-        Ok(v) => Ok(v),
+    let value: T = match serde_path_to_error::deserialize(&mut de) {
+        Ok(v) => v,
         Err(err) => {
             let pointer = json_pointer(err.path());
-            let inner = err.into_inner();
-            match inner.classify() {
-                serde_json::error::Category::Data => {
-                    let message = strip_position(&inner.to_string());
-                    let path = match unknown_field(&message) {
-                        Some(field) => format!("{pointer}/{}", escape_token(field)),
-                        None => pointer,
-                    };
-                    Err(ApiError::invalid(path, message))
-                }
-                _ => Err(ApiError::bad_request(format!(
-                    "request body is not valid json: {}",
-                    strip_position(&inner.to_string())
-                ))),
-            }
+            return Err(json_error(pointer, &err.into_inner()));
         }
+    };
+    // Trailing bytes after the document make it unreadable, not merely invalid.
+    de.end().map_err(|e| json_error(String::new(), &e))?;
+    Ok(value)
+}
+
+fn json_error(pointer: String, error: &serde_json::Error) -> ApiError {
+    let message = strip_position(&error.to_string());
+    match error.classify() {
+        serde_json::error::Category::Data => {
+            let path = match unknown_field(&message) {
+                Some(field) => format!("{pointer}/{}", escape_token(field)),
+                None => pointer,
+            };
+            ApiError::invalid(path, message)
+        }
+        _ => ApiError::bad_request(format!("request body is not valid json: {message}")),
     }
 }
 

@@ -158,6 +158,7 @@ fn make_span<B>(request: &Request<B>) -> Span {
         path = request.uri().path(),
         request_id,
         tenant = tracing::field::Empty,
+        subject = tracing::field::Empty,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     )

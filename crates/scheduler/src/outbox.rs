@@ -42,7 +42,16 @@ use crate::core::{Core, Request, child_instance};
 
 impl Core {
     /// Carries out due timers: inputs to their instances in one batch, children spawned.
-    pub async fn fire_timers(self: Arc<Self>, timers: Vec<TimerRecord>) {
+    ///
+    /// Boxed because it recurses through [`Core::apply`] (a decision can make timers due now).
+    pub fn fire_timers(
+        self: Arc<Self>,
+        timers: Vec<TimerRecord>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move { self.fire_timers_now(timers).await })
+    }
+
+    async fn fire_timers_now(self: Arc<Self>, timers: Vec<TimerRecord>) {
         let mut requests = Vec::new();
         for timer in timers {
             match serde_json::from_value::<Outbox>(timer.payload.clone()) {
@@ -154,7 +163,7 @@ impl Core {
             Ok(mut results) => match results.pop() {
                 Some(Ok(Some(transition))) => {
                     self.hand_off(&[], &transition.events).await;
-                    Box::pin(self.clone().fire_timers(start_timers)).await;
+                    self.clone().fire_timers(start_timers).await;
                 }
                 Some(Err(error)) => tracing::warn!(error = %error, "child instance not created"),
                 _ => {}

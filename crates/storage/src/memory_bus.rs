@@ -82,12 +82,13 @@ impl EventBus for MemoryEventBus {
         let mut state = self.log.state.lock().unwrap_or_else(|e| e.into_inner());
         let millis = now_millis();
         for event in events {
-            state.last = StreamId::next(state.last, millis);
+            let id = StreamId::next(state.last, millis);
+            state.last = id;
             let stored = StoredEvent {
-                id: state.last.to_string(),
+                id: id.to_string(),
                 event: event.clone(),
             };
-            state.events.push_back((state.last, stored.clone()));
+            state.events.push_back((id, stored.clone()));
             if state.events.len() > self.log.capacity {
                 state.events.pop_front();
             }

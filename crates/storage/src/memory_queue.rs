@@ -88,8 +88,9 @@ impl JobQueue for MemoryQueue {
         let millis = now_millis();
         for job in jobs {
             let state = queues.entry(job.queue.clone()).or_default();
-            state.last = StreamId::next(state.last, millis);
-            state.ready.push_back((state.last, job.clone()));
+            let id = StreamId::next(state.last, millis);
+            state.last = id;
+            state.ready.push_back((id, job.clone()));
             state.notify.notify_waiters();
         }
         Ok(())

@@ -73,6 +73,7 @@ impl Scheduler {
                 execution_id: job.execution_id.to_string(),
                 attempt: job.attempt,
                 branch: job.branch,
+                instance_id: job.instance_id.to_string(),
             },
             &job.tenant,
         );
@@ -139,6 +140,7 @@ impl Report {
             branch: job.branch,
             result: Some(result),
             started_at: Some(self.started_at.to_rfc3339_opts(SecondsFormat::Micros, true)),
+            instance_id: job.instance_id.to_string(),
         }
     }
 }

@@ -166,8 +166,18 @@ async fn stream(
                 _ => None,
             };
             future::ready(event.map(Ok))
-        });
+        })
+        .take_until(stopped(state));
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// Completes when the gateway shuts down: graceful shutdown waits for open responses, and an
+/// event stream never ends by itself.
+fn stopped(state: &AppState) -> impl Future<Output = ()> + Send + use<> {
+    let mut stopped = state.streams_stopped.clone();
+    async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }
 }
 
 fn to_sse(id: &str, event: &WorkflowEvent) -> Option<Event> {

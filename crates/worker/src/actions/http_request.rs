@@ -94,7 +94,7 @@ impl HttpRequest {
         let method = config.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| invalid_config(format!("http_request: invalid method {method:?}")))?;
-        let url = reqwest::Url::parse(&config.url)
+        let mut url = reqwest::Url::parse(&config.url)
             .map_err(|err| invalid_config(format!("http_request: invalid url: {err}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid_config("http_request: url must be http or https"));
@@ -102,14 +102,14 @@ impl HttpRequest {
         if self.guarded {
             address_guard::check_url(&url).map_err(forbidden)?;
         }
+        let query = query_pairs(&config.query)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         let mut builder = self
             .client
             .request(method, url)
             .headers(request_headers(&config.headers)?);
-        let query = query_pairs(&config.query)?;
-        if !query.is_empty() {
-            builder = builder.query(&query);
-        }
         if let Some(seconds) = config.timeout_seconds {
             let timeout = Duration::try_from_secs_f64(seconds)
                 .ok()

@@ -1,0 +1,212 @@
+//! One behavioural suite for the job queue and the event bus, run against Redis and memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use model::{EventType, Job, WorkflowEvent};
+use serde_json::json;
+use storage::{EventBus, EventStream, JobQueue, MemoryEventBus, MemoryQueue, StoredEvent, connect_bus};
+use uuid::Uuid;
+
+const CLAIM_AFTER: Duration = Duration::from_millis(300);
+
+async fn redis() -> (Arc<dyn JobQueue>, Arc<dyn EventBus>) {
+    let url = testkit::redis_url();
+    connect_bus(Some(&url), &testkit::unique_prefix())
+        .await
+        .unwrap_or_else(|error| panic!("these tests need redis at {url}: {error}"))
+}
+
+async fn memory() -> (Arc<dyn JobQueue>, Arc<dyn EventBus>) {
+    (Arc::new(MemoryQueue::new()), Arc::new(MemoryEventBus::new()))
+}
+
+macro_rules! on_both_backends {
+    ($($suite:ident),* $(,)?) => {
+        mod on_redis {
+            $(#[tokio::test] async fn $suite() { let (q, b) = super::redis().await; super::$suite(q, b).await })*
+        }
+        mod on_memory {
+            $(#[tokio::test] async fn $suite() { let (q, b) = super::memory().await; super::$suite(q, b).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    jobs_go_to_one_consumer_until_acknowledged,
+    unacknowledged_jobs_go_to_another_consumer_after_a_while,
+    consume_waits_for_a_publish,
+    events_replay_after_an_id_then_follow_live,
+    subscribers_from_now_see_only_new_events,
+    bad_event_ids_are_refused,
+    both_report_healthy,
+);
+
+fn job(queue: &str, step: &str) -> Job {
+    Job {
+        execution_id: model::new_id(),
+        attempt: 1,
+        instance_id: model::new_id(),
+        tenant: "t1".to_owned(),
+        step_id: step.to_owned(),
+        branch: None,
+        queue: queue.to_owned(),
+        action: "http".to_owned(),
+        input: json!({"n": step}),
+        deadline: Utc::now(),
+        traceparent: Some("00-abc-def-01".to_owned()),
+    }
+}
+
+fn event(n: u32) -> WorkflowEvent {
+    WorkflowEvent {
+        event_type: EventType::StepCompleted,
+        tenant: "t1".to_owned(),
+        instance_id: Uuid::nil(),
+        step_id: Some(format!("s{n}")),
+        status: "completed".to_owned(),
+        at: Utc::now(),
+        data: json!({"n": n}),
+    }
+}
+
+async fn next(stream: &mut EventStream) -> StoredEvent {
+    tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("no event within 5 s")
+        .expect("stream ended")
+        .expect("stream failed")
+}
+
+async fn jobs_go_to_one_consumer_until_acknowledged(queue: Arc<dyn JobQueue>, _: Arc<dyn EventBus>) {
+    let jobs = vec![job("default", "a"), job("default", "b"), job("other", "c")];
+    queue.publish(&jobs).await.unwrap();
+    assert_eq!(queue.depth("default").await.unwrap(), 2);
+    assert_eq!(queue.depth("other").await.unwrap(), 1);
+    assert_eq!(queue.depth("unknown").await.unwrap(), 0);
+
+    let first = queue
+        .consume("default", "w1", 10, Duration::from_millis(100), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(first.iter().map(|d| d.job.clone()).collect::<Vec<_>>(), jobs[..2].to_vec());
+    assert_eq!(queue.depth("default").await.unwrap(), 0);
+    let nothing = queue
+        .consume("default", "w2", 10, Duration::from_millis(100), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(nothing.is_empty());
+
+    let ids: Vec<String> = first.iter().map(|d| d.id.clone()).collect();
+    queue.ack("default", &ids).await.unwrap();
+    // Acknowledged jobs are not handed out again, however long one waits.
+    let after_ack = queue
+        .consume("default", "w2", 10, Duration::from_millis(100), Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(after_ack.is_empty());
+    let other = queue
+        .consume("other", "w1", 1, Duration::from_millis(100), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(other[0].job, jobs[2]);
+}
+
+async fn unacknowledged_jobs_go_to_another_consumer_after_a_while(
+    queue: Arc<dyn JobQueue>,
+    _: Arc<dyn EventBus>,
+) {
+    let published = job("default", "a");
+    queue.publish(std::slice::from_ref(&published)).await.unwrap();
+    let taken = queue
+        .consume("default", "dies", 1, Duration::from_millis(100), CLAIM_AFTER)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    let too_soon = queue
+        .consume("default", "rescuer", 1, Duration::from_millis(50), CLAIM_AFTER)
+        .await
+        .unwrap();
+    assert!(too_soon.is_empty());
+    tokio::time::sleep(CLAIM_AFTER + Duration::from_millis(100)).await;
+    let rescued = queue
+        .consume("default", "rescuer", 1, Duration::from_millis(100), CLAIM_AFTER)
+        .await
+        .unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued[0].job, published);
+    assert_eq!(rescued[0].id, taken[0].id);
+    queue.ack("default", &[rescued[0].id.clone()]).await.unwrap();
+    tokio::time::sleep(CLAIM_AFTER + Duration::from_millis(100)).await;
+    let gone = queue
+        .consume("default", "third", 1, Duration::from_millis(50), CLAIM_AFTER)
+        .await
+        .unwrap();
+    assert!(gone.is_empty());
+}
+
+async fn consume_waits_for_a_publish(queue: Arc<dyn JobQueue>, _: Arc<dyn EventBus>) {
+    let waiting = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            queue
+                .consume("default", "w1", 1, Duration::from_secs(5), Duration::from_secs(60))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let published = job("default", "late");
+    queue.publish(std::slice::from_ref(&published)).await.unwrap();
+    let delivered = waiting.await.unwrap().unwrap();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].job, published);
+    assert!(started.elapsed() < Duration::from_secs(2), "woke only at the timeout");
+}
+
+async fn events_replay_after_an_id_then_follow_live(_: Arc<dyn JobQueue>, bus: Arc<dyn EventBus>) {
+    bus.publish(&[event(1), event(2), event(3)]).await.unwrap();
+    let mut all = bus.subscribe(Some("0-0".to_owned())).await.unwrap();
+    let first = next(&mut all).await;
+    assert_eq!(first.event, event_like(&first, 1));
+    let second = next(&mut all).await;
+    let third = next(&mut all).await;
+    assert_eq!(third.event.data, json!({"n": 3}));
+
+    // Resuming after the first (Last-Event-ID) gives the rest, then the live ones.
+    let mut resumed = bus.subscribe(Some(first.id.clone())).await.unwrap();
+    assert_eq!(next(&mut resumed).await.id, second.id);
+    assert_eq!(next(&mut resumed).await.id, third.id);
+    bus.publish(&[event(4)]).await.unwrap();
+    let live = next(&mut resumed).await;
+    assert_eq!(live.event.data, json!({"n": 4}));
+    assert_eq!(next(&mut all).await.id, live.id);
+}
+
+fn event_like(stored: &StoredEvent, n: u32) -> WorkflowEvent {
+    WorkflowEvent { at: stored.event.at, ..event(n) }
+}
+
+async fn subscribers_from_now_see_only_new_events(_: Arc<dyn JobQueue>, bus: Arc<dyn EventBus>) {
+    bus.publish(&[event(1)]).await.unwrap();
+    let mut stream = bus.subscribe(None).await.unwrap();
+    bus.publish(&[event(2)]).await.unwrap();
+    assert_eq!(next(&mut stream).await.event.data, json!({"n": 2}));
+    let many: Vec<WorkflowEvent> = (3..1203).map(event).collect();
+    bus.publish(&many).await.unwrap();
+    for n in 3..1203 {
+        assert_eq!(next(&mut stream).await.event.data, json!({"n": n}));
+    }
+}
+
+async fn bad_event_ids_are_refused(_: Arc<dyn JobQueue>, bus: Arc<dyn EventBus>) {
+    let refused = bus.subscribe(Some("yesterday".to_owned())).await.err().unwrap();
+    assert_eq!(refused.code(), model::ErrorCode::BadRequest);
+}
+
+async fn both_report_healthy(queue: Arc<dyn JobQueue>, bus: Arc<dyn EventBus>) {
+    queue.ping().await.unwrap();
+    bus.ping().await.unwrap();
+}
