@@ -55,7 +55,8 @@ fn is_json(value: Option<&header::HeaderValue>) -> bool {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Parses JSON text into `T`: syntax errors are unreadable (400), shape errors invalid (422).
@@ -77,9 +78,13 @@ fn json_error(pointer: String, error: &serde_json::Error) -> ApiError {
     let message = strip_position(&error.to_string());
     match error.classify() {
         serde_json::error::Category::Data => {
-            let path = match unknown_field(&message) {
-                Some(field) => format!("{pointer}/{}", escape_token(field)),
-                None => pointer,
+            // serde_path_to_error usually ends the path with the unknown key already; make
+            // sure it does, so the pointer names the offending field.
+            let path = match unknown_field(&message).map(escape_token) {
+                Some(field) if !pointer.ends_with(&format!("/{field}")) => {
+                    format!("{pointer}/{field}")
+                }
+                _ => pointer,
             };
             ApiError::invalid(path, message)
         }
@@ -141,7 +146,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
 
 pub fn parse_uuid(raw: &str, name: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| {
-        ApiError::bad_request(format!("{name}: '{raw}' is not a valid id (expected a uuid)"))
+        ApiError::bad_request(format!(
+            "{name}: '{raw}' is not a valid id (expected a uuid)"
+        ))
     })
 }
 
@@ -156,7 +163,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| Self(v))
-            .map_err(|e| ApiError::bad_request(format!("malformed query string: {}", e.body_text())))
+            .map_err(|e| {
+                ApiError::bad_request(format!("malformed query string: {}", e.body_text()))
+            })
     }
 }
 

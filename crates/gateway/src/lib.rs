@@ -16,7 +16,7 @@ mod settings;
 mod startup;
 mod state;
 
-pub use auth::{Claims, Role};
+pub use auth::{Claims, Role, issue_token};
 pub use error::{ApiError, GatewayError};
 pub use settings::GatewaySettings;
 pub use startup::Gateway;

@@ -4,9 +4,9 @@ use std::time::Duration;
 use proto::v1::workflow_service_client::WorkflowServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, GatewayError};
@@ -69,7 +69,9 @@ impl Scheduler {
         match tokio::time::timeout(CALL_TIMEOUT, f(self.workflow.clone(), request)).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(ApiError::from_status(&status)),
-            Err(_) => Err(ApiError::unavailable("the scheduler did not answer in time")),
+            Err(_) => Err(ApiError::unavailable(
+                "the scheduler did not answer in time",
+            )),
         }
     }
 
@@ -85,7 +87,12 @@ impl Scheduler {
                 if status == ServingStatus::Serving as i32 {
                     Ok(())
                 } else {
-                    Err(format!("not serving ({})", ServingStatus::try_from(status).map(|s| s.as_str_name()).unwrap_or("unknown")))
+                    Err(format!(
+                        "not serving ({})",
+                        ServingStatus::try_from(status)
+                            .map(|s| s.as_str_name())
+                            .unwrap_or("unknown")
+                    ))
                 }
             }
             Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),

@@ -18,4 +18,13 @@ pub struct GatewaySettings {
 impl GatewaySettings {
     /// The default body limit, 1 MiB.
     pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+    /// Splits `SCHEDULER_URL` (comma-separated) into its endpoints.
+    pub fn split_urls(raw: &str) -> Vec<String> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
 }

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use model::{Instance, Job, StepExecution};
 use uuid::Uuid;
 
-use crate::{LoadedInstance, NewInstance, StorageError, TimerRecord, Transition, TransitionRequest};
+use crate::{
+    LoadedInstance, NewInstance, StorageError, TimerRecord, Transition, TransitionRequest,
+};
 
 /// Microsecond precision, what both databases keep: every time is cut to it before it is
 /// written, so that a value reads back equal whichever backend stored it.

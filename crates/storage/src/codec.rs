@@ -11,7 +11,8 @@ pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> StorageError
 }
 
 pub(crate) fn instance_status(text: &str) -> Result<InstanceStatus, StorageError> {
-    text.parse().map_err(|error| corrupt("instance status", error))
+    text.parse()
+        .map_err(|error| corrupt("instance status", error))
 }
 
 pub(crate) fn step_status(text: &str) -> Result<StepStatus, StorageError> {

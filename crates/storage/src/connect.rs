@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::{
     EventBus, JobQueue, MemoryEventBus, MemoryQueue, PostgresStore, RedisEventBus, RedisQueue,
-    SqliteStore, Store, StorageError,
+    SqliteStore, StorageError, Store,
 };
 
 /// The SQLite file of the embedded default, in the working directory.
@@ -21,7 +21,9 @@ pub async fn connect_store(
 ) -> Result<Arc<dyn Store>, StorageError> {
     let url = database_url.unwrap_or(DEFAULT_SQLITE_URL);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::connect(url, max_connections).await?));
+        return Ok(Arc::new(
+            PostgresStore::connect(url, max_connections).await?,
+        ));
     }
     if url.starts_with("sqlite:") {
         return Ok(Arc::new(SqliteStore::connect(url, max_connections).await?));
@@ -38,7 +40,10 @@ pub async fn connect_bus(
     prefix: &str,
 ) -> Result<(Arc<dyn JobQueue>, Arc<dyn EventBus>), StorageError> {
     let Some(url) = redis_url else {
-        return Ok((Arc::new(MemoryQueue::new()), Arc::new(MemoryEventBus::new())));
+        return Ok((
+            Arc::new(MemoryQueue::new()),
+            Arc::new(MemoryEventBus::new()),
+        ));
     };
     let queue = RedisQueue::new(url, prefix, BLOCKING_CONNECTIONS)?;
     queue.ping().await?;

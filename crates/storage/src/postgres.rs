@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::batch::{self, WriteSet, micros, micros_opt, page_limit};
 use crate::codec::{self, corrupt};
 use crate::{
-    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Store, StorageError,
+    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, StorageError, Store,
     TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 

@@ -120,7 +120,11 @@ async fn follow(log: Arc<Log>, live: broadcast::Sender<StoredEvent>, mut from: S
             .arg("STREAMS")
             .arg(&log.key)
             .arg(from.to_string());
-        let reply = match log.pools.blocking::<Option<StreamReadReply>>(&cmd, READ_BLOCK).await {
+        let reply = match log
+            .pools
+            .blocking::<Option<StreamReadReply>>(&cmd, READ_BLOCK)
+            .await
+        {
             Ok(Ok(reply)) => reply,
             Ok(Err(error)) => {
                 failed(&queue_error(error)).await;
@@ -131,7 +135,11 @@ async fn follow(log: Arc<Log>, live: broadcast::Sender<StoredEvent>, mut from: S
                 None
             }
         };
-        for entry in reply.into_iter().flat_map(|reply| reply.keys).flat_map(|key| key.ids) {
+        for entry in reply
+            .into_iter()
+            .flat_map(|reply| reply.keys)
+            .flat_map(|key| key.ids)
+        {
             if let Ok(id) = StreamId::parse(&entry.id) {
                 from = from.max(id);
             }

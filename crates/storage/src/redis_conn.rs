@@ -28,11 +28,9 @@ impl RedisPools {
             .map_err(queue_error)?;
         // No reply timeout on these: every command sent on them carries its own BLOCK, and
         // `blocking` below bounds the wait.
-        let manager = Manager::new_with_config(
-            url,
-            AsyncConnectionConfig::new().set_response_timeout(None),
-        )
-        .map_err(queue_error)?;
+        let manager =
+            Manager::new_with_config(url, AsyncConnectionConfig::new().set_response_timeout(None))
+                .map_err(queue_error)?;
         let blocking = Pool::builder(manager)
             .max_size(blocking_connections.max(1))
             .runtime(Runtime::Tokio1)
@@ -93,4 +91,3 @@ impl Drop for BlockingGuard {
         }
     }
 }
-

@@ -116,7 +116,11 @@ impl RedisQueue {
         };
         // BLOCK 0 would mean forever.
         let millis = u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1);
-        cmd.arg("BLOCK").arg(millis).arg("STREAMS").arg(key).arg(">");
+        cmd.arg("BLOCK")
+            .arg(millis)
+            .arg("STREAMS")
+            .arg(key)
+            .arg(">");
         self.pools.blocking(&cmd, block).await
     }
 

@@ -21,7 +21,7 @@ use crate::codec::{
 };
 use crate::postgres::initial_lease;
 use crate::{
-    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Store, StorageError,
+    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, StorageError, Store,
     TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 
@@ -59,9 +59,7 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
-    async fn begin_immediate(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, Sqlite>, StorageError> {
+    async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StorageError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -522,10 +520,11 @@ impl Store for SqliteStore {
     }
 
     async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StorageError> {
-        let rows = sqlx::query("SELECT * FROM steps WHERE instance_id = ?1 ORDER BY created_at, id")
-            .bind(instance_id.to_string())
-            .fetch_all(&self.reader)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM steps WHERE instance_id = ?1 ORDER BY created_at, id")
+                .bind(instance_id.to_string())
+                .fetch_all(&self.reader)
+                .await?;
         rows.iter().map(execution_from_row).collect()
     }
 

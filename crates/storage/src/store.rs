@@ -91,7 +91,8 @@ pub struct Transition {
 /// The decision function of one transition: given the locked instance, what to write, or
 /// `None` for nothing. It may be called more than once if the transaction has to be retried, so
 /// it must not have side effects beyond its return value.
-pub type Decide = Box<dyn FnMut(&LoadedInstance) -> Result<Option<Transition>, StorageError> + Send>;
+pub type Decide =
+    Box<dyn FnMut(&LoadedInstance) -> Result<Option<Transition>, StorageError> + Send>;
 
 pub struct TransitionRequest {
     pub instance_id: Uuid,
@@ -120,8 +121,11 @@ pub trait Store: Send + Sync {
         version: Option<i32>,
         include_deleted: bool,
     ) -> Result<Template, StorageError>;
-    async fn find_template_by_name(&self, tenant: &str, name: &str)
-    -> Result<Template, StorageError>;
+    async fn find_template_by_name(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Template, StorageError>;
     /// Latest version of each live template, newest first.
     async fn list_templates(
         &self,

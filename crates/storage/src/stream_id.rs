@@ -62,7 +62,10 @@ mod tests {
         let small = StreamId::parse("999-5").unwrap();
         let large = StreamId::parse("1000-0").unwrap();
         assert!(small < large);
-        assert_eq!(StreamId::parse("7").unwrap(), StreamId { millis: 7, seq: 0 });
+        assert_eq!(
+            StreamId::parse("7").unwrap(),
+            StreamId { millis: 7, seq: 0 }
+        );
         assert!(StreamId::parse("x-1").is_err());
     }
 

@@ -7,20 +7,28 @@ use chrono::Utc;
 use futures::StreamExt;
 use model::{EventType, Job, WorkflowEvent};
 use serde_json::json;
-use storage::{EventBus, EventStream, JobQueue, MemoryEventBus, MemoryQueue, StoredEvent, connect_bus};
+use storage::{
+    EventBus, EventStream, JobQueue, MemoryEventBus, MemoryQueue, StoredEvent, connect_bus,
+};
 use uuid::Uuid;
 
 const CLAIM_AFTER: Duration = Duration::from_millis(300);
 
 async fn redis() -> (Arc<dyn JobQueue>, Arc<dyn EventBus>) {
     let url = testkit::redis_url();
-    connect_bus(Some(&url), &testkit::unique_prefix())
+    let prefix = testkit::fresh_redis_prefix()
+        .await
+        .expect("these tests need redis");
+    connect_bus(Some(&url), &prefix)
         .await
         .unwrap_or_else(|error| panic!("these tests need redis at {url}: {error}"))
 }
 
 async fn memory() -> (Arc<dyn JobQueue>, Arc<dyn EventBus>) {
-    (Arc::new(MemoryQueue::new()), Arc::new(MemoryEventBus::new()))
+    (
+        Arc::new(MemoryQueue::new()),
+        Arc::new(MemoryEventBus::new()),
+    )
 }
 
 macro_rules! on_both_backends {
@@ -80,7 +88,10 @@ async fn next(stream: &mut EventStream) -> StoredEvent {
         .expect("stream failed")
 }
 
-async fn jobs_go_to_one_consumer_until_acknowledged(queue: Arc<dyn JobQueue>, _: Arc<dyn EventBus>) {
+async fn jobs_go_to_one_consumer_until_acknowledged(
+    queue: Arc<dyn JobQueue>,
+    _: Arc<dyn EventBus>,
+) {
     let jobs = vec![job("default", "a"), job("default", "b"), job("other", "c")];
     queue.publish(&jobs).await.unwrap();
     assert_eq!(queue.depth("default").await.unwrap(), 2);
@@ -88,13 +99,28 @@ async fn jobs_go_to_one_consumer_until_acknowledged(queue: Arc<dyn JobQueue>, _:
     assert_eq!(queue.depth("unknown").await.unwrap(), 0);
 
     let first = queue
-        .consume("default", "w1", 10, Duration::from_millis(100), Duration::from_secs(60))
+        .consume(
+            "default",
+            "w1",
+            10,
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
-    assert_eq!(first.iter().map(|d| d.job.clone()).collect::<Vec<_>>(), jobs[..2].to_vec());
+    assert_eq!(
+        first.iter().map(|d| d.job.clone()).collect::<Vec<_>>(),
+        jobs[..2].to_vec()
+    );
     assert_eq!(queue.depth("default").await.unwrap(), 0);
     let nothing = queue
-        .consume("default", "w2", 10, Duration::from_millis(100), Duration::from_secs(60))
+        .consume(
+            "default",
+            "w2",
+            10,
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     assert!(nothing.is_empty());
@@ -103,12 +129,24 @@ async fn jobs_go_to_one_consumer_until_acknowledged(queue: Arc<dyn JobQueue>, _:
     queue.ack("default", &ids).await.unwrap();
     // Acknowledged jobs are not handed out again, however long one waits.
     let after_ack = queue
-        .consume("default", "w2", 10, Duration::from_millis(100), Duration::ZERO)
+        .consume(
+            "default",
+            "w2",
+            10,
+            Duration::from_millis(100),
+            Duration::ZERO,
+        )
         .await
         .unwrap();
     assert!(after_ack.is_empty());
     let other = queue
-        .consume("other", "w1", 1, Duration::from_millis(100), Duration::from_secs(60))
+        .consume(
+            "other",
+            "w1",
+            1,
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     assert_eq!(other[0].job, jobs[2]);
@@ -119,29 +157,59 @@ async fn unacknowledged_jobs_go_to_another_consumer_after_a_while(
     _: Arc<dyn EventBus>,
 ) {
     let published = job("default", "a");
-    queue.publish(std::slice::from_ref(&published)).await.unwrap();
+    queue
+        .publish(std::slice::from_ref(&published))
+        .await
+        .unwrap();
     let taken = queue
-        .consume("default", "dies", 1, Duration::from_millis(100), CLAIM_AFTER)
+        .consume(
+            "default",
+            "dies",
+            1,
+            Duration::from_millis(100),
+            CLAIM_AFTER,
+        )
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);
     let too_soon = queue
-        .consume("default", "rescuer", 1, Duration::from_millis(50), CLAIM_AFTER)
+        .consume(
+            "default",
+            "rescuer",
+            1,
+            Duration::from_millis(50),
+            CLAIM_AFTER,
+        )
         .await
         .unwrap();
     assert!(too_soon.is_empty());
     tokio::time::sleep(CLAIM_AFTER + Duration::from_millis(100)).await;
     let rescued = queue
-        .consume("default", "rescuer", 1, Duration::from_millis(100), CLAIM_AFTER)
+        .consume(
+            "default",
+            "rescuer",
+            1,
+            Duration::from_millis(100),
+            CLAIM_AFTER,
+        )
         .await
         .unwrap();
     assert_eq!(rescued.len(), 1);
     assert_eq!(rescued[0].job, published);
     assert_eq!(rescued[0].id, taken[0].id);
-    queue.ack("default", &[rescued[0].id.clone()]).await.unwrap();
+    queue
+        .ack("default", &[rescued[0].id.clone()])
+        .await
+        .unwrap();
     tokio::time::sleep(CLAIM_AFTER + Duration::from_millis(100)).await;
     let gone = queue
-        .consume("default", "third", 1, Duration::from_millis(50), CLAIM_AFTER)
+        .consume(
+            "default",
+            "third",
+            1,
+            Duration::from_millis(50),
+            CLAIM_AFTER,
+        )
         .await
         .unwrap();
     assert!(gone.is_empty());
@@ -152,18 +220,30 @@ async fn consume_waits_for_a_publish(queue: Arc<dyn JobQueue>, _: Arc<dyn EventB
         let queue = queue.clone();
         tokio::spawn(async move {
             queue
-                .consume("default", "w1", 1, Duration::from_secs(5), Duration::from_secs(60))
+                .consume(
+                    "default",
+                    "w1",
+                    1,
+                    Duration::from_secs(5),
+                    Duration::from_secs(60),
+                )
                 .await
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = std::time::Instant::now();
     let published = job("default", "late");
-    queue.publish(std::slice::from_ref(&published)).await.unwrap();
+    queue
+        .publish(std::slice::from_ref(&published))
+        .await
+        .unwrap();
     let delivered = waiting.await.unwrap().unwrap();
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].job, published);
-    assert!(started.elapsed() < Duration::from_secs(2), "woke only at the timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "woke only at the timeout"
+    );
 }
 
 async fn events_replay_after_an_id_then_follow_live(_: Arc<dyn JobQueue>, bus: Arc<dyn EventBus>) {
@@ -186,7 +266,10 @@ async fn events_replay_after_an_id_then_follow_live(_: Arc<dyn JobQueue>, bus: A
 }
 
 fn event_like(stored: &StoredEvent, n: u32) -> WorkflowEvent {
-    WorkflowEvent { at: stored.event.at, ..event(n) }
+    WorkflowEvent {
+        at: stored.event.at,
+        ..event(n)
+    }
 }
 
 async fn subscribers_from_now_see_only_new_events(_: Arc<dyn JobQueue>, bus: Arc<dyn EventBus>) {
@@ -202,11 +285,52 @@ async fn subscribers_from_now_see_only_new_events(_: Arc<dyn JobQueue>, bus: Arc
 }
 
 async fn bad_event_ids_are_refused(_: Arc<dyn JobQueue>, bus: Arc<dyn EventBus>) {
-    let refused = bus.subscribe(Some("yesterday".to_owned())).await.err().unwrap();
+    let refused = bus
+        .subscribe(Some("yesterday".to_owned()))
+        .await
+        .err()
+        .unwrap();
     assert_eq!(refused.code(), model::ErrorCode::BadRequest);
 }
 
 async fn both_report_healthy(queue: Arc<dyn JobQueue>, bus: Arc<dyn EventBus>) {
     queue.ping().await.unwrap();
     bus.ping().await.unwrap();
+}
+
+/// Redis keeps nothing on disk here: after a restart the stream and its group are gone, and
+/// consumers must carry on.
+#[tokio::test]
+async fn redis_queue_survives_losing_its_stream() {
+    let url = testkit::redis_url();
+    let prefix = testkit::fresh_redis_prefix()
+        .await
+        .expect("these tests need redis");
+    let (queue, _) = connect_bus(Some(&url), &prefix).await.unwrap();
+    queue.publish(&[job("default", "a")]).await.unwrap();
+    let first = queue
+        .consume("default", "w1", 1, Duration::from_millis(100), CLAIM_AFTER)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("DEL")
+        .arg(format!("{prefix}:jobs:default"))
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+
+    let published = job("default", "b");
+    queue
+        .publish(std::slice::from_ref(&published))
+        .await
+        .unwrap();
+    let again = queue
+        .consume("default", "w1", 1, Duration::from_millis(100), CLAIM_AFTER)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].job, published);
 }

@@ -3,10 +3,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use model::{ErrorCode, Instance, InstanceStatus, Job, StepError, StepExecution, StepStatus, Template, Warning};
+use model::{
+    ErrorCode, Instance, InstanceStatus, Job, StepError, StepExecution, StepStatus, Template,
+    Warning,
+};
 use serde_json::json;
 use storage::{
-    IdempotencyKey, InstanceFilter, NewInstance, Page, Store, StorageError, TemplateFilter,
+    IdempotencyKey, InstanceFilter, NewInstance, Page, StorageError, Store, TemplateFilter,
     TimerRecord, Transition, TransitionRequest, connect_store,
 };
 use uuid::Uuid;
@@ -53,6 +56,8 @@ on_both_backends!(
     transition_creates_children_with_their_timers,
     expired_jobs_are_claimed_once,
     timers_come_due_in_order,
+    concurrent_batches_lose_no_update,
+    a_batch_of_steps_is_cheap,
 );
 
 fn now() -> DateTime<Utc> {
@@ -184,27 +189,51 @@ async fn templates_keep_every_version(store: Arc<dyn Store>) {
     v2.updated_at = now();
     store.insert_template_version(&v2).await.unwrap();
 
-    assert_eq!(store.get_template("t1", v1.id, None, false).await.unwrap(), v2);
-    assert_eq!(store.get_template("t1", v1.id, Some(1), false).await.unwrap(), v1);
-    assert_eq!(store.find_template_by_name("t1", "orders").await.unwrap(), v2);
+    assert_eq!(
+        store.get_template("t1", v1.id, None, false).await.unwrap(),
+        v2
+    );
+    assert_eq!(
+        store
+            .get_template("t1", v1.id, Some(1), false)
+            .await
+            .unwrap(),
+        v1
+    );
+    assert_eq!(
+        store.find_template_by_name("t1", "orders").await.unwrap(),
+        v2
+    );
     // A stale writer bumping from version 1 again loses.
     let stale = store.insert_template_version(&v2).await.unwrap_err();
     assert_eq!(stale.code(), ErrorCode::Conflict, "{stale}");
-    let listed = store.list_templates("t1", &TemplateFilter::default()).await.unwrap();
+    let listed = store
+        .list_templates("t1", &TemplateFilter::default())
+        .await
+        .unwrap();
     assert_eq!(listed, vec![v2.clone()]);
     let mut unknown = v2.clone();
     unknown.id = model::new_id();
     let missing = store.insert_template_version(&unknown).await.unwrap_err();
-    assert!(matches!(missing, StorageError::NotFound { .. }), "{missing}");
+    assert!(
+        matches!(missing, StorageError::NotFound { .. }),
+        "{missing}"
+    );
 }
 
 async fn template_names_are_unique_among_live_templates_of_a_tenant(store: Arc<dyn Store>) {
     let first = template("t1", "orders");
     store.insert_template(&first).await.unwrap();
-    let duplicate = store.insert_template(&template("t1", "orders")).await.unwrap_err();
+    let duplicate = store
+        .insert_template(&template("t1", "orders"))
+        .await
+        .unwrap_err();
     assert_eq!(duplicate.code(), ErrorCode::Conflict, "{duplicate}");
     // Another tenant may use the name.
-    store.insert_template(&template("t2", "orders")).await.unwrap();
+    store
+        .insert_template(&template("t2", "orders"))
+        .await
+        .unwrap();
     // Renaming onto a taken name is a conflict too.
     let other = template("t1", "invoices");
     store.insert_template(&other).await.unwrap();
@@ -213,10 +242,19 @@ async fn template_names_are_unique_among_live_templates_of_a_tenant(store: Arc<d
     renamed.name = "orders".to_owned();
     let clash = store.insert_template_version(&renamed).await.unwrap_err();
     assert_eq!(clash.code(), ErrorCode::Conflict, "{clash}");
-    assert_eq!(store.get_template("t1", other.id, None, false).await.unwrap(), other);
+    assert_eq!(
+        store
+            .get_template("t1", other.id, None, false)
+            .await
+            .unwrap(),
+        other
+    );
     // Once deleted, the name is free again.
     store.delete_template("t1", first.id).await.unwrap();
-    store.insert_template(&template("t1", "orders")).await.unwrap();
+    store
+        .insert_template(&template("t1", "orders"))
+        .await
+        .unwrap();
 }
 
 async fn deleted_templates_are_found_only_on_request(store: Arc<dyn Store>) {
@@ -226,12 +264,30 @@ async fn deleted_templates_are_found_only_on_request(store: Arc<dyn Store>) {
     assert!(matches!(wrong_tenant, StorageError::NotFound { .. }));
     store.delete_template("t1", kept.id).await.unwrap();
 
-    let hidden = store.get_template("t1", kept.id, None, false).await.unwrap_err();
+    let hidden = store
+        .get_template("t1", kept.id, None, false)
+        .await
+        .unwrap_err();
     assert!(matches!(hidden, StorageError::NotFound { .. }));
-    assert_eq!(store.get_template("t1", kept.id, Some(1), true).await.unwrap(), kept);
-    assert_eq!(store.get_template("t1", kept.id, None, true).await.unwrap(), kept);
+    assert_eq!(
+        store
+            .get_template("t1", kept.id, Some(1), true)
+            .await
+            .unwrap(),
+        kept
+    );
+    assert_eq!(
+        store.get_template("t1", kept.id, None, true).await.unwrap(),
+        kept
+    );
     assert!(store.find_template_by_name("t1", "orders").await.is_err());
-    assert!(store.list_templates("t1", &TemplateFilter::default()).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_templates("t1", &TemplateFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = store.delete_template("t1", kept.id).await.unwrap_err();
     assert!(matches!(again, StorageError::NotFound { .. }));
     let mut next = kept.clone();
@@ -246,33 +302,65 @@ async fn templates_page_newest_first_per_tenant(store: Arc<dyn Store>) {
         store.insert_template(&t).await.unwrap();
         made.push(t.id);
     }
-    store.insert_template(&template("t2", "elsewhere")).await.unwrap();
+    store
+        .insert_template(&template("t2", "elsewhere"))
+        .await
+        .unwrap();
     made.reverse();
 
     let first = store
-        .list_templates("t1", &TemplateFilter { name: None, page: page(2, None) })
+        .list_templates(
+            "t1",
+            &TemplateFilter {
+                name: None,
+                page: page(2, None),
+            },
+        )
         .await
         .unwrap();
     let second = store
-        .list_templates("t1", &TemplateFilter { name: None, page: page(2, Some(first[1].id)) })
+        .list_templates(
+            "t1",
+            &TemplateFilter {
+                name: None,
+                page: page(2, Some(first[1].id)),
+            },
+        )
         .await
         .unwrap();
     let third = store
-        .list_templates("t1", &TemplateFilter { name: None, page: page(2, Some(second[1].id)) })
+        .list_templates(
+            "t1",
+            &TemplateFilter {
+                name: None,
+                page: page(2, Some(second[1].id)),
+            },
+        )
         .await
         .unwrap();
-    let ids: Vec<Uuid> = first.iter().chain(&second).chain(&third).map(|t| t.id).collect();
+    let ids: Vec<Uuid> = first
+        .iter()
+        .chain(&second)
+        .chain(&third)
+        .map(|t| t.id)
+        .collect();
     assert_eq!(ids, made);
     let named = store
         .list_templates(
             "t1",
-            &TemplateFilter { name: Some("template-3".to_owned()), page: Page::default() },
+            &TemplateFilter {
+                name: Some("template-3".to_owned()),
+                page: Page::default(),
+            },
         )
         .await
         .unwrap();
     assert_eq!(named.len(), 1);
     assert_eq!(named[0].name, "template-3");
-    let other = store.get_template("t2", made[0], None, false).await.unwrap_err();
+    let other = store
+        .get_template("t2", made[0], None, false)
+        .await
+        .unwrap_err();
     assert!(matches!(other, StorageError::NotFound { .. }));
 }
 
@@ -293,13 +381,22 @@ async fn idempotency_keys_answer_the_same_instance(store: Arc<dyn Store>) {
     assert!(!created);
     assert_eq!(answered.id, first.instance.id);
 
-    let different = IdempotencyKey { fingerprint: "body-b".to_owned(), ..key.clone() };
-    let conflict = store.insert_instance(&replay, Some(&different)).await.unwrap_err();
+    let different = IdempotencyKey {
+        fingerprint: "body-b".to_owned(),
+        ..key.clone()
+    };
+    let conflict = store
+        .insert_instance(&replay, Some(&different))
+        .await
+        .unwrap_err();
     assert_eq!(conflict.code(), ErrorCode::Conflict, "{conflict}");
 
     // Keys are per tenant.
     let other_tenant = new_instance(instance("t2", template_id));
-    let (_, created) = store.insert_instance(&other_tenant, Some(&key)).await.unwrap();
+    let (_, created) = store
+        .insert_instance(&other_tenant, Some(&key))
+        .await
+        .unwrap();
     assert!(created);
 
     // An expired key is used afresh.
@@ -326,17 +423,32 @@ async fn instances_filter_and_page(store: Arc<dyn Store>) {
     let mut running = instance("t1", template_b);
     running.status = InstanceStatus::Running;
     running.parent_instance_id = Some(a1.id);
-    store.insert_instance(&new_instance(running.clone()), None).await.unwrap();
+    store
+        .insert_instance(&new_instance(running.clone()), None)
+        .await
+        .unwrap();
     let a2 = create(&store, "t1", template_a).await;
     create(&store, "t2", template_a).await;
 
-    let all = store.list_instances("t1", &InstanceFilter::default()).await.unwrap();
+    let all = store
+        .list_instances("t1", &InstanceFilter::default())
+        .await
+        .unwrap();
     let ids: Vec<Uuid> = all.iter().map(|i| i.id).collect();
     assert_eq!(ids, vec![a2.id, running.id, a1.id]);
 
-    let by_status = InstanceFilter { status: Some(InstanceStatus::Running), ..Default::default() };
-    assert_eq!(store.list_instances("t1", &by_status).await.unwrap(), vec![running.clone()]);
-    let by_template = InstanceFilter { template_id: Some(template_a), ..Default::default() };
+    let by_status = InstanceFilter {
+        status: Some(InstanceStatus::Running),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_instances("t1", &by_status).await.unwrap(),
+        vec![running.clone()]
+    );
+    let by_template = InstanceFilter {
+        template_id: Some(template_a),
+        ..Default::default()
+    };
     let ids: Vec<Uuid> = store
         .list_instances("t1", &by_template)
         .await
@@ -345,11 +457,25 @@ async fn instances_filter_and_page(store: Arc<dyn Store>) {
         .map(|i| i.id)
         .collect();
     assert_eq!(ids, vec![a2.id, a1.id]);
-    let by_parent = InstanceFilter { parent_instance_id: Some(a1.id), ..Default::default() };
-    assert_eq!(store.list_instances("t1", &by_parent).await.unwrap(), vec![running.clone()]);
-    let paged = InstanceFilter { page: page(2, Some(a2.id)), ..Default::default() };
-    let ids: Vec<Uuid> =
-        store.list_instances("t1", &paged).await.unwrap().iter().map(|i| i.id).collect();
+    let by_parent = InstanceFilter {
+        parent_instance_id: Some(a1.id),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_instances("t1", &by_parent).await.unwrap(),
+        vec![running.clone()]
+    );
+    let paged = InstanceFilter {
+        page: page(2, Some(a2.id)),
+        ..Default::default()
+    };
+    let ids: Vec<Uuid> = store
+        .list_instances("t1", &paged)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
     assert_eq!(ids, vec![running.id, a1.id]);
 
     assert_eq!(store.get_instance("t1", a1.id).await.unwrap(), a1);
@@ -361,7 +487,13 @@ async fn transition_writes_every_part(store: Arc<dyn Store>) {
     let made = create(&store, "t1", model::new_id()).await;
     let old_timer = timer(made.id, now() + Duration::hours(1));
     store
-        .transition(vec![request(made.id, Transition { timers: vec![old_timer.clone()], ..Default::default() })])
+        .transition(vec![request(
+            made.id,
+            Transition {
+                timers: vec![old_timer.clone()],
+                ..Default::default()
+            },
+        )])
         .await
         .unwrap()
         .pop()
@@ -385,14 +517,26 @@ async fn transition_writes_every_part(store: Arc<dyn Store>) {
         cleared_timers: vec![old_timer.id],
         ..Default::default()
     };
-    let outcomes = store.transition(vec![request(made.id, transition)]).await.unwrap();
+    let outcomes = store
+        .transition(vec![request(made.id, transition)])
+        .await
+        .unwrap();
     assert!(outcomes[0].as_ref().unwrap().is_some());
 
     assert_eq!(store.get_instance("t1", made.id).await.unwrap(), running);
-    assert_eq!(store.list_executions(made.id).await.unwrap(), vec![first.clone(), second.clone()]);
-    let due = store.due_timers(now() + Duration::days(1), 10).await.unwrap();
+    assert_eq!(
+        store.list_executions(made.id).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    let due = store
+        .due_timers(now() + Duration::days(1), 10)
+        .await
+        .unwrap();
     assert_eq!(due, vec![new_timer.clone()]);
-    let leased = store.claim_expired_jobs(deadline, deadline + Duration::minutes(1), 10).await.unwrap();
+    let leased = store
+        .claim_expired_jobs(deadline, deadline + Duration::minutes(1), 10)
+        .await
+        .unwrap();
     assert_eq!(leased.len(), 2);
 
     // The next decision sees the state and finishes the first job, updating its execution.
@@ -419,10 +563,19 @@ async fn transition_writes_every_part(store: Arc<dyn Store>) {
     assert!(outcomes[0].is_ok());
     let executions = store.list_executions(made.id).await.unwrap();
     assert_eq!(executions[0].status, StepStatus::Failed);
-    assert_eq!(executions[0].error, Some(StepError::new("http", "boom", true)));
+    assert_eq!(
+        executions[0].error,
+        Some(StepError::new("http", "boom", true))
+    );
     let later = deadline + Duration::hours(1);
-    let leased = store.claim_expired_jobs(later, later + Duration::minutes(1), 10).await.unwrap();
-    assert_eq!(leased.iter().map(|j| j.execution_id).collect::<Vec<_>>(), vec![second.id]);
+    let leased = store
+        .claim_expired_jobs(later, later + Duration::minutes(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        leased.iter().map(|j| j.execution_id).collect::<Vec<_>>(),
+        vec![second.id]
+    );
 }
 
 async fn transition_isolates_refused_and_missing_requests(store: Arc<dyn Store>) {
@@ -442,21 +595,42 @@ async fn transition_isolates_refused_and_missing_requests(store: Arc<dyn Store>)
                     })
                 }),
             },
-            request(missing, Transition { timers: vec![timer(missing, now())], ..Default::default() }),
-            request(good.id, Transition {
-                timers: vec![good_timer.clone()],
-                state: Some(json!({"moved": true})),
-                ..Default::default()
-            }),
-            TransitionRequest { instance_id: refused.id, decide: Box::new(|_| Ok(None)) },
+            request(
+                missing,
+                Transition {
+                    timers: vec![timer(missing, now())],
+                    ..Default::default()
+                },
+            ),
+            request(
+                good.id,
+                Transition {
+                    timers: vec![good_timer.clone()],
+                    state: Some(json!({"moved": true})),
+                    ..Default::default()
+                },
+            ),
+            TransitionRequest {
+                instance_id: refused.id,
+                decide: Box::new(|_| Ok(None)),
+            },
         ])
         .await
         .unwrap();
-    assert!(matches!(&outcomes[0], Err(StorageError::Rejected { code: ErrorCode::Conflict, .. })));
+    assert!(matches!(
+        &outcomes[0],
+        Err(StorageError::Rejected {
+            code: ErrorCode::Conflict,
+            ..
+        })
+    ));
     assert!(matches!(&outcomes[1], Err(StorageError::NotFound { .. })));
     assert!(matches!(&outcomes[2], Ok(Some(_))));
     assert!(matches!(&outcomes[3], Ok(None)));
-    let due = store.due_timers(now() + Duration::seconds(1), 10).await.unwrap();
+    let due = store
+        .due_timers(now() + Duration::seconds(1), 10)
+        .await
+        .unwrap();
     assert_eq!(due, vec![good_timer]);
     drop(refused_timer);
 }
@@ -468,11 +642,17 @@ async fn transition_feeds_later_requests_what_earlier_ones_decided(store: Arc<dy
             instance_id: made.id,
             decide: Box::new(|loaded| {
                 let count = loaded.state["count"].as_i64().unwrap_or(0);
-                Ok(Some(Transition { state: Some(json!({"count": count + 1})), ..Default::default() }))
+                Ok(Some(Transition {
+                    state: Some(json!({"count": count + 1})),
+                    ..Default::default()
+                }))
             }),
         }
     };
-    let outcomes = store.transition(vec![bump(()), bump(()), bump(())]).await.unwrap();
+    let outcomes = store
+        .transition(vec![bump(()), bump(()), bump(())])
+        .await
+        .unwrap();
     let counts: Vec<serde_json::Value> = outcomes
         .into_iter()
         .map(|outcome| outcome.unwrap().unwrap().state.unwrap()["count"].clone())
@@ -504,11 +684,20 @@ async fn transition_creates_children_with_their_timers(store: Arc<dyn Store>) {
         }],
         ..Default::default()
     };
-    store.transition(vec![request(parent.id, transition)]).await.unwrap()[0]
+    store
+        .transition(vec![request(parent.id, transition)])
+        .await
+        .unwrap()[0]
         .as_ref()
         .unwrap();
     assert_eq!(store.get_instance("t1", child.id).await.unwrap(), child);
-    assert_eq!(store.due_timers(now() + Duration::seconds(1), 10).await.unwrap(), vec![start]);
+    assert_eq!(
+        store
+            .due_timers(now() + Duration::seconds(1), 10)
+            .await
+            .unwrap(),
+        vec![start]
+    );
     let outcome = store
         .transition(vec![TransitionRequest {
             instance_id: child.id,
@@ -527,9 +716,18 @@ async fn expired_jobs_are_claimed_once(store: Arc<dyn Store>) {
     let base = now();
     let first = execution(made.id, "a");
     let second = execution(made.id, "b");
-    let jobs = vec![job(&made, &first, base), job(&made, &second, base + Duration::hours(1))];
+    let jobs = vec![
+        job(&made, &first, base),
+        job(&made, &second, base + Duration::hours(1)),
+    ];
     store
-        .transition(vec![request(made.id, Transition { jobs: jobs.clone(), ..Default::default() })])
+        .transition(vec![request(
+            made.id,
+            Transition {
+                jobs: jobs.clone(),
+                ..Default::default()
+            },
+        )])
         .await
         .unwrap();
 
@@ -541,18 +739,45 @@ async fn expired_jobs_are_claimed_once(store: Arc<dyn Store>) {
     let mut claimed = one.unwrap();
     claimed.extend(two.unwrap());
     assert_eq!(claimed, vec![jobs[0].clone()]);
-    assert!(store.claim_expired_jobs(base, lease, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_expired_jobs(base, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Claimed again once the new lease runs out.
-    assert_eq!(store.claim_expired_jobs(lease, lease + Duration::minutes(1), 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_expired_jobs(lease, lease + Duration::minutes(1), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let pushed = base + Duration::hours(2);
     assert!(store.extend_lease(second.id, 1, pushed).await.unwrap());
     assert!(!store.extend_lease(second.id, 2, pushed).await.unwrap());
-    assert!(!store.extend_lease(model::new_id(), 1, pushed).await.unwrap());
+    assert!(
+        !store
+            .extend_lease(model::new_id(), 1, pushed)
+            .await
+            .unwrap()
+    );
     let after_deadline = base + Duration::hours(1) + Duration::minutes(1);
-    let claimed = store.claim_expired_jobs(after_deadline, after_deadline, 10).await.unwrap();
-    assert!(claimed.iter().all(|j| j.execution_id != second.id), "the heartbeat kept it");
-    let claimed = store.claim_expired_jobs(pushed, pushed + Duration::minutes(1), 10).await.unwrap();
+    let claimed = store
+        .claim_expired_jobs(after_deadline, after_deadline, 10)
+        .await
+        .unwrap();
+    assert!(
+        claimed.iter().all(|j| j.execution_id != second.id),
+        "the heartbeat kept it"
+    );
+    let claimed = store
+        .claim_expired_jobs(pushed, pushed + Duration::minutes(1), 10)
+        .await
+        .unwrap();
     assert!(claimed.iter().any(|j| j.execution_id == second.id));
 }
 
@@ -564,27 +789,132 @@ async fn timers_come_due_in_order(store: Arc<dyn Store>) {
     let early = timer(made.id, base + Duration::minutes(1));
     let future = timer(made.id, base + Duration::hours(1));
     store
-        .transition(vec![request(made.id, Transition {
-            timers: vec![late.clone(), early.clone(), future.clone()],
-            ..Default::default()
-        })])
+        .transition(vec![request(
+            made.id,
+            Transition {
+                timers: vec![late.clone(), early.clone(), future.clone()],
+                ..Default::default()
+            },
+        )])
         .await
         .unwrap();
     assert_eq!(store.next_timer_due().await.unwrap(), Some(early.due_at));
-    let due = store.due_timers(base + Duration::minutes(5), 10).await.unwrap();
+    let due = store
+        .due_timers(base + Duration::minutes(5), 10)
+        .await
+        .unwrap();
     assert_eq!(due, vec![early.clone(), late.clone()]);
-    assert_eq!(store.due_timers(base + Duration::minutes(5), 1).await.unwrap(), vec![early.clone()]);
+    assert_eq!(
+        store
+            .due_timers(base + Duration::minutes(5), 1)
+            .await
+            .unwrap(),
+        vec![early.clone()]
+    );
     // Due timers stay until a transition clears them; a rewrite moves one.
     let mut moved = late.clone();
     moved.due_at = base + Duration::hours(2);
     store
-        .transition(vec![request(made.id, Transition {
-            cleared_timers: vec![early.id],
-            timers: vec![moved],
-            ..Default::default()
-        })])
+        .transition(vec![request(
+            made.id,
+            Transition {
+                cleared_timers: vec![early.id],
+                timers: vec![moved],
+                ..Default::default()
+            },
+        )])
         .await
         .unwrap();
-    assert!(store.due_timers(base + Duration::minutes(5), 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .due_timers(base + Duration::minutes(5), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.next_timer_due().await.unwrap(), Some(future.due_at));
+}
+
+async fn concurrent_batches_lose_no_update(store: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(create(&store, "t1", model::new_id()).await.id);
+    }
+    let increment = |instance_id: Uuid| TransitionRequest {
+        instance_id,
+        decide: Box::new(|loaded| {
+            let count = loaded.state["count"].as_i64().unwrap_or(0);
+            Ok(Some(Transition {
+                state: Some(json!({"count": count + 1})),
+                ..Default::default()
+            }))
+        }),
+    };
+    let mut tasks = Vec::new();
+    for task in 0..8 {
+        let store = store.clone();
+        let mut order = ids.clone();
+        // Batches name the instances in different orders; locking in id order keeps them from
+        // deadlocking.
+        order.rotate_left(task % 3);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..5 {
+                let outcomes = store
+                    .transition(order.iter().map(|id| increment(*id)).collect())
+                    .await
+                    .unwrap();
+                assert!(outcomes.iter().all(Result::is_ok));
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for id in ids {
+        let outcome = store
+            .transition(vec![TransitionRequest {
+                instance_id: id,
+                decide: Box::new(|loaded| {
+                    assert_eq!(loaded.state["count"], json!(40));
+                    Ok(None)
+                }),
+            }])
+            .await
+            .unwrap();
+        assert!(outcome[0].is_ok());
+    }
+}
+
+async fn a_batch_of_steps_is_cheap(store: Arc<dyn Store>) {
+    const STEPS: usize = 200;
+    let mut made = Vec::new();
+    for _ in 0..STEPS {
+        made.push(create(&store, "t1", model::new_id()).await);
+    }
+    let requests = made
+        .iter()
+        .map(|instance| {
+            let execution = execution(instance.id, "a");
+            let transition = Transition {
+                state: Some(json!({"cursor": 1, "steps": {"a": "queued"}})),
+                jobs: vec![job(instance, &execution, now() + Duration::minutes(5))],
+                executions: vec![execution],
+                ..Default::default()
+            };
+            request(instance.id, transition)
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let outcomes = store.transition(requests).await.unwrap();
+    let elapsed = started.elapsed();
+    assert!(outcomes.iter().all(Result::is_ok));
+    println!(
+        "{STEPS} steps in one batch: {elapsed:?} ({:?} per step)",
+        elapsed / STEPS as u32
+    );
+    // Generous for a loaded machine; a statement per row over the network would blow it.
+    assert!(
+        elapsed < std::time::Duration::from_millis(STEPS as u64 * 2),
+        "{elapsed:?}"
+    );
 }

@@ -149,9 +149,56 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
 }
 
-/// A key prefix no other test uses.
+const REDIS_PREFIX: &str = "chorus-test-";
+
+/// A key prefix no other test uses. Keys under it are removed an hour later by
+/// [`fresh_redis_prefix`].
 pub fn unique_prefix() -> String {
-    format!("test-{}", uuid::Uuid::now_v7().simple())
+    format!(
+        "{REDIS_PREFIX}{}-{}",
+        unix_now(),
+        uuid::Uuid::now_v7().simple()
+    )
+}
+
+/// [`unique_prefix`], after checking that Redis answers and removing the keys of test prefixes
+/// older than an hour.
+pub async fn fresh_redis_prefix() -> anyhow::Result<String> {
+    let url = redis_url();
+    let unreachable = || {
+        format!(
+            "redis is not reachable at {url}: start it or set TEST_REDIS_URL \
+             (these tests need a real server)"
+        )
+    };
+    let client = redis::Client::open(url.as_str()).with_context(unreachable)?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .with_context(unreachable)?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{REDIS_PREFIX}*"))
+        .query_async(&mut conn)
+        .await
+        .context("listing test keys")?;
+    let cutoff = unix_now().saturating_sub(KEEP_FOR.as_secs());
+    let stale: Vec<&String> = keys
+        .iter()
+        .filter(|key| {
+            key.strip_prefix(REDIS_PREFIX)
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(secs, _)| secs.parse::<u64>().ok())
+                .is_some_and(|created| created < cutoff)
+        })
+        .collect();
+    if !stale.is_empty() {
+        redis::cmd("DEL")
+            .arg(&stale)
+            .query_async::<()>(&mut conn)
+            .await
+            .context("removing stale test keys")?;
+    }
+    Ok(unique_prefix())
 }
 
 #[cfg(test)]
@@ -168,7 +215,10 @@ mod tests {
             database_url("postgres://u:p@h/postgres?sslmode=disable", "x"),
             "postgres://u:p@h/x?sslmode=disable"
         );
-        assert_eq!(database_url("postgres://h:5432", "x"), "postgres://h:5432/x");
+        assert_eq!(
+            database_url("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
     }
 
     #[test]
@@ -185,8 +235,44 @@ mod tests {
         let second = fresh_postgres_url().await.unwrap();
         assert_ne!(first, second);
         let mut conn = PgConnection::connect(&first).await.unwrap();
-        let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut conn).await.unwrap();
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
         assert_eq!(one, 1);
+    }
+
+    #[tokio::test]
+    async fn stale_redis_keys_are_removed() {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let stale = format!(
+            "{REDIS_PREFIX}{}-{}:events",
+            unix_now() - 2 * KEEP_FOR.as_secs(),
+            uuid::Uuid::now_v7().simple()
+        );
+        let fresh = format!("{}:events", unique_prefix());
+        for key in [&stale, &fresh] {
+            redis::cmd("SET")
+                .arg(key)
+                .arg("1")
+                .query_async::<()>(&mut conn)
+                .await
+                .unwrap();
+        }
+        fresh_redis_prefix().await.unwrap();
+        let left: (bool, bool) = redis::pipe()
+            .exists(&stale)
+            .exists(&fresh)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(left, (false, true));
+        redis::cmd("DEL")
+            .arg(&fresh)
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

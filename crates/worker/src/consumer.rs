@@ -46,7 +46,13 @@ impl QueueLoop {
             let deliveries = match self
                 .context
                 .queue
-                .consume(&self.queue, &self.consumer, free, BLOCK, self.context.claim_after)
+                .consume(
+                    &self.queue,
+                    &self.consumer,
+                    free,
+                    BLOCK,
+                    self.context.claim_after,
+                )
                 .await
             {
                 Ok(deliveries) => deliveries,
@@ -60,6 +66,10 @@ impl QueueLoop {
                 }
             };
             for delivery in deliveries {
+                if !self.context.start(&delivery.id) {
+                    tracing::debug!(delivery_id = %delivery.id, "job handed back while still running here");
+                    continue;
+                }
                 let Ok(permit) = self.slots.clone().acquire_owned().await else {
                     break;
                 };

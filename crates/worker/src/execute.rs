@@ -1,7 +1,8 @@
 //! One job from delivery to acknowledgement: run the action under its deadline, heartbeat it if
 //! it runs long, report the result, and only then acknowledge.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -24,6 +25,25 @@ pub(crate) struct JobContext {
     pub scheduler: Scheduler,
     pub queue: Arc<dyn JobQueue>,
     pub claim_after: Duration,
+    /// Deliveries running here. The queue hands a job whose lease ran out to any consumer,
+    /// this one included, and the heartbeat does not renew the queue's lease; a job this worker
+    /// is still running is not started a second time beside itself.
+    pub in_flight: Mutex<HashSet<String>>,
+}
+
+impl JobContext {
+    /// Claims the delivery for this worker; false when it is already running here.
+    pub(crate) fn start(&self, delivery_id: &str) -> bool {
+        self.lock_in_flight().insert(delivery_id.to_owned())
+    }
+
+    fn finish(&self, delivery_id: &str) {
+        self.lock_in_flight().remove(delivery_id);
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 pub(crate) async fn handle(context: Arc<JobContext>, queue_name: String, delivery: Delivery) {
@@ -65,6 +85,7 @@ pub(crate) async fn handle(context: Arc<JobContext>, queue_name: String, deliver
             }
         }
         ack(&context, &queue_name, &delivery.id).await;
+        context.finish(&delivery.id);
     }
     .instrument(span)
     .await;
@@ -72,7 +93,9 @@ pub(crate) async fn handle(context: Arc<JobContext>, queue_name: String, deliver
 
 /// Runs the action; `None` when the scheduler cancelled it (nothing to report).
 async fn run(context: &JobContext, job: &Job) -> Option<ActionResult> {
-    let remaining = (job.deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    let remaining = (job.deadline - Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
     let interval = (context.claim_after / 3).max(Duration::from_millis(50));
     tokio::select! {
         biased;

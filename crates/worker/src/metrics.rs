@@ -32,7 +32,8 @@ pub(crate) fn record_step(action: &str, outcome: Outcome, duration: Duration) {
         "outcome" => outcome.as_str()
     )
     .increment(1);
-    metrics::histogram!(STEP_DURATION, "action" => action.to_owned()).record(duration.as_secs_f64());
+    metrics::histogram!(STEP_DURATION, "action" => action.to_owned())
+        .record(duration.as_secs_f64());
 }
 
 #[cfg(test)]

@@ -69,7 +69,12 @@ impl WorkerSettings {
             settings.allow_private_http = match raw.trim().to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => true,
                 "0" | "false" | "no" | "off" | "" => false,
-                _ => return Err(invalid("HTTP_ACTION_ALLOW_PRIVATE", "must be true or false")),
+                _ => {
+                    return Err(invalid(
+                        "HTTP_ACTION_ALLOW_PRIVATE",
+                        "must be true or false",
+                    ));
+                }
             };
         }
         Ok(settings)
@@ -96,7 +101,11 @@ fn invalid(name: &'static str, message: &str) -> WorkerError {
 fn default_consumer_name() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
     let unique = uuid::Uuid::now_v7().simple().to_string();
-    format!("{host}-{}-{}", std::process::id(), &unique[unique.len() - 8..])
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &unique[unique.len() - 8..]
+    )
 }
 
 #[cfg(test)]
@@ -142,7 +151,10 @@ mod tests {
         let err = from(&[("WORKER_CONCURRENCY", "zero")]).unwrap_err();
         assert!(err.to_string().contains("WORKER_CONCURRENCY"), "{err}");
         let err = from(&[("HTTP_ACTION_ALLOW_PRIVATE", "maybe")]).unwrap_err();
-        assert!(err.to_string().contains("HTTP_ACTION_ALLOW_PRIVATE"), "{err}");
+        assert!(
+            err.to_string().contains("HTTP_ACTION_ALLOW_PRIVATE"),
+            "{err}"
+        );
     }
 
     #[test]

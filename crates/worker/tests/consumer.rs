@@ -10,8 +10,8 @@ use chrono::Utc;
 use model::Job;
 use proto::v1::worker_service_server::{WorkerService, WorkerServiceServer};
 use proto::v1::{
-    CompleteJobRequest, CompleteJobResponse, HeartbeatRequest, HeartbeatResponse,
-    PollJobsRequest, PollJobsResponse, complete_job_request,
+    CompleteJobRequest, CompleteJobResponse, HeartbeatRequest, HeartbeatResponse, PollJobsRequest,
+    PollJobsResponse, complete_job_request,
 };
 use serde_json::{Value, json};
 use storage::{JobQueue, MemoryQueue};
@@ -161,7 +161,13 @@ async fn next_completion(scheduler: &mut Scheduler) -> CompleteJobRequest {
 async fn redelivered(queue: &MemoryQueue, claim_after: Duration) -> Vec<Job> {
     tokio::time::sleep(claim_after + Duration::from_millis(50)).await;
     queue
-        .consume("default", "another-worker", 100, Duration::from_millis(50), claim_after)
+        .consume(
+            "default",
+            "another-worker",
+            100,
+            Duration::from_millis(50),
+            claim_after,
+        )
         .await
         .unwrap()
         .into_iter()
@@ -172,7 +178,10 @@ async fn redelivered(queue: &MemoryQueue, claim_after: Duration) -> Vec<Job> {
 async fn wait_until_taken(queue: &MemoryQueue) {
     let start = Instant::now();
     while queue.depth("default").await.unwrap() > 0 {
-        assert!(start.elapsed() < Duration::from_secs(10), "the worker took no job");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the worker took no job"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -200,7 +209,11 @@ async fn results_reach_the_scheduler_and_jobs_are_acknowledged() {
 
     let jobs = vec![
         job("noop", json!({}), Duration::from_secs(30)),
-        job("set_variable", json!({"name": "total", "value": 3}), Duration::from_secs(30)),
+        job(
+            "set_variable",
+            json!({"name": "total", "value": 3}),
+            Duration::from_secs(30),
+        ),
         job("process_data_1", json!({}), Duration::from_secs(30)),
     ];
     queue.publish(&jobs).await.unwrap();
@@ -283,21 +296,37 @@ async fn a_long_job_heartbeats_and_stops_when_cancelled() {
     let queue = Arc::new(MemoryQueue::new());
     let claim_after = Duration::from_millis(900);
     let running = start_worker(settings(&scheduler.url, 2, claim_after), queue.clone()).await;
-    let long = job("http_request", json!({"url": slow.uri()}), Duration::from_secs(30));
+    let long = job(
+        "http_request",
+        json!({"url": slow.uri()}),
+        Duration::from_secs(30),
+    );
     queue.publish(std::slice::from_ref(&long)).await.unwrap();
     let start = Instant::now();
     while scheduler.heartbeats.lock().unwrap().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(10), "no heartbeat came");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no heartbeat came"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The request takes 10 s; acknowledged well before that, the job was abandoned at the
     // cancellation. Still pending, it would be handed over here (`claim_after` zero).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let still_pending = queue
-        .consume("default", "another-worker", 10, Duration::from_millis(10), Duration::ZERO)
+        .consume(
+            "default",
+            "another-worker",
+            10,
+            Duration::from_millis(10),
+            Duration::ZERO,
+        )
         .await
         .unwrap();
-    assert!(still_pending.is_empty(), "the cancelled job was not acknowledged");
+    assert!(
+        still_pending.is_empty(),
+        "the cancelled job was not acknowledged"
+    );
 
     running.stop().await;
     let heartbeats = scheduler.heartbeats.lock().unwrap().clone();
@@ -324,7 +353,11 @@ async fn a_job_past_its_deadline_fails_with_a_retryable_timeout() {
         queue.clone(),
     )
     .await;
-    let long = job("http_request", json!({"url": slow.uri()}), Duration::from_millis(700));
+    let long = job(
+        "http_request",
+        json!({"url": slow.uri()}),
+        Duration::from_millis(700),
+    );
     queue.publish(std::slice::from_ref(&long)).await.unwrap();
 
     let result = next_completion(&mut scheduler).await;
@@ -351,7 +384,11 @@ async fn a_stop_lets_running_jobs_finish_and_report() {
     let queue = Arc::new(MemoryQueue::new());
     let claim_after = Duration::from_secs(3);
     let running = start_worker(settings(&scheduler.url, 2, claim_after), queue.clone()).await;
-    let long = job("http_request", json!({"url": slow.uri()}), Duration::from_secs(30));
+    let long = job(
+        "http_request",
+        json!({"url": slow.uri()}),
+        Duration::from_secs(30),
+    );
     queue.publish(std::slice::from_ref(&long)).await.unwrap();
     wait_until_taken(&queue).await;
 
@@ -366,4 +403,45 @@ async fn a_stop_lets_running_jobs_finish_and_report() {
     let late = job("noop", json!({}), Duration::from_secs(30));
     queue.publish(std::slice::from_ref(&late)).await.unwrap();
     assert_eq!(queue.depth("default").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_job_handed_back_while_running_here_is_not_run_twice() {
+    let mut scheduler = start_scheduler(false, 0).await;
+    let slow = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1200)))
+        .expect(1)
+        .mount(&slow)
+        .await;
+    let queue = Arc::new(MemoryQueue::new());
+    // The lease runs out three times over while the job runs, with slots free to take it again.
+    let claim_after = Duration::from_millis(300);
+    let running = start_worker(settings(&scheduler.url, 4, claim_after), queue.clone()).await;
+    let long = job(
+        "http_request",
+        json!({"url": slow.uri()}),
+        Duration::from_secs(30),
+    );
+    queue.publish(std::slice::from_ref(&long)).await.unwrap();
+    wait_until_taken(&queue).await;
+    // Past the lease, another job wakes the consumer, and the queue hands back the long one too.
+    tokio::time::sleep(claim_after + Duration::from_millis(100)).await;
+    let noop = job("noop", json!({}), Duration::from_secs(30));
+    queue.publish(std::slice::from_ref(&noop)).await.unwrap();
+
+    let mut reported = vec![
+        next_completion(&mut scheduler).await.execution_id,
+        next_completion(&mut scheduler).await.execution_id,
+    ];
+    reported.sort();
+    let mut expected = vec![long.execution_id.to_string(), noop.execution_id.to_string()];
+    expected.sort();
+    assert_eq!(reported, expected);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        scheduler.completions.try_recv().is_err(),
+        "the job ran twice"
+    );
+    running.stop().await;
 }

@@ -132,7 +132,9 @@ pub async fn instance(
     let request = v1::InstanceRef { id: id.to_string() };
     state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.get_instance(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.get_instance(r).await
+        })
         .await?;
     let filter = Filter {
         tenant: caller.tenant,

@@ -41,7 +41,14 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     };
     let redis_ok = report(&mut checks, "redis", redis);
     if scheduler_ok && database_ok && redis_ok {
-        return (StatusCode::OK, Json(Health { status: "ok", checks })).into_response();
+        return (
+            StatusCode::OK,
+            Json(Health {
+                status: "ok",
+                checks,
+            }),
+        )
+            .into_response();
     }
     let mut response = (
         StatusCode::SERVICE_UNAVAILABLE,

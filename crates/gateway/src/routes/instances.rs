@@ -49,7 +49,9 @@ pub async fn create(
     };
     let created = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.create_instance(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.create_instance(r).await
+        })
         .await?;
     let instance = created.instance.ok_or_else(|| {
         tracing::error!("scheduler answered create_instance without an instance");
@@ -86,8 +88,7 @@ pub async fn list(
 ) -> Result<Json<Page<InstanceDto>>, ApiError> {
     let request = v1::ListInstancesRequest {
         status: q.status,
-        template_id: optional_uuid(q.template_id.as_deref(), "template_id")?
-            .map(|u| u.to_string()),
+        template_id: optional_uuid(q.template_id.as_deref(), "template_id")?.map(|u| u.to_string()),
         parent_instance_id: optional_uuid(q.parent_instance_id.as_deref(), "parent_instance_id")?
             .map(|u| u.to_string()),
         limit: page_limit(q.limit.as_deref())?,
@@ -95,7 +96,9 @@ pub async fn list(
     };
     let page = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.list_instances(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.list_instances(r).await
+        })
         .await?;
     Ok(Json(Page {
         items: convert_all(page.items)?,
@@ -114,7 +117,9 @@ pub async fn get(
     let request = v1::InstanceRef { id: id.to_string() };
     let instance = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.get_instance(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.get_instance(r).await
+        })
         .await?;
     Ok(Json(instance.try_into()?))
 }
@@ -130,7 +135,9 @@ pub async fn start(
     let request = v1::InstanceRef { id: id.to_string() };
     let instance = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.start_instance(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.start_instance(r).await
+        })
         .await?;
     Ok(Json(instance.try_into()?))
 }
@@ -146,7 +153,9 @@ pub async fn pause(
     let request = v1::InstanceRef { id: id.to_string() };
     let instance = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.pause_instance(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.pause_instance(r).await
+        })
         .await?;
     Ok(Json(instance.try_into()?))
 }
@@ -162,7 +171,9 @@ pub async fn resume(
     let request = v1::InstanceRef { id: id.to_string() };
     let instance = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.resume_instance(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.resume_instance(r).await
+        })
         .await?;
     Ok(Json(instance.try_into()?))
 }
@@ -178,7 +189,9 @@ pub async fn cancel(
     let request = v1::InstanceRef { id: id.to_string() };
     let instance = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.cancel_instance(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.cancel_instance(r).await
+        })
         .await?;
     Ok(Json(instance.try_into()?))
 }
@@ -194,7 +207,11 @@ pub async fn steps(
     let request = v1::InstanceRef { id: id.to_string() };
     let steps = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.list_steps(r).await })
+        .call(
+            &caller,
+            request,
+            |mut c, r| async move { c.list_steps(r).await },
+        )
         .await?;
     Ok(Json(Items {
         items: convert_all(steps.items)?,
@@ -222,7 +239,11 @@ pub async fn send_event(
     };
     let answer = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.send_event(r).await })
+        .call(
+            &caller,
+            request,
+            |mut c, r| async move { c.send_event(r).await },
+        )
         .await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -27,7 +27,9 @@ pub async fn create(
     };
     let template = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.create_template(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.create_template(r).await
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(template.try_into()?)))
 }
@@ -57,7 +59,9 @@ pub async fn list(
     };
     let page = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.list_templates(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.list_templates(r).await
+        })
         .await?;
     Ok(Json(Page {
         items: convert_all(page.items)?,
@@ -86,7 +90,12 @@ pub async fn get(
         None => None,
         Some(v) => match v.parse::<i32>() {
             Ok(n) if n >= 1 => Some(n),
-            _ => return Err(ApiError::invalid("/version", "version must be a positive integer")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "/version",
+                    "version must be a positive integer",
+                ));
+            }
         },
     };
     let request = v1::GetTemplateRequest {
@@ -95,7 +104,9 @@ pub async fn get(
     };
     let template = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.get_template(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.get_template(r).await
+        })
         .await?;
     Ok(Json(template.try_into()?))
 }
@@ -119,7 +130,9 @@ pub async fn update(
     };
     let template = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.update_template(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.update_template(r).await
+        })
         .await?;
     Ok(Json(template.try_into()?))
 }
@@ -136,7 +149,9 @@ pub async fn delete(
     let request = v1::DeleteTemplateRequest { id: id.to_string() };
     state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.delete_template(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.delete_template(r).await
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

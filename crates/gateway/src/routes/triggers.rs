@@ -38,7 +38,9 @@ pub async fn webhook(
     };
     let created = state
         .scheduler
-        .call(&caller, request, |mut c, r| async move { c.create_instance(r).await })
+        .call(&caller, request, |mut c, r| async move {
+            c.create_instance(r).await
+        })
         .await?;
     let instance = created.instance.ok_or_else(|| {
         tracing::error!("scheduler answered create_instance without an instance");

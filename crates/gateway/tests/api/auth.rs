@@ -50,7 +50,11 @@ async fn other_algorithms_are_refused() {
     )
     .unwrap();
     refused(&app, Some(&hs512)).await;
-    let rs256 = forged(json!({"alg": "RS256", "typ": "JWT"}), valid_claims(), "c2lnbmF0dXJl");
+    let rs256 = forged(
+        json!({"alg": "RS256", "typ": "JWT"}),
+        valid_claims(),
+        "c2lnbmF0dXJl",
+    );
     refused(&app, Some(&rs256)).await;
 }
 
@@ -61,11 +65,23 @@ async fn expired_and_exp_less_tokens_are_refused() {
     let header = Header::new(Algorithm::HS256);
     // Beyond the 30 s leeway.
     let expired = json!({"sub": "tester", "exp": now() - 120});
-    refused(&app, Some(&jsonwebtoken::encode(&header, &expired, &key).unwrap())).await;
+    refused(
+        &app,
+        Some(&jsonwebtoken::encode(&header, &expired, &key).unwrap()),
+    )
+    .await;
     let no_exp = json!({"sub": "tester"});
-    refused(&app, Some(&jsonwebtoken::encode(&header, &no_exp, &key).unwrap())).await;
+    refused(
+        &app,
+        Some(&jsonwebtoken::encode(&header, &no_exp, &key).unwrap()),
+    )
+    .await;
     let no_sub = json!({"exp": now() + 600});
-    refused(&app, Some(&jsonwebtoken::encode(&header, &no_sub, &key).unwrap())).await;
+    refused(
+        &app,
+        Some(&jsonwebtoken::encode(&header, &no_sub, &key).unwrap()),
+    )
+    .await;
     // Within the leeway it still passes.
     let barely = json!({"sub": "tester", "exp": now() - 5});
     let token = jsonwebtoken::encode(&header, &barely, &key).unwrap();
@@ -104,7 +120,10 @@ async fn a_viewer_may_read_but_not_write() {
         .await;
     problem(response, 403).await;
     assert!(
-        app.peer.seen().iter().all(|s| s.role.as_deref() == Some("viewer")),
+        app.peer
+            .seen()
+            .iter()
+            .all(|s| s.role.as_deref() == Some("viewer")),
         "the refused write never reached the scheduler"
     );
 }
@@ -114,7 +133,10 @@ async fn the_webhook_needs_a_token_too() {
     let app = spawn_app().await;
     let response = app
         .http
-        .post(app.url(&format!("/api/v1/triggers/webhook/{}", uuid::Uuid::now_v7())))
+        .post(app.url(&format!(
+            "/api/v1/triggers/webhook/{}",
+            uuid::Uuid::now_v7()
+        )))
         .json(&json!({}))
         .send()
         .await

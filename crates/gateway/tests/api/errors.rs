@@ -104,12 +104,18 @@ async fn malformed_ids_are_400_and_unknown_ones_404() {
     problem(app.get("/api/v1/instances/not-a-uuid", &token()).await, 400).await;
     problem(app.get("/api/v1/templates/123", &token()).await, 400).await;
     problem(
-        app.get("/api/v1/instances?template_id=nope", &token()).await,
+        app.get("/api/v1/instances?template_id=nope", &token())
+            .await,
         400,
     )
     .await;
     let unknown = uuid::Uuid::now_v7();
-    problem(app.get(&format!("/api/v1/instances/{unknown}"), &token()).await, 404).await;
+    problem(
+        app.get(&format!("/api/v1/instances/{unknown}"), &token())
+            .await,
+        404,
+    )
+    .await;
     problem(app.get("/api/v1/nothing-here", &token()).await, 404).await;
 }
 
@@ -118,7 +124,10 @@ async fn another_tenants_resources_are_404() {
     let app = spawn_app().await;
     let template = app.template("mine", &token_for("acme", None)).await;
     let response = app
-        .get(&format!("/api/v1/templates/{template}"), &token_for("globex", None))
+        .get(
+            &format!("/api/v1/templates/{template}"),
+            &token_for("globex", None),
+        )
         .await;
     problem(response, 404).await;
 }
@@ -133,7 +142,12 @@ async fn a_bad_limit_is_422() {
         let body = problem(response, 422).await;
         assert_eq!(body["errors"][0]["path"], "/limit");
     }
-    assert_eq!(app.get("/api/v1/templates?limit=500", &token()).await.status(), 200);
+    assert_eq!(
+        app.get("/api/v1/templates?limit=500", &token())
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -142,7 +156,8 @@ async fn state_conflicts_are_409() {
     let template = app.template("t", &token()).await;
     let instance = app.instance(&template, &token()).await;
     problem(
-        app.put(&format!("/api/v1/instances/{instance}/pause"), &token()).await,
+        app.put(&format!("/api/v1/instances/{instance}/pause"), &token())
+            .await,
         409,
     )
     .await;
@@ -196,7 +211,12 @@ async fn request_ids_are_echoed_or_made() {
     );
 
     // Made when absent, on errors too.
-    let response = app.http.get(app.url("/api/v1/templates")).send().await.unwrap();
+    let response = app
+        .http
+        .get(app.url("/api/v1/templates"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
     let id = response.headers()["x-request-id"].to_str().unwrap();
     let id = uuid::Uuid::parse_str(id).unwrap();

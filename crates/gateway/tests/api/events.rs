@@ -108,7 +108,10 @@ async fn the_stream_carries_only_the_callers_tenant() {
     assert_eq!(received.data["status"], "completed");
     assert_eq!(received.data["data"], json!({"attempt": 1}));
     assert!(received.data["at"].is_string());
-    assert!(received.data.get("tenant").is_none(), "the tenant stays out");
+    assert!(
+        received.data.get("tenant").is_none(),
+        "the tenant stays out"
+    );
 }
 
 #[tokio::test]
@@ -146,7 +149,12 @@ async fn filters_narrow_by_instance_and_type() {
     .await;
     app.bus
         .publish(&[
-            event("acme", Uuid::now_v7(), EventType::InstanceCompleted, "completed"),
+            event(
+                "acme",
+                Uuid::now_v7(),
+                EventType::InstanceCompleted,
+                "completed",
+            ),
             event("acme", wanted, EventType::StepCompleted, "completed"),
             event("acme", wanted, EventType::InstanceCompleted, "completed"),
         ])
@@ -167,8 +175,11 @@ async fn the_instance_stream_checks_the_instance_first() {
     let app = spawn_app().await;
     let unknown = Uuid::now_v7();
     problem(
-        app.get(&format!("/api/v1/instances/{unknown}/events/stream"), &token())
-            .await,
+        app.get(
+            &format!("/api/v1/instances/{unknown}/events/stream"),
+            &token(),
+        )
+        .await,
         404,
     )
     .await;
@@ -179,11 +190,32 @@ async fn the_instance_stream_checks_the_instance_first() {
         SseReader::open(&app, &format!("/api/v1/instances/{id}/events/stream"), None).await;
     app.bus
         .publish(&[
-            event("acme", Uuid::now_v7(), EventType::InstanceStarted, "running"),
+            event(
+                "acme",
+                Uuid::now_v7(),
+                EventType::InstanceStarted,
+                "running",
+            ),
             event("acme", id, EventType::InstanceStarted, "running"),
         ])
         .await
         .unwrap();
     let received = reader.next().await;
     assert_eq!(received.data["instance_id"], id.to_string());
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_streams() {
+    let mut app = spawn_app().await;
+    let mut reader = SseReader::open(&app, "/api/v1/events/stream", None).await;
+    app.stop.take().unwrap().send(()).unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(5), &mut app.server)
+        .await
+        .expect("the gateway stops although a stream is open")
+        .unwrap();
+    assert!(served.is_ok());
+    let end = tokio::time::timeout(Duration::from_secs(5), reader.body.next())
+        .await
+        .unwrap();
+    assert!(end.is_none_or(|chunk| chunk.is_err() || chunk.unwrap().is_empty()));
 }

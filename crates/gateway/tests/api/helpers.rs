@@ -23,7 +23,9 @@ pub struct TestApp {
     pub peer: Arc<Peer>,
     pub http: reqwest::Client,
     pub health: tonic_health::server::HealthReporter,
-    _stop: oneshot::Sender<()>,
+    /// Sending (or dropping) stops the gateway.
+    pub stop: Option<oneshot::Sender<()>>,
+    pub server: tokio::task::JoinHandle<Result<(), gateway::GatewayError>>,
 }
 
 /// A scheduler peer with the standard health service, on a free port.
@@ -82,7 +84,7 @@ async fn spawn_with(
     let gateway = Gateway::build(settings, bus.clone()).await.unwrap();
     let base = format!("http://127.0.0.1:{}", gateway.port());
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(gateway.run_until_stopped(async move {
+    let server = tokio::spawn(gateway.run_until_stopped(async move {
         let _ = stopped.await;
     }));
     TestApp {
@@ -91,7 +93,8 @@ async fn spawn_with(
         peer,
         http: reqwest::Client::new(),
         health,
-        _stop: stop,
+        stop: Some(stop),
+        server,
     }
 }
 
@@ -211,7 +214,13 @@ pub async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert!(response.headers().contains_key("x-request-id"));
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], status, "{body}");
-    assert!(body["type"].as_str().unwrap().starts_with("urn:chorus:problem:"), "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:chorus:problem:"),
+        "{body}"
+    );
     assert!(body["title"].is_string(), "{body}");
     assert!(body["detail"].is_string(), "{body}");
     body

@@ -57,7 +57,12 @@ async fn metrics_count_requests_by_route() {
 #[tokio::test]
 async fn the_openapi_document_describes_the_routes() {
     let app = spawn_app().await;
-    let response = app.http.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    let response = app
+        .http
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let doc: Value = response.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));

@@ -215,7 +215,8 @@ impl WorkflowService for Peer {
         let mut data = self.data.lock().unwrap();
         let before = data.templates.len();
         let id = request.get_ref().id.clone();
-        data.templates.retain(|(t, tpl)| !(*t == tenant && tpl.id == id));
+        data.templates
+            .retain(|(t, tpl)| !(*t == tenant && tpl.id == id));
         if data.templates.len() == before {
             return Err(Status::not_found("template not found"));
         }
@@ -229,23 +230,26 @@ impl WorkflowService for Peer {
         let tenant = self.tenant(&request);
         let r = request.into_inner();
         let mut data = self.data.lock().unwrap();
-        data.created_fingerprints.push(r.idempotency_fingerprint.clone());
+        data.created_fingerprints
+            .push(r.idempotency_fingerprint.clone());
         let template = Self::template(&data, &tenant, &r.template_id)?;
-        if let Some(key) = &r.idempotency_key {
-            if let Some((fingerprint, id)) = data.idempotency.get(&(tenant.clone(), key.clone())) {
-                if Some(fingerprint) != r.idempotency_fingerprint.as_ref() {
-                    return Err(Status::failed_precondition("idempotency key reused"));
-                }
-                let instance = data
-                    .instances
-                    .iter()
-                    .find(|(_, i)| i.id == *id)
-                    .map(|(_, i)| i.clone());
-                return Ok(Response::new(v1::CreateInstanceResponse {
-                    instance,
-                    created: false,
-                }));
+        let earlier = r
+            .idempotency_key
+            .as_ref()
+            .and_then(|key| data.idempotency.get(&(tenant.clone(), key.clone())));
+        if let Some((fingerprint, id)) = earlier {
+            if Some(fingerprint) != r.idempotency_fingerprint.as_ref() {
+                return Err(Status::failed_precondition("idempotency key reused"));
             }
+            let instance = data
+                .instances
+                .iter()
+                .find(|(_, i)| i.id == *id)
+                .map(|(_, i)| i.clone());
+            return Ok(Response::new(v1::CreateInstanceResponse {
+                instance,
+                created: false,
+            }));
         }
         let instance = v1::Instance {
             id: new_id(),
@@ -373,7 +377,9 @@ impl WorkflowService for Peer {
                 r#type: "action".into(),
                 status: "completed".into(),
                 attempt: 1,
-                input_json: Some(r#"{"url":"https://example.com","n":12345678901234567890}"#.into()),
+                input_json: Some(
+                    r#"{"url":"https://example.com","n":12345678901234567890}"#.into(),
+                ),
                 output_json: Some(instance.variables_json),
                 error: None,
                 created_at: NOW.into(),

@@ -14,7 +14,11 @@ async fn templates_round_trip_as_json() {
         .await;
     assert_eq!(response.status(), 201);
     let created: Value = response.json().await.unwrap();
-    assert_eq!(created["definition"], definition(), "embedded as json, not text");
+    assert_eq!(
+        created["definition"],
+        definition(),
+        "embedded as json, not text"
+    );
     assert_eq!(created["version"], 1);
     assert_eq!(created["description"], "says hi");
     assert_eq!(created["created_at"], "2026-11-26T12:00:00Z");
@@ -42,7 +46,12 @@ async fn templates_round_trip_as_json() {
     assert_eq!(updated["version"], 2);
     assert_eq!(updated["name"], "greet2");
 
-    let list: Value = app.get("/api/v1/templates", &token()).await.json().await.unwrap();
+    let list: Value = app
+        .get("/api/v1/templates", &token())
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(list["next_cursor"], Value::Null);
 
@@ -55,7 +64,9 @@ async fn templates_round_trip_as_json() {
         .unwrap();
     assert_eq!(response.status(), 204);
     assert_eq!(
-        app.get(&format!("/api/v1/templates/{id}"), &token()).await.status(),
+        app.get(&format!("/api/v1/templates/{id}"), &token())
+            .await
+            .status(),
         404
     );
 }
@@ -76,7 +87,10 @@ async fn lists_page_with_a_cursor() {
     assert_eq!(first["items"][0]["name"], "c", "newest first");
     let cursor = first["next_cursor"].as_str().unwrap();
     let second: Value = app
-        .get(&format!("/api/v1/templates?limit=2&cursor={cursor}"), &token())
+        .get(
+            &format!("/api/v1/templates?limit=2&cursor={cursor}"),
+            &token(),
+        )
         .await
         .json()
         .await
@@ -99,7 +113,10 @@ async fn instances_walk_their_lifecycle() {
     assert_eq!(response.status(), 201);
     let instance: Value = response.json().await.unwrap();
     assert_eq!(instance["status"], "pending");
-    assert_eq!(instance["variables"], json!({"big": 12345678901234567890u64}));
+    assert_eq!(
+        instance["variables"],
+        json!({"big": 12345678901234567890u64})
+    );
     assert_eq!(instance["output"], Value::Null);
     assert_eq!(instance["started_at"], Value::Null);
     let id = instance["id"].as_str().unwrap();
@@ -110,7 +127,9 @@ async fn instances_walk_their_lifecycle() {
         ("resume", "running"),
         ("cancel", "cancelled"),
     ] {
-        let response = app.put(&format!("/api/v1/instances/{id}/{action}"), &token()).await;
+        let response = app
+            .put(&format!("/api/v1/instances/{id}/{action}"), &token())
+            .await;
         assert_eq!(response.status(), 200, "{action}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["status"], status);
@@ -136,7 +155,10 @@ async fn instances_walk_their_lifecycle() {
     assert_eq!(step["output"], json!({"big": 12345678901234567890u64}));
 
     let list: Value = app
-        .get(&format!("/api/v1/instances?template_id={template}&status=cancelled"), &token())
+        .get(
+            &format!("/api/v1/instances?template_id={template}&status=cancelled"),
+            &token(),
+        )
         .await
         .json()
         .await
@@ -157,7 +179,10 @@ async fn events_are_accepted_for_an_instance() {
         )
         .await;
     assert_eq!(response.status(), 202);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"accepted": true}));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"accepted": true})
+    );
 }
 
 #[tokio::test]
@@ -184,7 +209,11 @@ async fn the_webhook_creates_and_starts_an_instance() {
     assert_eq!(instance["variables"], json!({"order": 7}));
 
     let response = app
-        .post_json(&format!("/api/v1/triggers/webhook/{template}"), &json!([1]), &token())
+        .post_json(
+            &format!("/api/v1/triggers/webhook/{template}"),
+            &json!([1]),
+            &token(),
+        )
         .await;
     problem(response, 422).await;
 }

@@ -23,14 +23,14 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if let Some(bad) = addrs.iter().find(|addr| is_forbidden(addr.ip())) {
                 return Err(Box::new(ForbiddenAddress {
                     addr: bad.ip(),
                     host,
-                }) as Box<dyn std::error::Error + Send + Sync>);
+                })
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -41,7 +41,11 @@ impl Resolve for GuardedResolver {
 /// request and every redirect).
 pub(super) fn check_url(url: &reqwest::Url) -> Result<(), ForbiddenAddress> {
     let host = url.host_str().unwrap_or_default();
-    let Ok(addr) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() else {
+    let Ok(addr) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    else {
         return Ok(());
     };
     if is_forbidden(addr) {

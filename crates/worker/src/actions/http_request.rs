@@ -40,7 +40,10 @@ impl HttpRequest {
         let builder = Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("chorus-workflow-engine/", env!("CARGO_PKG_VERSION")));
+            .user_agent(concat!(
+                "chorus-workflow-engine/",
+                env!("CARGO_PKG_VERSION")
+            ));
         let builder = if allow_private {
             builder.redirect(redirect::Policy::limited(MAX_REDIRECTS))
         } else {
@@ -91,7 +94,11 @@ impl HttpRequest {
     }
 
     fn request(&self, config: &Config) -> Result<reqwest::Request, StepError> {
-        let method = config.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+        let method = config
+            .method
+            .as_deref()
+            .unwrap_or("GET")
+            .to_ascii_uppercase();
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| invalid_config(format!("http_request: invalid method {method:?}")))?;
         let mut url = reqwest::Url::parse(&config.url)
@@ -136,8 +143,9 @@ fn request_headers(headers: &Map<String, Value>) -> Result<HeaderMap, StepError>
         let text = scalar_text(value).ok_or_else(|| {
             invalid_config(format!("http_request: header {name} must be a string"))
         })?;
-        let value = HeaderValue::from_str(&text)
-            .map_err(|_| invalid_config(format!("http_request: invalid value for header {name}")))?;
+        let value = HeaderValue::from_str(&text).map_err(|_| {
+            invalid_config(format!("http_request: invalid value for header {name}"))
+        })?;
         map.append(name, value);
     }
     Ok(map)
@@ -154,7 +162,9 @@ fn query_pairs(query: &Map<String, Value>) -> Result<Vec<(String, String)>, Step
         };
         for value in values {
             let text = scalar_text(value).ok_or_else(|| {
-                invalid_config(format!("http_request: query parameter {name} must be a scalar"))
+                invalid_config(format!(
+                    "http_request: query parameter {name} must be a scalar"
+                ))
             })?;
             pairs.push((name.clone(), text));
         }
@@ -240,12 +250,20 @@ fn send_error(err: reqwest::Error) -> StepError {
         return StepError::new("timeout", format!("http request timed out: {err}"), true);
     }
     if err.is_redirect() {
-        return StepError::new("http_redirect", format!("http redirect refused: {err}"), false);
+        return StepError::new(
+            "http_redirect",
+            format!("http redirect refused: {err}"),
+            false,
+        );
     }
     if err.is_builder() {
         return invalid_config(format!("http_request: {err}"));
     }
-    StepError::new("network", format!("http request failed: {}", error_chain(&err)), true)
+    StepError::new(
+        "network",
+        format!("http request failed: {}", error_chain(&err)),
+        true,
+    )
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -313,10 +331,7 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_body_string("{not json"))
             .mount(&server)
             .await;
-        let output = open()
-            .run(&json!({"url": server.uri()}))
-            .await
-            .unwrap();
+        let output = open().run(&json!({"url": server.uri()})).await.unwrap();
         assert_eq!(output["body"], "{not json");
     }
 
@@ -412,7 +427,11 @@ mod tests {
             json!({"method": "GET"}),
         ] {
             let err = open().run(&config).await.unwrap_err();
-            assert_eq!((err.kind.as_str(), err.retryable), ("invalid_config", false), "{config}");
+            assert_eq!(
+                (err.kind.as_str(), err.retryable),
+                ("invalid_config", false),
+                "{config}"
+            );
         }
     }
 
@@ -447,7 +466,8 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(path("/old"))
             .respond_with(
-                ResponseTemplate::new(302).insert_header("location", format!("{}/new", server.uri())),
+                ResponseTemplate::new(302)
+                    .insert_header("location", format!("{}/new", server.uri())),
             )
             .mount(&server)
             .await;

@@ -16,7 +16,11 @@ pub(super) fn run(job: &Job) -> ActionResult {
     let instance_id = job.instance_id.to_string();
     let (instance_id, step_id) = (instance_id.as_str(), job.step_id.as_str());
     let message = config.message.as_str();
-    let level = config.level.as_deref().unwrap_or("info").to_ascii_lowercase();
+    let level = config
+        .level
+        .as_deref()
+        .unwrap_or("info")
+        .to_ascii_lowercase();
     match level.as_str() {
         "trace" => tracing::trace!(instance_id, step_id, message, "workflow log"),
         "debug" => tracing::debug!(instance_id, step_id, message, "workflow log"),
@@ -64,7 +68,10 @@ mod tests {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        let job = job("log_message", json!({"message": "order shipped", "level": "warn"}));
+        let job = job(
+            "log_message",
+            json!({"message": "order shipped", "level": "warn"}),
+        );
         let output = tracing::subscriber::with_default(subscriber, || run(&job)).unwrap();
         assert_eq!(output, json!({"logged": true}));
         let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -75,7 +82,11 @@ mod tests {
 
     #[test]
     fn an_unknown_level_is_invalid_config() {
-        let err = run(&job("log_message", json!({"message": "x", "level": "loud"}))).unwrap_err();
+        let err = run(&job(
+            "log_message",
+            json!({"message": "x", "level": "loud"}),
+        ))
+        .unwrap_err();
         assert_eq!(err.kind, "invalid_config");
         assert!(!err.retryable);
     }

@@ -131,7 +131,9 @@ fn mailboxes(field: &str, addresses: &Addresses) -> Result<Vec<Mailbox>, StepErr
     let mut parsed = Vec::new();
     for item in items {
         let list: Mailboxes = item.parse().map_err(|err| {
-            invalid_config(format!("send_email: invalid {field} address {item:?}: {err}"))
+            invalid_config(format!(
+                "send_email: invalid {field} address {item:?}: {err}"
+            ))
         })?;
         parsed.extend(list);
     }
@@ -145,7 +147,11 @@ fn mailboxes(field: &str, addresses: &Addresses) -> Result<Vec<Mailbox>, StepErr
 /// else (connection, TLS, 4xx greylisting) may pass on a later try.
 fn smtp_error(err: lettre::transport::smtp::Error) -> StepError {
     if err.is_permanent() {
-        return StepError::new("smtp_rejected", format!("smtp server refused: {err}"), false);
+        return StepError::new(
+            "smtp_rejected",
+            format!("smtp server refused: {err}"),
+            false,
+        );
     }
     StepError::new("smtp", format!("smtp delivery failed: {err}"), true)
 }
@@ -198,7 +204,8 @@ mod tests {
                             continue;
                         }
                         let upper = line.to_ascii_uppercase();
-                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO")
+                        {
                             b"250 test\r\n"
                         } else if upper.starts_with("RCPT") && upper.contains("REJECT") {
                             b"550 no such user\r\n"
@@ -245,11 +252,23 @@ mod tests {
         let inbox = inbox.lock().unwrap().clone();
         assert_eq!(inbox.len(), 1);
         let mail = &inbox[0];
-        assert!(mail.recipients.iter().any(|r| r.contains("ada@example.com")));
+        assert!(
+            mail.recipients
+                .iter()
+                .any(|r| r.contains("ada@example.com"))
+        );
         assert!(mail.data.contains("Subject: Welcome, Ada"), "{}", mail.data);
         assert!(mail.data.contains("To: ada@example.com"), "{}", mail.data);
-        assert!(mail.data.contains("From: workflow-engine@localhost"), "{}", mail.data);
-        assert!(mail.data.contains("Your account is ready."), "{}", mail.data);
+        assert!(
+            mail.data.contains("From: workflow-engine@localhost"),
+            "{}",
+            mail.data
+        );
+        assert!(
+            mail.data.contains("Your account is ready."),
+            "{}",
+            mail.data
+        );
         assert!(mail.data.contains(message_id), "{}", mail.data);
     }
 
@@ -273,7 +292,12 @@ mod tests {
             .run(&json!({"to": "reject@example.com", "subject": "s", "body": "b"}))
             .await
             .unwrap_err();
-        assert_eq!((err.kind.as_str(), err.retryable), ("smtp_rejected", false), "{}", err.message);
+        assert_eq!(
+            (err.kind.as_str(), err.retryable),
+            ("smtp_rejected", false),
+            "{}",
+            err.message
+        );
     }
 
     #[tokio::test]
@@ -286,7 +310,12 @@ mod tests {
             .run(&json!({"to": "a@example.com", "subject": "s", "body": "b"}))
             .await
             .unwrap_err();
-        assert_eq!((err.kind.as_str(), err.retryable), ("smtp", true), "{}", err.message);
+        assert_eq!(
+            (err.kind.as_str(), err.retryable),
+            ("smtp", true),
+            "{}",
+            err.message
+        );
     }
 
     #[tokio::test]
@@ -309,7 +338,10 @@ mod tests {
             .run(&json!({"to": "not an address", "subject": "s", "body": "b"}))
             .await
             .unwrap_err();
-        assert_eq!((err.kind.as_str(), err.retryable), ("invalid_config", false));
+        assert_eq!(
+            (err.kind.as_str(), err.retryable),
+            ("invalid_config", false)
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub(super) fn run(input: &Value) -> ActionResult {
         return Ok(Value::Object(variables));
     }
     let Some(name) = config.name else {
-        return Err(invalid_config("set_variable needs `name` and `value`, or `variables`"));
+        return Err(invalid_config(
+            "set_variable needs `name` and `value`, or `variables`",
+        ));
     };
     let mut output = Map::new();
     output.insert(name, config.value);
