@@ -26,6 +26,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct Scheduler {
     workflow: WorkflowServiceClient<Channel>,
     health: HealthClient<Channel>,
+    /// Tries per call: one per replica, at least two (a lone scheduler may have restarted).
+    attempts: usize,
 }
 
 impl Scheduler {
@@ -41,6 +43,7 @@ impl Scheduler {
                 .tcp_nodelay(true);
             endpoints.push(endpoint);
         }
+        let attempts = endpoints.len().max(2);
         let channel = match endpoints.len() {
             0 => return Err(GatewayError::NoSchedulerUrl),
             1 => endpoints.remove(0).connect_lazy(),
@@ -49,15 +52,42 @@ impl Scheduler {
         Ok(Self {
             workflow: WorkflowServiceClient::new(channel.clone()),
             health: HealthClient::new(channel),
+            attempts,
         })
     }
 
-    /// Calls the workflow service as `caller`, mapping any failure to a problem.
+    /// Calls the workflow service as `caller`, mapping any failure to a problem. A call that
+    /// could not reach a scheduler (the connection failed, so nothing was sent) is tried again
+    /// on another replica: a balanced channel hands out a dead replica until it has failed.
     pub async fn call<M, R, F, Fut>(&self, caller: &Caller, message: M, f: F) -> Result<R, ApiError>
     where
-        F: FnOnce(WorkflowServiceClient<Channel>, tonic::Request<M>) -> Fut,
+        M: Clone,
+        F: Fn(WorkflowServiceClient<Channel>, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
     {
+        let mut attempt = 1;
+        loop {
+            let request = self.request(caller, message.clone())?;
+            let status =
+                match tokio::time::timeout(CALL_TIMEOUT, f(self.workflow.clone(), request)).await {
+                    Ok(Ok(response)) => return Ok(response.into_inner()),
+                    Ok(Err(status)) => status,
+                    Err(_) => {
+                        return Err(ApiError::unavailable(
+                            "the scheduler did not answer in time",
+                        ));
+                    }
+                };
+            if attempt < self.attempts && never_sent(&status) {
+                tracing::debug!(attempt, error = %status.message(), "scheduler unreachable, trying another");
+                attempt += 1;
+                continue;
+            }
+            return Err(ApiError::from_status(&status));
+        }
+    }
+
+    fn request<M>(&self, caller: &Caller, message: M) -> Result<tonic::Request<M>, ApiError> {
         let mut request = tonic::Request::new(message);
         let metadata = request.metadata_mut();
         insert(metadata, proto::TENANT_HEADER, &caller.tenant)?;
@@ -66,13 +96,7 @@ impl Scheduler {
             // The id is only for correlation: one that cannot travel is left behind.
             let _ = insert(metadata, REQUEST_ID_HEADER, id);
         }
-        match tokio::time::timeout(CALL_TIMEOUT, f(self.workflow.clone(), request)).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(ApiError::from_status(&status)),
-            Err(_) => Err(ApiError::unavailable(
-                "the scheduler did not answer in time",
-            )),
-        }
+        Ok(request)
     }
 
     /// `grpc.health.v1.Health/Check` for `service` ("" is the scheduler itself).
@@ -99,6 +123,23 @@ impl Scheduler {
             Err(_) => Err("timed out".to_string()),
         }
     }
+}
+
+/// A status made by the client's transport because it could not connect (a
+/// `tonic::ConnectError` in its source chain), not by a scheduler: the request never left, so
+/// sending it again cannot do anything twice.
+fn never_sent(status: &tonic::Status) -> bool {
+    if status.code() != tonic::Code::Unavailable {
+        return false;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 fn insert(

@@ -308,6 +308,8 @@ impl Core {
     ) -> storage::Decide {
         let definitions = self.definitions.clone();
         let settings = self.settings.engine.clone();
+        let lease = chrono::Duration::from_std(self.settings.job_lease)
+            .unwrap_or(chrono::Duration::seconds(30));
         let seed: u64 = rand::random();
         Box::new(move |loaded: &LoadedInstance| {
             let mut outcome = outcome.lock().unwrap_or_else(|e| e.into_inner());
@@ -330,7 +332,10 @@ impl Core {
             let mut state: InstanceState = serde_json::from_value(loaded.state.clone())
                 .map_err(|error| StorageError::Corrupt(format!("instance state: {error}")))?;
 
-            let mut transition = Transition::default();
+            let mut transition = Transition {
+                job_lease_until: Some(now + lease),
+                ..Transition::default()
+            };
             let mut changed = false;
             for (position, request) in inputs.iter().enumerate() {
                 if let Some(timer) = request.fired_timer {

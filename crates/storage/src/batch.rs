@@ -43,6 +43,8 @@ pub(crate) struct WriteSet {
     pub jobs: BTreeMap<Uuid, Option<Job>>,
     /// Timers by id with their tenant: `Some` to write, `None` to remove.
     pub timers: BTreeMap<Uuid, Option<(String, TimerRecord)>>,
+    /// The earliest `Transition::job_lease_until` of the batch.
+    pub job_lease_until: Option<DateTime<Utc>>,
 }
 
 impl WriteSet {
@@ -138,6 +140,11 @@ impl WriteSet {
         // id means the new one.
         for id in &transition.finished_jobs {
             self.jobs.insert(*id, None);
+        }
+        if let Some(lease) = transition.job_lease_until {
+            if self.job_lease_until.is_none_or(|current| lease < current) {
+                self.job_lease_until = Some(lease);
+            }
         }
         for job in &transition.jobs {
             let mut job = job.clone();

@@ -231,7 +231,7 @@ async fn apply_writes(
         job_tenant.push(job.tenant.clone());
         job_queue.push(job.queue.clone());
         job_payload.push(serde_json::to_value(job).map_err(|e| corrupt("job", e))?);
-        job_lease.push(initial_lease(job));
+        job_lease.push(initial_lease(job, writes.job_lease_until));
     }
 
     let mut timer_id = Vec::new();
@@ -354,10 +354,13 @@ async fn apply_writes(
     Ok(())
 }
 
-/// A new job row's lease: its deadline, by which the worker has either reported, heartbeaten
-/// the lease further, or died (and the sweeper hands the job out again).
-pub(crate) fn initial_lease(job: &Job) -> DateTime<Utc> {
-    micros(job.deadline)
+/// A new job row's lease: the transition's lease when it gives one (the worker reports or
+/// heartbeats before it ends, or the sweeper hands the job out again), never past its deadline.
+pub(crate) fn initial_lease(job: &Job, lease_until: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    match lease_until {
+        Some(lease) if lease < job.deadline => micros(lease),
+        _ => micros(job.deadline),
+    }
 }
 
 #[async_trait]

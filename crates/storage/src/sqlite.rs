@@ -244,7 +244,7 @@ async fn apply_writes(conn: &mut SqliteConnection, writes: &WriteSet) -> Result<
         .bind(&job.tenant)
         .bind(&job.queue)
         .bind(payload)
-        .bind(time_text(initial_lease(job)))
+        .bind(time_text(initial_lease(job, writes.job_lease_until)))
         .execute(&mut *conn)
         .await?;
     }

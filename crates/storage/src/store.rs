@@ -76,6 +76,9 @@ pub struct Transition {
     pub executions: Vec<StepExecution>,
     /// Jobs to hand off: written as rows now, put on the queue after commit.
     pub jobs: Vec<Job>,
+    /// The jobs' initial lease: past it, a job nobody reported or heartbeated is handed out
+    /// again. `None` means their deadline.
+    pub job_lease_until: Option<DateTime<Utc>>,
     /// Execution ids whose job rows are done with (result recorded, or cancelled).
     pub finished_jobs: Vec<Uuid>,
     /// Timers to write (by id).

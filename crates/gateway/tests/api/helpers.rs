@@ -58,6 +58,15 @@ pub async fn spawn_app_with_limit(limit: usize) -> TestApp {
     spawn_with(vec![url], peer, health, limit).await
 }
 
+/// A gateway given two schedulers of which only the first answers.
+pub async fn spawn_app_with_a_dead_replica() -> TestApp {
+    let (url, peer, health) = spawn_peer().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    spawn_with(vec![dead, url], peer, health, 1024 * 1024).await
+}
+
 /// A gateway whose scheduler is down: its url points at a port nobody listens on.
 pub async fn spawn_app_without_scheduler() -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
