@@ -121,6 +121,10 @@ impl ApiError {
         self.status
     }
 
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
     /// Maps a scheduler answer: the status code through the shared [`ErrorCode`] table, the
     /// field violations of a `google.rpc.BadRequest` detail into `errors` as they are (the
     /// scheduler already sends full JSON pointers).

@@ -190,3 +190,58 @@ pub fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
 pub fn optional_uuid(raw: Option<&str>, name: &str) -> Result<Option<Uuid>, ApiError> {
     raw.map(|r| parse_uuid(r, name)).transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        items: Vec<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: u32,
+    }
+
+    #[test]
+    fn shape_errors_point_at_the_field() {
+        let err = parse_json::<Outer>(br#"{"items": [{"n": 1}, {"n": "x"}]}"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.errors()[0].path, "/items/1/n");
+        let err = parse_json::<Outer>(br#"{"items": [{"n": 1, "a/b": 2}]}"#).unwrap_err();
+        assert_eq!(err.errors()[0].path, "/items/0/a~1b");
+    }
+
+    #[test]
+    fn syntax_errors_and_trailing_bytes_are_unreadable() {
+        for body in [&b"{"[..], b"{\"items\": []} x", b""] {
+            let err = parse_json::<Outer>(body).unwrap_err();
+            assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[test]
+    fn limits_default_and_stay_in_range() {
+        assert_eq!(page_limit(None).unwrap(), DEFAULT_LIMIT);
+        assert_eq!(page_limit(Some("500")).unwrap(), 500);
+        assert!(page_limit(Some("501")).is_err());
+        assert!(page_limit(Some("0")).is_err());
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let check = |v: &'static str| is_json(Some(&header::HeaderValue::from_static(v)));
+        assert!(check("application/json"));
+        assert!(check("application/json; charset=utf-8"));
+        assert!(check("application/merge-patch+json"));
+        assert!(!check("text/plain"));
+        assert!(!is_json(None));
+    }
+}

@@ -44,15 +44,15 @@ impl ErrorCode {
     /// free of tonic.
     pub fn grpc_code(self) -> i32 {
         match self {
-            Self::BadRequest | Self::Invalid => 3,           // INVALID_ARGUMENT
-            Self::NotFound => 5,                              // NOT_FOUND
-            Self::Conflict => 9,                              // FAILED_PRECONDITION
-            Self::PermissionDenied => 7,                      // PERMISSION_DENIED
-            Self::PayloadTooLarge | Self::RateLimited => 8,   // RESOURCE_EXHAUSTED
-            Self::UnsupportedMediaType => 3,                  // INVALID_ARGUMENT
-            Self::Internal => 13,                             // INTERNAL
-            Self::Unavailable => 14,                          // UNAVAILABLE
-            Self::Unauthenticated => 16,                      // UNAUTHENTICATED
+            Self::BadRequest | Self::Invalid => 3, // INVALID_ARGUMENT
+            Self::NotFound => 5,                   // NOT_FOUND
+            Self::Conflict => 9,                   // FAILED_PRECONDITION
+            Self::PermissionDenied => 7,           // PERMISSION_DENIED
+            Self::PayloadTooLarge | Self::RateLimited => 8, // RESOURCE_EXHAUSTED
+            Self::UnsupportedMediaType => 3,       // INVALID_ARGUMENT
+            Self::Internal => 13,                  // INTERNAL
+            Self::Unavailable => 14,               // UNAVAILABLE
+            Self::Unauthenticated => 16,           // UNAUTHENTICATED
         }
     }
 

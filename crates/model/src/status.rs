@@ -133,7 +133,10 @@ mod tests {
         for status in InstanceStatus::ALL {
             assert_eq!(status.as_str().parse::<InstanceStatus>().unwrap(), status);
         }
-        assert_eq!("waiting".parse::<StepStatus>().unwrap(), StepStatus::Waiting);
+        assert_eq!(
+            "waiting".parse::<StepStatus>().unwrap(),
+            StepStatus::Waiting
+        );
         assert!("done".parse::<StepStatus>().is_err());
     }
 }

@@ -83,7 +83,9 @@ impl Scheduler {
         let result = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(WorkflowServiceServer::new(WorkflowApi::new(self.core.clone())))
+            .add_service(WorkflowServiceServer::new(WorkflowApi::new(
+                self.core.clone(),
+            )))
             .add_service(WorkerServiceServer::new(WorkerApi::new(
                 self.core.clone(),
                 committer,

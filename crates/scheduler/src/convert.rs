@@ -94,7 +94,8 @@ pub fn job(job: &Job) -> v1::Job {
 
 /// An id from a request; a malformed one is a bad request naming the field.
 pub fn id(text: &str, field: &str) -> Result<Uuid, SchedulerError> {
-    Uuid::parse_str(text).map_err(|_| SchedulerError::invalid(field, format!("'{text}' is not a UUID")))
+    Uuid::parse_str(text)
+        .map_err(|_| SchedulerError::invalid(field, format!("'{text}' is not a UUID")))
 }
 
 /// A JSON document from a `*_json` field; empty text means `default`.

@@ -119,7 +119,9 @@ impl Core {
         let retry: Vec<usize> = results
             .iter()
             .enumerate()
-            .filter_map(|(index, result)| matches!(result, Attempt::MissingDefinition(..)).then_some(index))
+            .filter_map(|(index, result)| {
+                matches!(result, Attempt::MissingDefinition(..)).then_some(index)
+            })
             .collect();
         for index in &retry {
             if let Attempt::MissingDefinition(tenant, template_id, version) = &results[*index] {
@@ -137,9 +139,9 @@ impl Core {
             let mut second = self.apply_once(&again).await.into_iter();
             for index in &retry {
                 if matches!(results[*index], Attempt::MissingDefinition(..)) {
-                    results[*index] = second.next().unwrap_or(Attempt::Done(Err(
-                        SchedulerError::NotFound("template"),
-                    )));
+                    results[*index] = second
+                        .next()
+                        .unwrap_or(Attempt::Done(Err(SchedulerError::NotFound("template"))));
                 }
             }
         }
@@ -270,7 +272,9 @@ impl Core {
         }
         attempts
             .into_iter()
-            .map(|attempt| attempt.unwrap_or(Attempt::Done(Err(SchedulerError::NotFound("instance")))))
+            .map(|attempt| {
+                attempt.unwrap_or(Attempt::Done(Err(SchedulerError::NotFound("instance"))))
+            })
             .collect()
     }
 
@@ -318,7 +322,8 @@ impl Core {
             outcome.instance = Some(loaded.instance.clone());
 
             let instance = &loaded.instance;
-            let definition = match definitions.get(instance.template_id, instance.template_version) {
+            let definition = match definitions.get(instance.template_id, instance.template_version)
+            {
                 Some(definition) => definition,
                 None => {
                     outcome.missing_definition = Some((
@@ -341,7 +346,11 @@ impl Core {
                 if let Some(timer) = request.fired_timer {
                     transition.cleared_timers.push(timer);
                 }
-                if request.tenant.as_deref().is_some_and(|tenant| tenant != instance.tenant) {
+                if request
+                    .tenant
+                    .as_deref()
+                    .is_some_and(|tenant| tenant != instance.tenant)
+                {
                     outcome.results[position] = Some(Err(SchedulerError::NotFound("instance")));
                     continue;
                 }
@@ -350,7 +359,10 @@ impl Core {
                     seed: seed.wrapping_add(position as u64),
                 };
                 match engine::decide(&definition, &state, &request.input, &context, &settings) {
-                    Ok(Some(Decision { state: next, commands })) => {
+                    Ok(Some(Decision {
+                        state: next,
+                        commands,
+                    })) => {
                         carry_out(commands, &next, now, &mut transition);
                         state = next;
                         changed = true;
@@ -436,14 +448,20 @@ fn carry_out(
         match command {
             Command::SaveExecution(mut execution) => {
                 execution.instance_id = instance_id;
-                match transition.executions.iter_mut().find(|e| e.id == execution.id) {
+                match transition
+                    .executions
+                    .iter_mut()
+                    .find(|e| e.id == execution.id)
+                {
                     Some(existing) => *existing = execution,
                     None => transition.executions.push(execution),
                 }
             }
             Command::Dispatch(job) => transition.jobs.push(job),
             Command::FinishJob { execution_id } | Command::CancelJob { execution_id, .. } => {
-                transition.jobs.retain(|job| job.execution_id != execution_id);
+                transition
+                    .jobs
+                    .retain(|job| job.execution_id != execution_id);
                 transition.finished_jobs.push(execution_id);
             }
             Command::SetTimer { id, due_at } => transition.timers.push(TimerRecord {

@@ -188,7 +188,9 @@ impl Core {
             .await?;
         // Warm the cache; the child's first decision needs the definition.
         if engine::validate(&template.definition).is_err() {
-            return Err(StorageError::Corrupt(format!("template {id} does not validate")));
+            return Err(StorageError::Corrupt(format!(
+                "template {id} does not validate"
+            )));
         }
         Ok(template)
     }

@@ -124,6 +124,25 @@ impl JobQueue for MemoryQueue {
         }
     }
 
+    async fn extend(
+        &self,
+        queue: &str,
+        _consumer: &str,
+        delivery_ids: &[String],
+    ) -> Result<(), StorageError> {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(state) = queues.get_mut(queue) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        for id in delivery_ids {
+            if let Some(pending) = state.pending.get_mut(&StreamId::parse(id)?) {
+                pending.delivered_at = now;
+            }
+        }
+        Ok(())
+    }
+
     async fn ack(&self, queue: &str, delivery_ids: &[String]) -> Result<(), StorageError> {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         let Some(state) = queues.get_mut(queue) else {

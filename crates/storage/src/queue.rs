@@ -33,6 +33,14 @@ pub trait JobQueue: Send + Sync {
         claim_after: Duration,
     ) -> Result<Vec<Delivery>, StorageError>;
     async fn ack(&self, queue: &str, delivery_ids: &[String]) -> Result<(), StorageError>;
+    /// Renews the queue's lease on deliveries this consumer is still working on (a long job's
+    /// heartbeat), so that no other consumer takes them over after `claim_after`.
+    async fn extend(
+        &self,
+        queue: &str,
+        consumer: &str,
+        delivery_ids: &[String],
+    ) -> Result<(), StorageError>;
     /// Jobs waiting in a queue and not yet delivered, for metrics and autoscaling.
     async fn depth(&self, queue: &str) -> Result<u64, StorageError>;
     async fn ping(&self) -> Result<(), StorageError>;

@@ -225,6 +225,30 @@ impl JobQueue for RedisQueue {
         Ok(deliveries)
     }
 
+    async fn extend(
+        &self,
+        queue: &str,
+        consumer: &str,
+        delivery_ids: &[String],
+    ) -> Result<(), StorageError> {
+        if delivery_ids.is_empty() {
+            return Ok(());
+        }
+        // XCLAIM with no minimum idle time by the same consumer resets the entries' idle clock.
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(self.key(queue))
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(0)
+            .arg(delivery_ids)
+            .arg("JUSTID");
+        let mut conn = self.pools.command().await?;
+        cmd.query_async::<redis::Value>(&mut *conn)
+            .await
+            .map(|_| ())
+            .map_err(queue_error)
+    }
+
     async fn ack(&self, queue: &str, delivery_ids: &[String]) -> Result<(), StorageError> {
         if delivery_ids.is_empty() {
             return Ok(());

@@ -50,6 +50,7 @@ on_both_backends!(
     subscribers_from_now_see_only_new_events,
     bad_event_ids_are_refused,
     both_report_healthy,
+    extended_jobs_stay_with_their_consumer,
 );
 
 fn job(queue: &str, step: &str) -> Job {
@@ -333,4 +334,50 @@ async fn redis_queue_survives_losing_its_stream() {
         .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].job, published);
+}
+
+async fn extended_jobs_stay_with_their_consumer(queue: Arc<dyn JobQueue>, _: Arc<dyn EventBus>) {
+    queue.publish(&[job("default", "long")]).await.unwrap();
+    let taken = queue
+        .consume(
+            "default",
+            "busy",
+            1,
+            Duration::from_millis(100),
+            CLAIM_AFTER,
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    let ids = [taken[0].id.clone()];
+    // Renewed more often than the claim time: nobody else takes it.
+    for _ in 0..3 {
+        tokio::time::sleep(CLAIM_AFTER / 2).await;
+        queue.extend("default", "busy", &ids).await.unwrap();
+    }
+    let other = queue
+        .consume(
+            "default",
+            "other",
+            1,
+            Duration::from_millis(20),
+            CLAIM_AFTER,
+        )
+        .await
+        .unwrap();
+    assert!(other.is_empty(), "a renewed job stays with its consumer");
+    // Without renewal it goes to another consumer again.
+    tokio::time::sleep(CLAIM_AFTER + Duration::from_millis(100)).await;
+    let rescued = queue
+        .consume(
+            "default",
+            "other",
+            1,
+            Duration::from_millis(100),
+            CLAIM_AFTER,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued[0].id, taken[0].id);
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use model::{Job, StepError};
+use model::StepError;
 use storage::{Delivery, JobQueue};
 use tracing::Instrument;
 
@@ -25,9 +25,11 @@ pub(crate) struct JobContext {
     pub scheduler: Scheduler,
     pub queue: Arc<dyn JobQueue>,
     pub claim_after: Duration,
+    /// This worker's consumer name in the queue's group.
+    pub consumer: String,
     /// Deliveries running here. The queue hands a job whose lease ran out to any consumer,
-    /// this one included, and the heartbeat does not renew the queue's lease; a job this worker
-    /// is still running is not started a second time beside itself.
+    /// this one included (a heartbeat that failed to renew it); a job this worker is still
+    /// running is not started a second time beside itself.
     pub in_flight: Mutex<HashSet<String>>,
 }
 
@@ -61,7 +63,7 @@ pub(crate) async fn handle(context: Arc<JobContext>, queue_name: String, deliver
     async {
         let started_at = Utc::now();
         let clock = Instant::now();
-        let finished = run(&context, job).await;
+        let finished = run(&context, &queue_name, &delivery).await;
         let outcome = match &finished {
             None => Outcome::Cancelled,
             Some(Ok(_)) => Outcome::Completed,
@@ -92,7 +94,8 @@ pub(crate) async fn handle(context: Arc<JobContext>, queue_name: String, deliver
 }
 
 /// Runs the action; `None` when the scheduler cancelled it (nothing to report).
-async fn run(context: &JobContext, job: &Job) -> Option<ActionResult> {
+async fn run(context: &JobContext, queue_name: &str, delivery: &Delivery) -> Option<ActionResult> {
+    let job = &delivery.job;
     let remaining = (job.deadline - Utc::now())
         .to_std()
         .unwrap_or(Duration::ZERO);
@@ -105,17 +108,32 @@ async fn run(context: &JobContext, job: &Job) -> Option<ActionResult> {
             true,
         ))),
         result = context.actions.run(job) => Some(result),
-        () = heartbeats(&context.scheduler, job, interval) => None,
+        () = heartbeats(context, queue_name, delivery, interval) => None,
     }
 }
 
 /// Heartbeats until the scheduler says the attempt is over; never returns otherwise.
-async fn heartbeats(scheduler: &Scheduler, job: &Job, interval: Duration) {
+/// Each heartbeat also renews the queue's lease, so no other worker takes the job over.
+async fn heartbeats(
+    context: &JobContext,
+    queue_name: &str,
+    delivery: &Delivery,
+    interval: Duration,
+) {
     tokio::time::sleep(FIRST_HEARTBEAT).await;
+    let ids = [delivery.id.clone()];
     loop {
-        match scheduler.heartbeat(job).await {
+        match context.scheduler.heartbeat(&delivery.job).await {
             Ok(true) => return,
-            Ok(false) => {}
+            Ok(false) => {
+                if let Err(error) = context
+                    .queue
+                    .extend(queue_name, &context.consumer, &ids)
+                    .await
+                {
+                    tracing::warn!(error = %error, "renewing the queue lease failed");
+                }
+            }
             // The lease is only extended, not needed, for the result to count: keep working.
             Err(status) => {
                 tracing::warn!(code = ?status.code(), error = %status.message(), "heartbeat failed")

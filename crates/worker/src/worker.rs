@@ -41,6 +41,7 @@ impl Worker {
             scheduler: Scheduler::connect(&settings.scheduler_urls)?,
             queue,
             claim_after: settings.claim_after,
+            consumer: settings.consumer_name.clone(),
             in_flight: Default::default(),
         };
         Ok(Self {

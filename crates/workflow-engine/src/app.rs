@@ -36,7 +36,9 @@ impl App {
     /// [`App::run_until_stopped`].
     pub async fn build(settings: &Settings, mode: Mode) -> anyhow::Result<Self> {
         if mode != Mode::Embedded && settings.redis_url.is_none() {
-            bail!("REDIS_URL: required when running one service per process (the services meet through Redis)");
+            bail!(
+                "REDIS_URL: required when running one service per process (the services meet through Redis)"
+            );
         }
         let jwt_secret = settings.jwt_secret.clone();
         let (queue, events) = connect_bus(settings).await?;
@@ -126,7 +128,12 @@ impl App {
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(scheduler) = self.scheduler {
             let shutdown = signal();
-            tasks.spawn(async move { scheduler.run_until_stopped(shutdown).await.context("scheduler") });
+            tasks.spawn(async move {
+                scheduler
+                    .run_until_stopped(shutdown)
+                    .await
+                    .context("scheduler")
+            });
         }
         if let Some(worker) = self.worker {
             let shutdown = signal();
@@ -134,7 +141,8 @@ impl App {
         }
         if let Some(gateway) = self.gateway {
             let shutdown = signal();
-            tasks.spawn(async move { gateway.run_until_stopped(shutdown).await.context("gateway") });
+            tasks
+                .spawn(async move { gateway.run_until_stopped(shutdown).await.context("gateway") });
         }
         tokio::select! {
             _ = shutdown => {}

@@ -150,7 +150,10 @@ impl Settings {
         let step_retry_limit: u32 = parse(vars, "STEP_RETRY_LIMIT", 3)?;
         for (name, value) in [
             ("WORKER_CONCURRENCY", worker_concurrency as u64),
-            ("MAX_CONCURRENT_WORKFLOWS", u64::from(max_concurrent_workflows)),
+            (
+                "MAX_CONCURRENT_WORKFLOWS",
+                u64::from(max_concurrent_workflows),
+            ),
             ("STEP_RETRY_LIMIT", u64::from(step_retry_limit)),
         ] {
             if value == 0 {
@@ -230,7 +233,11 @@ fn boolean(
     name: &'static str,
     default: bool,
 ) -> Result<bool, ConfigError> {
-    let Some(text) = vars.get(name).map(|v| v.trim().to_ascii_lowercase()).filter(|v| !v.is_empty()) else {
+    let Some(text) = vars
+        .get(name)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+    else {
         return Ok(default);
     };
     match text.as_str() {
@@ -318,13 +325,19 @@ mod tests {
             "http://a:50051, http://b:50051",
         )]))
         .unwrap();
-        assert_eq!(settings.scheduler_urls, vec!["http://a:50051", "http://b:50051"]);
+        assert_eq!(
+            settings.scheduler_urls,
+            vec!["http://a:50051", "http://b:50051"]
+        );
     }
 
     #[test]
     fn debug_output_hides_passwords() {
         let settings = Settings::from_vars(&vars(&[
-            ("DATABASE_URL", "postgres://chorus:password@localhost:5432/chorus"),
+            (
+                "DATABASE_URL",
+                "postgres://chorus:password@localhost:5432/chorus",
+            ),
             ("JWT_SECRET", "a-very-secret-value-here"),
         ]))
         .unwrap();

@@ -7,7 +7,11 @@ use workflow_engine::token::{self, TokenRequest};
 use workflow_engine::{App, Mode, Settings, telemetry};
 
 #[derive(Parser)]
-#[command(name = "workflow-engine", version, about = "The Chorus Workflow Engine")]
+#[command(
+    name = "workflow-engine",
+    version,
+    about = "The Chorus Workflow Engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -79,12 +83,15 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    let announce_token = settings.jwt_secret.is_none() && matches!(mode, Mode::Embedded | Mode::Gateway);
+    let announce_token =
+        settings.jwt_secret.is_none() && matches!(mode, Mode::Embedded | Mode::Gateway);
     if announce_token {
         settings.jwt_secret = Some(token::development_secret());
     }
     let app = App::build(&settings, mode).await?;
-    if let (true, Some(secret), Some(port)) = (announce_token, &settings.jwt_secret, app.gateway_port()) {
+    if let (true, Some(secret), Some(port)) =
+        (announce_token, &settings.jwt_secret, app.gateway_port())
+    {
         let request = TokenRequest {
             subject: "developer".to_owned(),
             tenant: model::DEFAULT_TENANT.to_owned(),

@@ -42,5 +42,9 @@ pub fn mint(secret: &str, request: &TokenRequest) -> anyhow::Result<String> {
 
 /// A random secret for the development mode, never written anywhere.
 pub fn development_secret() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }

@@ -59,7 +59,9 @@ async fn start_engine(database: &str, port: u16, extra: &[(&str, &str)]) -> Engi
 
 async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
     let token = common::token_for("tester", "default", "admin");
-    let mut request = reqwest::Client::new().request(method, url).bearer_auth(token);
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -71,7 +73,12 @@ async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16
 async fn wait_for_status(base: &str, id: &str, wanted: &str) -> Value {
     let mut last = Value::Null;
     for _ in 0..1000 {
-        let (_, body) = call(reqwest::Method::GET, format!("{base}/api/v1/instances/{id}"), None).await;
+        let (_, body) = call(
+            reqwest::Method::GET,
+            format!("{base}/api/v1/instances/{id}"),
+            None,
+        )
+        .await;
         if body["status"] == wanted {
             return body;
         }
@@ -82,7 +89,12 @@ async fn wait_for_status(base: &str, id: &str, wanted: &str) -> Value {
 }
 
 async fn steps(base: &str, id: &str) -> Vec<Value> {
-    let (_, body) = call(reqwest::Method::GET, format!("{base}/api/v1/instances/{id}/steps"), None).await;
+    let (_, body) = call(
+        reqwest::Method::GET,
+        format!("{base}/api/v1/instances/{id}/steps"),
+        None,
+    )
+    .await;
     body["items"].as_array().cloned().unwrap_or_default()
 }
 
@@ -113,7 +125,10 @@ async fn a_waiting_instance_survives_kill_9() {
     let id = instance["id"].as_str().unwrap().to_owned();
     for _ in 0..500 {
         let listed = steps(&engine.base, &id).await;
-        if listed.iter().any(|s| s["step_id"] == "approval" && s["status"] == "waiting") {
+        if listed
+            .iter()
+            .any(|s| s["step_id"] == "approval" && s["status"] == "waiting")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -132,8 +147,15 @@ async fn a_waiting_instance_survives_kill_9() {
     assert_eq!(status, 202, "{body}");
     wait_for_status(&engine.base, &id, "completed").await;
     let listed = steps(&engine.base, &id).await;
-    let ids: Vec<&str> = listed.iter().map(|s| s["step_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["before", "approval", "after"], "nothing ran twice: {listed:?}");
+    let ids: Vec<&str> = listed
+        .iter()
+        .map(|s| s["step_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["before", "approval", "after"],
+        "nothing ran twice: {listed:?}"
+    );
     assert_eq!(listed[2]["input"]["message"], "approved by ada");
 }
 
@@ -191,7 +213,11 @@ async fn a_step_in_flight_at_kill_9_runs_again_after_restart() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "the step is in flight");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the step is in flight"
+    );
 
     engine.child.start_kill().expect("kill -9");
     engine.child.wait().await.expect("the engine is gone");
@@ -199,8 +225,15 @@ async fn a_step_in_flight_at_kill_9_runs_again_after_restart() {
     let engine = start_engine(&database, port, &lease).await;
     let finished = wait_for_status(&engine.base, &id, "completed").await;
     assert_eq!(finished["status"], "completed");
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2, "only the in-flight step ran again");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "only the in-flight step ran again"
+    );
     let listed = steps(&engine.base, &id).await;
-    let ids: Vec<&str> = listed.iter().map(|s| s["step_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = listed
+        .iter()
+        .map(|s| s["step_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["call", "done"], "{listed:?}");
 }

@@ -24,7 +24,9 @@ async fn valid_email_takes_the_welcome_path(backend: Backend) {
         },
     )
     .await;
-    let template_id = app.create_template("onboarding", common::seed_example()).await;
+    let template_id = app
+        .create_template("onboarding", common::seed_example())
+        .await;
 
     let instance_id = app
         .start_instance(&template_id, json!({"email": "someone@example.com"}))
@@ -39,15 +41,29 @@ async fn valid_email_takes_the_welcome_path(backend: Backend) {
         ["validate_input", "send_welcome", "log_success"],
         "{steps:?}"
     );
-    assert!(steps.iter().all(|s| s["status"] == "completed"), "{steps:?}");
+    assert!(
+        steps.iter().all(|s| s["status"] == "completed"),
+        "{steps:?}"
+    );
     assert_eq!(steps[0]["output"]["result"], true);
     assert_eq!(steps[1]["input"]["to"], "someone@example.com");
 
     let mails = smtp.mails();
     assert_eq!(mails.len(), 1, "{mails:?}");
-    assert!(mails[0].recipients[0].contains("someone@example.com"), "{mails:?}");
-    assert!(mails[0].data.contains("Subject: Welcome!"), "{}", mails[0].data);
-    assert!(mails[0].data.contains("Welcome to our platform!"), "{}", mails[0].data);
+    assert!(
+        mails[0].recipients[0].contains("someone@example.com"),
+        "{mails:?}"
+    );
+    assert!(
+        mails[0].data.contains("Subject: Welcome!"),
+        "{}",
+        mails[0].data
+    );
+    assert!(
+        mails[0].data.contains("Welcome to our platform!"),
+        "{}",
+        mails[0].data
+    );
 }
 on_both_backends!(valid_email_takes_the_welcome_path);
 
@@ -61,18 +77,25 @@ async fn invalid_email_takes_the_error_path(backend: Backend) {
         },
     )
     .await;
-    let template_id = app.create_template("onboarding", common::seed_example()).await;
+    let template_id = app
+        .create_template("onboarding", common::seed_example())
+        .await;
 
-    let instance_id = app.start_instance(&template_id, json!({"email": "bad"})).await;
+    let instance_id = app
+        .start_instance(&template_id, json!({"email": "bad"}))
+        .await;
     let instance = app.wait_finished(&instance_id).await;
 
     assert_eq!(instance["status"], "completed", "{instance}");
     let steps = app.steps(&instance_id).await;
-    assert_eq!(step_ids(&steps), ["validate_input", "send_error"], "{steps:?}");
+    assert_eq!(
+        step_ids(&steps),
+        ["validate_input", "send_error"],
+        "{steps:?}"
+    );
     assert_eq!(steps[0]["output"]["result"], false);
     assert_eq!(
-        steps[1]["input"]["message"],
-        "Invalid email provided: bad",
+        steps[1]["input"]["message"], "Invalid email provided: bad",
         "{steps:?}"
     );
     assert_eq!(steps[1]["output"]["logged"], true);
@@ -82,11 +105,20 @@ on_both_backends!(invalid_email_takes_the_error_path);
 
 async fn many_instances_run_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let template_id = app.create_template("onboarding", common::seed_example()).await;
+    let template_id = app
+        .create_template("onboarding", common::seed_example())
+        .await;
     let mut ids = Vec::new();
     for n in 0..20 {
-        let email = if n % 2 == 0 { format!("user{n}@example.com") } else { format!("user{n}") };
-        ids.push(app.start_instance(&template_id, json!({"email": email})).await);
+        let email = if n % 2 == 0 {
+            format!("user{n}@example.com")
+        } else {
+            format!("user{n}")
+        };
+        ids.push(
+            app.start_instance(&template_id, json!({"email": email}))
+                .await,
+        );
     }
     for (n, id) in ids.iter().enumerate() {
         let instance = app.wait_finished(id).await;

@@ -18,7 +18,8 @@ impl Caller {
                 .map(str::to_owned)
         };
         Self {
-            tenant: header(proto::TENANT_HEADER).unwrap_or_else(|| model::DEFAULT_TENANT.to_owned()),
+            tenant: header(proto::TENANT_HEADER)
+                .unwrap_or_else(|| model::DEFAULT_TENANT.to_owned()),
             role: header(proto::ROLE_HEADER).unwrap_or_else(|| "operator".to_owned()),
         }
     }

@@ -37,7 +37,9 @@ pub async fn check_definition(
         }
         warnings.push(Warning {
             path: format!("/definition{path}"),
-            message: format!("no template '{target}' yet; the step fails if it still does not exist when it runs"),
+            message: format!(
+                "no template '{target}' yet; the step fails if it still does not exist when it runs"
+            ),
         });
     }
     for action in engine::custom_actions(&validated.definition) {
@@ -55,8 +57,14 @@ async fn subflow_exists(
     target: &str,
 ) -> Result<bool, SchedulerError> {
     let found = match uuid::Uuid::parse_str(target) {
-        Ok(id) => store.get_template(tenant, id, None, false).await.map(|_| ()),
-        Err(_) => store.find_template_by_name(tenant, target).await.map(|_| ()),
+        Ok(id) => store
+            .get_template(tenant, id, None, false)
+            .await
+            .map(|_| ()),
+        Err(_) => store
+            .find_template_by_name(tenant, target)
+            .await
+            .map(|_| ()),
     };
     match found {
         Ok(()) => Ok(true),

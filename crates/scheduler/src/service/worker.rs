@@ -10,10 +10,10 @@ use proto::v1;
 use proto::v1::worker_service_server::WorkerService;
 use tonic::{Request, Response, Status};
 
+use crate::SchedulerError;
 use crate::committer::Committer;
 use crate::convert;
 use crate::core::{self, Core};
-use crate::SchedulerError;
 
 /// Longest a `PollJobs` call may wait.
 const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
@@ -50,7 +50,13 @@ impl WorkerService for WorkerApi {
         let deliveries = self
             .core
             .queue
-            .consume(&body.queue, &worker_id, max, wait, self.core.settings.job_lease)
+            .consume(
+                &body.queue,
+                &worker_id,
+                max,
+                wait,
+                self.core.settings.job_lease,
+            )
             .await
             .map_err(SchedulerError::from)?;
         // An external worker cannot acknowledge stream entries; the job's row and lease in the
@@ -104,13 +110,17 @@ impl WorkerService for WorkerApi {
         let body = request.into_inner();
         let execution_id = convert::id(&body.execution_id, "/execution_id")?;
         let outcome = match body.result {
-            Some(v1::complete_job_request::Result::OutputJson(text)) => {
-                JobOutcome::Completed(convert::document(&text, "/output_json", serde_json::Value::Null)?)
-            }
+            Some(v1::complete_job_request::Result::OutputJson(text)) => JobOutcome::Completed(
+                convert::document(&text, "/output_json", serde_json::Value::Null)?,
+            ),
             Some(v1::complete_job_request::Result::Error(error)) => {
                 JobOutcome::Failed(convert::step_error_from(error))
             }
-            None => return Err(SchedulerError::invalid("/result", "output_json or error is required").into()),
+            None => {
+                return Err(
+                    SchedulerError::invalid("/result", "output_json or error is required").into(),
+                );
+            }
         };
         let instance_id = convert::id(&body.instance_id, "/instance_id")?;
         let input = Input::JobFinished {

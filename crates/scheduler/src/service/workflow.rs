@@ -7,15 +7,17 @@ use engine::{Input, InstanceMeta, InstanceState};
 use model::{EventType, WorkflowEvent};
 use proto::v1;
 use proto::v1::workflow_service_server::WorkflowService;
-use storage::{IdempotencyKey, InstanceFilter, NewInstance, Page, StorageError, TemplateFilter, TimerRecord};
+use storage::{
+    IdempotencyKey, InstanceFilter, NewInstance, Page, StorageError, TemplateFilter, TimerRecord,
+};
 use tonic::{Request, Response, Status};
 
 use super::caller::{Caller, page_limit};
 use super::templates::{check_definition, check_name, new_template};
+use crate::SchedulerError;
 use crate::convert;
 use crate::core::{self, Core};
 use crate::outbox::Outbox;
-use crate::SchedulerError;
 
 /// How long an `Idempotency-Key` answers the same instance.
 const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
@@ -64,10 +66,24 @@ impl WorkflowService for WorkflowApi {
         caller.may_write()?;
         let body = request.into_inner();
         check_name(&body.name)?;
-        let definition = convert::document(&body.definition_json, "/definition", serde_json::Value::Null)?;
+        let definition = convert::document(
+            &body.definition_json,
+            "/definition",
+            serde_json::Value::Null,
+        )?;
         let (_, warnings) = check_definition(&self.core.store, &caller.tenant, &definition).await?;
-        let template = new_template(&caller.tenant, body.name, body.description, definition, warnings);
-        self.core.store.insert_template(&template).await.map_err(SchedulerError::from)?;
+        let template = new_template(
+            &caller.tenant,
+            body.name,
+            body.description,
+            definition,
+            warnings,
+        );
+        self.core
+            .store
+            .insert_template(&template)
+            .await
+            .map_err(SchedulerError::from)?;
         Ok(Response::new(convert::template(&template)))
     }
 
@@ -94,7 +110,11 @@ impl WorkflowService for WorkflowApi {
         let caller = Caller::of(&request);
         let body = request.into_inner();
         let limit = page_limit(body.limit);
-        let cursor = body.cursor.as_deref().map(|c| convert::id(c, "/cursor")).transpose()?;
+        let cursor = body
+            .cursor
+            .as_deref()
+            .map(|c| convert::id(c, "/cursor"))
+            .transpose()?;
         let filter = TemplateFilter {
             name: body.name.filter(|name| !name.is_empty()),
             page: Page { limit, cursor },
@@ -139,7 +159,8 @@ impl WorkflowService for WorkflowApi {
         if let Some(text) = body.definition_json {
             next.definition = convert::document(&text, "/definition", serde_json::Value::Null)?;
         }
-        let (_, warnings) = check_definition(&self.core.store, &caller.tenant, &next.definition).await?;
+        let (_, warnings) =
+            check_definition(&self.core.store, &caller.tenant, &next.definition).await?;
         next.warnings = warnings;
         next.version = current.version + 1;
         next.updated_at = Utc::now();
@@ -174,7 +195,8 @@ impl WorkflowService for WorkflowApi {
         caller.may_write()?;
         let body = request.into_inner();
         let template_id = convert::id(&body.template_id, "/template_id")?;
-        let variables = convert::document(&body.variables_json, "/variables", serde_json::json!({}))?;
+        let variables =
+            convert::document(&body.variables_json, "/variables", serde_json::json!({}))?;
         if !variables.is_object() {
             return Err(SchedulerError::invalid("/variables", "must be a JSON object").into());
         }
@@ -207,18 +229,24 @@ impl WorkflowService for WorkflowApi {
             id: model::new_id(),
             instance_id: instance.id,
             due_at: now,
-            payload: Outbox::Input { input: Input::Start }.to_json(),
+            payload: Outbox::Input {
+                input: Input::Start,
+            }
+            .to_json(),
         });
         let new = NewInstance {
             instance,
             state: serde_json::to_value(&state).unwrap_or_default(),
             timers: start.iter().cloned().collect(),
         };
-        let idempotency = body.idempotency_key.filter(|k| !k.is_empty()).map(|key| IdempotencyKey {
-            key,
-            fingerprint: body.idempotency_fingerprint.unwrap_or_default(),
-            expires_at: now + chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS),
-        });
+        let idempotency =
+            body.idempotency_key
+                .filter(|k| !k.is_empty())
+                .map(|key| IdempotencyKey {
+                    key,
+                    fingerprint: body.idempotency_fingerprint.unwrap_or_default(),
+                    expires_at: now + chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS),
+                });
         let (instance, created) = self
             .core
             .store

@@ -105,14 +105,20 @@ impl TestApp {
                 let app = App::build(&settings, Mode::Embedded).await?;
                 let ports = (app.gateway_port(), app.grpc_port());
                 stops.push(run(app));
-                (ports.0.context("gateway port")?, ports.1.context("grpc port")?)
+                (
+                    ports.0.context("gateway port")?,
+                    ports.1.context("grpc port")?,
+                )
             }
             Backend::Distributed => {
                 let settings = Settings::from_vars(&vars)?;
                 let scheduler = App::build(&settings, Mode::Scheduler).await?;
                 let grpc_port = scheduler.grpc_port().context("grpc port")?;
                 stops.push(run(scheduler));
-                vars.insert("SCHEDULER_URL".into(), format!("http://127.0.0.1:{grpc_port}"));
+                vars.insert(
+                    "SCHEDULER_URL".into(),
+                    format!("http://127.0.0.1:{grpc_port}"),
+                );
                 let settings = Settings::from_vars(&vars)?;
                 let worker = App::build(&settings, Mode::Worker).await?;
                 stops.push(run(worker));
@@ -137,7 +143,12 @@ impl TestApp {
 
     async fn wait_healthy(&self) -> anyhow::Result<()> {
         for _ in 0..200 {
-            if let Ok(response) = self.client.get(format!("{}/health", self.base)).send().await {
+            if let Ok(response) = self
+                .client
+                .get(format!("{}/health", self.base))
+                .send()
+                .await
+            {
                 if response.status() == 200 {
                     return Ok(());
                 }
@@ -279,6 +290,8 @@ async fn read(response: reqwest::Response) -> (u16, Value) {
 
 /// The seed README's "Workflow Schema Example", exactly as written there.
 pub fn seed_example() -> Value {
-    serde_json::from_str(include_str!("../../../../docs/examples/seed-workflow-schema-example.json"))
-        .expect("the seed example is JSON")
+    serde_json::from_str(include_str!(
+        "../../../../docs/examples/seed-workflow-schema-example.json"
+    ))
+    .expect("the seed example is JSON")
 }

@@ -51,7 +51,9 @@ async fn serve(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<Mail>>>) -> s
     while let Some(line) = lines.next_line().await? {
         let upper = line.to_ascii_uppercase();
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            write.write_all(b"250-test-smtp\r\n250 8BITMIME\r\n").await?;
+            write
+                .write_all(b"250-test-smtp\r\n250 8BITMIME\r\n")
+                .await?;
         } else if upper.starts_with("MAIL FROM:") {
             mail = Mail {
                 from: line[10..].trim().to_owned(),
