@@ -28,3 +28,10 @@ build:
 
 release:
 	$(CARGO) build --release --bin workflow-engine
+
+# The engine's speed as the product states it: per-step overhead and steps per second against
+# pgbench on the same server (docs/benchmark.md). `make bench BENCH_ARGS="--instances 1000"`.
+BENCH_ARGS ?=
+bench:
+	./scripts/ensure-services.sh
+	$(CARGO) run --release -p bench -- $(BENCH_ARGS)

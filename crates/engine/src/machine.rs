@@ -599,9 +599,10 @@ impl Machine<'_> {
                 let Some(secs) = secs else {
                     return self.fail_exec(pos, invalid_config("wait duration does not parse"));
                 };
+                let due = self.now + seconds(secs);
                 self.st.active[pos].input =
-                    Some(json!({ "wait_type": "duration", "seconds": secs }));
-                self.now + seconds(secs)
+                    Some(json!({ "wait_type": "duration", "seconds": secs, "until": due }));
+                due
             }
             WaitDef::Until(spec) => {
                 let until = match render_value(spec, &scope) {
@@ -1117,8 +1118,15 @@ impl Machine<'_> {
                         );
                     }
                     Phase::Sleep => {
+                        // The time the step waited for, not the (later) moment the timer fired.
+                        let until = exec
+                            .input
+                            .as_ref()
+                            .and_then(|input| input.get("until"))
+                            .cloned()
+                            .unwrap_or_else(|| json!(self.now));
                         let next = self.next_of(pos);
-                        self.complete_exec(pos, json!({ "waited_until": self.now }), &next);
+                        self.complete_exec(pos, json!({ "waited_until": until }), &next);
                     }
                     Phase::Event { name } => {
                         let message = format!("no '{name}' event arrived in time");

@@ -43,6 +43,32 @@ fn a_duration_wait_sets_a_timer_and_continues_when_it_fires() {
 }
 
 #[test]
+fn a_wait_outputs_the_time_it_waited_for_even_when_its_timer_fires_late() {
+    for (config, due) in [
+        (
+            json!({"wait_type": "duration", "seconds": 5}),
+            t0() + Duration::seconds(5),
+        ),
+        (
+            json!({"wait_type": "until", "until": "2026-01-02T00:00:00Z"}),
+            t0() + Duration::days(1),
+        ),
+    ] {
+        let mut sim = Sim::new(wait_then_log(config), json!({}));
+        sim.start();
+        let timer = *sim.timers.keys().next().unwrap();
+        // The timer is delivered a little after it was due, as a sweeper does.
+        sim.now = due + Duration::milliseconds(750);
+        sim.timers.remove(&timer);
+        sim.input(Input::Timer { timer_id: timer }).unwrap();
+        let wait = sim.rows.values().find(|r| r.step_id == "wait").unwrap();
+        assert_eq!(wait.status, StepStatus::Completed);
+        assert_eq!(wait.output, Some(json!({ "waited_until": due })));
+        assert_eq!(wait.input.as_ref().unwrap()["until"], json!(due));
+    }
+}
+
+#[test]
 fn an_until_wait_in_the_past_continues_at_once_and_a_future_one_waits() {
     let mut sim = Sim::new(
         wait_then_log(json!({"wait_type": "until", "until": "{{ variables.at }}"})),

@@ -18,5 +18,6 @@ mod state;
 
 pub use auth::{Claims, Role, issue_token};
 pub use error::{ApiError, GatewayError};
+pub use metrics::handle as metrics_handle;
 pub use settings::GatewaySettings;
 pub use startup::Gateway;

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use proto::v1::trigger_service_server::TriggerServiceServer;
 use proto::v1::worker_service_server::WorkerServiceServer;
 use proto::v1::workflow_service_server::WorkflowServiceServer;
 use storage::{EventBus, JobQueue, Store};
@@ -15,8 +16,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::cache::DefinitionCache;
 use crate::committer::Committer;
 use crate::core::Core;
-use crate::service::{WorkerApi, WorkflowApi};
-use crate::{SchedulerError, SchedulerSettings, health, sweeper};
+use crate::service::{TriggerApi, WorkerApi, WorkflowApi};
+use crate::{SchedulerError, SchedulerSettings, health, schedules, sweeper};
 
 pub struct Scheduler {
     listener: TcpListener,
@@ -46,6 +47,7 @@ impl Scheduler {
             settings,
             sweeper_wake: Notify::new(),
             sweeper_next_wake: Mutex::new(None),
+            admission: tokio::sync::Mutex::new(()),
         });
         Ok(Self {
             listener,
@@ -77,6 +79,12 @@ impl Scheduler {
             reporter,
             stop.clone(),
         ));
+        let schedules_wake = Arc::new(Notify::new());
+        let schedules = tokio::spawn(schedules::run(
+            self.core.clone(),
+            schedules_wake.clone(),
+            stop.clone(),
+        ));
         let committer = Committer::start(self.core.clone());
         tracing::info!(port = self.port, "scheduler listening");
 
@@ -86,6 +94,11 @@ impl Scheduler {
             .add_service(WorkflowServiceServer::new(WorkflowApi::new(
                 self.core.clone(),
             )))
+            .add_service(TriggerServiceServer::new(TriggerApi::new(
+                self.core.clone(),
+                self.core.settings.trigger_key.clone(),
+                schedules_wake,
+            )))
             .add_service(WorkerServiceServer::new(WorkerApi::new(
                 self.core.clone(),
                 committer,
@@ -94,6 +107,7 @@ impl Scheduler {
             .await;
         let _ = stop_sender.send(true);
         let _ = sweeper.await;
+        let _ = schedules.await;
         let _ = health.await;
         result.map_err(SchedulerError::from)
     }

@@ -15,6 +15,20 @@ use storage::{
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+/// Where inputs wait for a concurrency slot: timers due at this fixed, far-away time, released
+/// oldest first (their ids are time-ordered) when a slot frees.
+pub fn parked_at() -> DateTime<Utc> {
+    DateTime::from_timestamp(220_898_995_200, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Whether a batch checks `MAX_CONCURRENT_WORKFLOWS`. Worker results never need to: an
+/// instance with a job in flight already holds its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Checked,
+    Unchecked,
+}
+
 use crate::cache::DefinitionCache;
 use crate::outbox::Outbox;
 use crate::{SchedulerError, SchedulerSettings};
@@ -72,6 +86,9 @@ pub struct Core {
     /// Wakes the sweeper when a timer is due before its next planned look.
     pub sweeper_wake: Notify,
     pub sweeper_next_wake: Mutex<Option<DateTime<Utc>>>,
+    /// Serialises the decisions that may take a concurrency slot within this process, so the
+    /// count they read stays true until they commit.
+    pub admission: tokio::sync::Mutex<()>,
 }
 
 /// What one instance's decision closure found, read after the transaction.
@@ -80,7 +97,12 @@ struct GroupOutcome {
     results: Vec<Option<Result<bool, SchedulerError>>>,
     instance: Option<Instance>,
     missing_definition: Option<(String, Uuid, i32)>,
+    /// Slots this instance gave back (it had a job in flight and now has none).
+    released: u32,
 }
+
+/// Slots a checked batch may still hand out; `None` when the batch is unchecked.
+type FreeSlots = Option<Arc<Mutex<u64>>>;
 
 impl Core {
     /// Parsed definition of a template version, from the cache or the database.
@@ -114,7 +136,19 @@ impl Core {
         self: &Arc<Self>,
         requests: Vec<Request>,
     ) -> Vec<Result<Applied, SchedulerError>> {
-        let mut results = self.apply_once(&requests).await;
+        self.apply_with(requests, Admission::Checked).await
+    }
+
+    pub async fn apply_with(
+        self: &Arc<Self>,
+        requests: Vec<Request>,
+        admission: Admission,
+    ) -> Vec<Result<Applied, SchedulerError>> {
+        let _admitting = match admission {
+            Admission::Checked => Some(self.admission.lock().await),
+            Admission::Unchecked => None,
+        };
+        let mut results = self.apply_once(&requests, admission).await;
         // A definition missing from the cache is loaded and the affected requests run again.
         let retry: Vec<usize> = results
             .iter()
@@ -136,7 +170,7 @@ impl Core {
             .map(|index| requests[*index].clone())
             .collect();
         if !again.is_empty() {
-            let mut second = self.apply_once(&again).await.into_iter();
+            let mut second = self.apply_once(&again, admission).await.into_iter();
             for index in &retry {
                 if matches!(results[*index], Attempt::MissingDefinition(..)) {
                     results[*index] = second
@@ -154,8 +188,33 @@ impl Core {
             .collect()
     }
 
-    async fn apply_once(self: &Arc<Self>, requests: &[Request]) -> Vec<Attempt> {
+    async fn free_slots(&self, admission: Admission) -> Result<FreeSlots, StorageError> {
+        if admission == Admission::Unchecked {
+            return Ok(None);
+        }
+        let holders = self.store.slot_holders().await?;
+        let cap = u64::from(self.settings.max_concurrent_workflows);
+        Ok(Some(Arc::new(Mutex::new(cap.saturating_sub(holders)))))
+    }
+
+    async fn apply_once(self: &Arc<Self>, requests: &[Request], admission: Admission) -> Vec<Attempt> {
         let now = Utc::now();
+        let free = match self.free_slots(admission).await {
+            Ok(free) => free,
+            Err(error) => {
+                let code = error.code();
+                let message = error.to_string();
+                return requests
+                    .iter()
+                    .map(|_| {
+                        Attempt::Done(Err(SchedulerError::Storage(StorageError::Rejected {
+                            code,
+                            message: message.clone(),
+                        })))
+                    })
+                    .collect();
+            }
+        };
         let mut groups: Vec<(Uuid, Vec<usize>)> = Vec::new();
         let mut group_of: HashMap<Uuid, usize> = HashMap::new();
         for (index, request) in requests.iter().enumerate() {
@@ -171,7 +230,7 @@ impl Core {
         for (instance_id, members) in &groups {
             let outcome = Arc::new(Mutex::new(GroupOutcome::default()));
             let inputs: Vec<Request> = members.iter().map(|i| requests[*i].clone()).collect();
-            let decide = self.decide_closure(inputs, now, outcome.clone());
+            let decide = self.decide_closure(inputs, now, outcome.clone(), free.clone());
             outcomes.push(outcome);
             transition_requests.push(TransitionRequest {
                 instance_id: *instance_id,
@@ -201,6 +260,7 @@ impl Core {
         let mut events: Vec<WorkflowEvent> = Vec::new();
         let mut due_timers: Vec<TimerRecord> = Vec::new();
         let mut earliest_later_timer: Option<DateTime<Utc>> = None;
+        let mut released: u32 = 0;
         for (((_, members), outcome), result) in groups.iter().zip(&outcomes).zip(written) {
             let mut outcome = outcome.lock().unwrap_or_else(|e| e.into_inner());
             match result {
@@ -226,6 +286,9 @@ impl Core {
                         due_timers.extend(new_instance.timers);
                     }
                     for timer in transition.timers {
+                        if timer.due_at == parked_at() {
+                            continue;
+                        }
                         if timer.due_at <= now {
                             due_timers.push(timer);
                         } else if earliest_later_timer.is_none_or(|at| timer.due_at < at) {
@@ -235,6 +298,7 @@ impl Core {
                 }
                 Ok(None) => {}
             }
+            released += outcome.released;
             if let Some((tenant, template_id, version)) = outcome.missing_definition.take() {
                 for index in members {
                     attempts[*index] = Some(Attempt::MissingDefinition(
@@ -263,6 +327,10 @@ impl Core {
         }
 
         self.hand_off(&jobs, &events).await;
+        if released > 0 {
+            let core = self.clone();
+            tokio::spawn(async move { core.release_slots(released).await });
+        }
         if let Some(at) = earliest_later_timer {
             self.wake_sweeper_by(at);
         }
@@ -294,6 +362,15 @@ impl Core {
         }
     }
 
+    /// Lets the oldest inputs that waited for a slot go on.
+    pub async fn release_slots(self: Arc<Self>, slots: u32) {
+        match self.store.release_parked(parked_at(), Utc::now(), slots).await {
+            Ok(timers) if !timers.is_empty() => self.fire_timers(timers).await,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "cannot release parked inputs"),
+        }
+    }
+
     fn wake_sweeper_by(&self, at: DateTime<Utc>) {
         let next = *self
             .sweeper_next_wake
@@ -309,6 +386,7 @@ impl Core {
         inputs: Vec<Request>,
         now: DateTime<Utc>,
         outcome: Arc<Mutex<GroupOutcome>>,
+        free: FreeSlots,
     ) -> storage::Decide {
         let definitions = self.definitions.clone();
         let settings = self.settings.engine.clone();
@@ -358,11 +436,29 @@ impl Core {
                     now,
                     seed: seed.wrapping_add(position as u64),
                 };
+                let held = state.holds_slot();
                 match engine::decide(&definition, &state, &request.input, &context, &settings) {
                     Ok(Some(Decision {
                         state: next,
                         commands,
                     })) => {
+                        if !held && next.holds_slot() && !take_slot(free.as_ref()) {
+                            // No slot: the input waits, unapplied, for one to free up.
+                            transition.timers.push(TimerRecord {
+                                id: request.fired_timer.unwrap_or_else(model::new_id),
+                                instance_id: instance.id,
+                                due_at: parked_at(),
+                                payload: Outbox::Input {
+                                    input: request.input.clone(),
+                                }
+                                .to_json(),
+                            });
+                            outcome.results[position] = Some(Ok(false));
+                            continue;
+                        }
+                        if held && !next.holds_slot() {
+                            outcome.released += 1;
+                        }
                         carry_out(commands, &next, now, &mut transition);
                         state = next;
                         changed = true;
@@ -380,7 +476,7 @@ impl Core {
                 }
             }
             if !changed {
-                if transition.cleared_timers.is_empty() {
+                if transition.cleared_timers.is_empty() && transition.timers.is_empty() {
                     return Ok(None);
                 }
                 return Ok(Some(transition));
@@ -395,6 +491,19 @@ impl Core {
             Ok(Some(transition))
         })
     }
+}
+
+/// Takes a slot from a checked batch's allowance; an unchecked batch always may.
+fn take_slot(free: Option<&Arc<Mutex<u64>>>) -> bool {
+    let Some(free) = free else {
+        return true;
+    };
+    let mut free = free.lock().unwrap_or_else(|e| e.into_inner());
+    if *free == 0 {
+        return false;
+    }
+    *free -= 1;
+    true
 }
 
 enum Attempt {

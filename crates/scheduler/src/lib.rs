@@ -12,11 +12,18 @@ mod convert;
 mod core;
 mod error;
 mod health;
+mod launch;
 mod outbox;
+mod schedules;
+mod secrets;
 mod service;
 mod settings;
+mod signature;
 mod sweeper;
+mod trigger_config;
 
 pub use application::Scheduler;
 pub use error::SchedulerError;
+pub use secrets::{SecretError, TriggerKey};
 pub use settings::SchedulerSettings;
+pub use signature::sign as sign_webhook;

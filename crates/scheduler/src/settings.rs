@@ -16,4 +16,6 @@ pub struct SchedulerSettings {
     /// `MAX_CONCURRENT_WORKFLOWS`.
     pub max_concurrent_workflows: u32,
     pub engine: engine::Settings,
+    /// `TRIGGER_SECRET_KEY`: encrypts webhook secrets at rest.
+    pub trigger_key: crate::TriggerKey,
 }

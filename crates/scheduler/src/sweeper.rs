@@ -60,6 +60,18 @@ async fn sweep(core: &Arc<Core>) {
         }
     }
 
+    // Slots freed without a decision noticing (a crash between commit and release).
+    match core.store.slot_holders().await {
+        Ok(holders) => {
+            let cap = u64::from(core.settings.max_concurrent_workflows);
+            let free = cap.saturating_sub(holders).min(u64::from(u32::MAX)) as u32;
+            if free > 0 {
+                core.clone().release_slots(free).await;
+            }
+        }
+        Err(error) => tracing::warn!(error = %error, "cannot count slot holders"),
+    }
+
     let now = Utc::now();
     let lease = chrono::Duration::from_std(core.settings.job_lease)
         .unwrap_or(chrono::Duration::seconds(30));

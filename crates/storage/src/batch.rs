@@ -141,10 +141,10 @@ impl WriteSet {
         for id in &transition.finished_jobs {
             self.jobs.insert(*id, None);
         }
-        if let Some(lease) = transition.job_lease_until {
-            if self.job_lease_until.is_none_or(|current| lease < current) {
-                self.job_lease_until = Some(lease);
-            }
+        if let Some(lease) = transition.job_lease_until
+            && self.job_lease_until.is_none_or(|current| lease < current)
+        {
+            self.job_lease_until = Some(lease);
         }
         for job in &transition.jobs {
             let mut job = job.clone();

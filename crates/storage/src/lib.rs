@@ -19,6 +19,7 @@ mod sqlite;
 mod store;
 mod stream_id;
 mod subscription;
+mod trigger;
 
 pub use connect::{DEFAULT_SQLITE_URL, connect_bus, connect_store};
 pub use error::StorageError;
@@ -33,3 +34,4 @@ pub use store::{
     Decide, IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Page, Store,
     TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
+pub use trigger::{SCHEDULE, ScheduleFiring, TriggerFilter, TriggerRecord, WEBHOOK};

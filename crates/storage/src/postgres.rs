@@ -9,11 +9,14 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use crate::batch::{self, WriteSet, micros, micros_opt, page_limit};
+use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::codec::{self, corrupt};
 use crate::{
     IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, StorageError, Store,
     TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
+
+mod triggers;
 
 /// Taken around migrations so that replicas starting together apply them once.
 const MIGRATION_LOCK_KEY: i64 = 0x0063_686f_7275_7301; // "chorus" + 1
@@ -730,5 +733,78 @@ impl Store for PostgresStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(due)
+    }
+
+    async fn slot_holders(&self) -> Result<u64, StorageError> {
+        let holders: i64 =
+            sqlx::query_scalar("SELECT count(DISTINCT instance_id) FROM workflow.jobs")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(holders.max(0) as u64)
+    }
+
+    async fn release_parked(
+        &self,
+        parked_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TimerRecord>, StorageError> {
+        let rows = sqlx::query(
+            "UPDATE workflow.timers SET due_at = $2 WHERE id IN (\
+               SELECT id FROM workflow.timers WHERE due_at = $1 ORDER BY id LIMIT $3 \
+               FOR UPDATE SKIP LOCKED) \
+             RETURNING id, instance_id, due_at, payload",
+        )
+        .bind(micros(parked_at))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut timers: Vec<TimerRecord> = rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
+        timers.sort_by_key(|timer| timer.id);
+        Ok(timers)
+    }
+
+    async fn insert_trigger(&self, trigger: &TriggerRecord) -> Result<(), StorageError> {
+        triggers::insert(self, trigger).await
+    }
+
+    async fn get_trigger(&self, tenant: &str, id: Uuid) -> Result<TriggerRecord, StorageError> {
+        triggers::get(self, tenant, id).await
+    }
+
+    async fn list_triggers(
+        &self,
+        tenant: &str,
+        filter: &TriggerFilter,
+    ) -> Result<Vec<TriggerRecord>, StorageError> {
+        triggers::list(self, tenant, filter).await
+    }
+
+    async fn delete_trigger(&self, tenant: &str, id: Uuid) -> Result<(), StorageError> {
+        triggers::delete(self, tenant, id).await
+    }
+
+    async fn webhook_triggers(
+        &self,
+        template_id: Uuid,
+    ) -> Result<Vec<TriggerRecord>, StorageError> {
+        triggers::webhooks(self, template_id).await
+    }
+
+    async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TriggerRecord>, StorageError> {
+        triggers::due(self, now, limit).await
+    }
+
+    async fn next_schedule_due(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
+        triggers::next_due(self).await
+    }
+
+    async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StorageError> {
+        triggers::fire(self, firing).await
     }
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::StorageError;
+use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 
 /// A page request: newest first, `cursor` is the last id of the previous page.
 #[derive(Debug, Clone, Default)]
@@ -185,4 +186,41 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<TimerRecord>, StorageError>;
     async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StorageError>;
+
+    /// Instances holding a concurrency slot: those with a job queued or running.
+    async fn slot_holders(&self) -> Result<u64, StorageError>;
+    /// Makes the oldest (by id) timers parked at `parked_at` due at `now`, and returns them:
+    /// inputs that waited for a concurrency slot, in arrival order.
+    async fn release_parked(
+        &self,
+        parked_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TimerRecord>, StorageError>;
+
+    /// Triggers (`workflow.triggers`), tenant-scoped like templates.
+    async fn insert_trigger(&self, trigger: &TriggerRecord) -> Result<(), StorageError>;
+    async fn get_trigger(&self, tenant: &str, id: Uuid) -> Result<TriggerRecord, StorageError>;
+    /// Newest first.
+    async fn list_triggers(
+        &self,
+        tenant: &str,
+        filter: &TriggerFilter,
+    ) -> Result<Vec<TriggerRecord>, StorageError>;
+    async fn delete_trigger(&self, tenant: &str, id: Uuid) -> Result<(), StorageError>;
+    /// The enabled webhook triggers of a template, of any tenant: a webhook call is
+    /// authenticated by the secret it was signed with, and that trigger names the tenant.
+    async fn webhook_triggers(&self, template_id: Uuid)
+    -> Result<Vec<TriggerRecord>, StorageError>;
+    /// Enabled schedules whose `next_fire_at` is at or before `now`, earliest first.
+    async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TriggerRecord>, StorageError>;
+    /// The earliest `next_fire_at` of the enabled schedules.
+    async fn next_schedule_due(&self) -> Result<Option<DateTime<Utc>>, StorageError>;
+    /// Claims one tick of a schedule and writes its instance, in one transaction. `false` when
+    /// another scheduler claimed the tick first (or the trigger is gone): nothing was written.
+    async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StorageError>;
 }

@@ -59,8 +59,9 @@ impl App {
             } else {
                 settings.host
             };
+            let trigger_key = settings.trigger_key()?;
             let scheduler = Scheduler::build(
-                scheduler_settings(settings, host),
+                scheduler_settings(settings, host, trigger_key),
                 store,
                 queue.clone(),
                 events.clone(),
@@ -178,7 +179,11 @@ async fn connect_bus(
         .context("REDIS_URL: cannot connect")
 }
 
-fn scheduler_settings(settings: &Settings, host: IpAddr) -> SchedulerSettings {
+fn scheduler_settings(
+    settings: &Settings,
+    host: IpAddr,
+    trigger_key: scheduler::TriggerKey,
+) -> SchedulerSettings {
     SchedulerSettings {
         host,
         grpc_port: settings.grpc_port,
@@ -190,6 +195,7 @@ fn scheduler_settings(settings: &Settings, host: IpAddr) -> SchedulerSettings {
             step_timeout_seconds: settings.step_timeout.as_secs_f64(),
             ..engine::Settings::default()
         },
+        trigger_key,
     }
 }
 

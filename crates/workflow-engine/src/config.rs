@@ -46,6 +46,8 @@ pub struct Settings {
     pub otlp_endpoint: Option<String>,
     pub log_format: LogFormat,
     pub body_limit_bytes: usize,
+    /// `TRIGGER_SECRET_KEY`, when given: see [`Settings::trigger_key`].
+    pub trigger_secret_key: Option<scheduler::TriggerKey>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -104,6 +106,13 @@ impl Settings {
                 });
             }
         }
+        let trigger_secret_key = get("TRIGGER_SECRET_KEY")
+            .map(|text| scheduler::TriggerKey::parse(&text))
+            .transpose()
+            .map_err(|error| ConfigError {
+                name: "TRIGGER_SECRET_KEY",
+                reason: error.to_string(),
+            })?;
         let log_format = match get("LOG_FORMAT").as_deref() {
             None if environment == "development" => LogFormat::Pretty,
             None | Some("json") => LogFormat::Json,
@@ -187,11 +196,33 @@ impl Settings {
             otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT"),
             log_format,
             body_limit_bytes: parse(vars, "BODY_LIMIT_BYTES", 1024 * 1024)?,
+            trigger_secret_key,
         })
     }
 
     pub fn is_development(&self) -> bool {
         self.environment == "development"
+    }
+
+    /// The key that encrypts webhook secrets, for a process that runs the scheduler.
+    /// `TRIGGER_SECRET_KEY` when set. Without it, in development only, a key derived from
+    /// `JWT_SECRET` (HKDF-SHA256): webhook secrets stored under it stay readable only while
+    /// `JWT_SECRET` stays the same (the secret made up for a run without one changes every run).
+    /// Anywhere else a missing key is an error naming the variable.
+    pub fn trigger_key(&self) -> Result<scheduler::TriggerKey, ConfigError> {
+        if let Some(key) = &self.trigger_secret_key {
+            return Ok(key.clone());
+        }
+        match &self.jwt_secret {
+            Some(jwt_secret) => Ok(scheduler::TriggerKey::derive_from_jwt_secret(jwt_secret)),
+            None => Err(ConfigError {
+                name: "TRIGGER_SECRET_KEY",
+                reason: format!(
+                    "required when ENVIRONMENT is '{}' (32 bytes as 64 hex digits or base64)",
+                    self.environment
+                ),
+            }),
+        }
     }
 }
 
@@ -316,6 +347,35 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(settings.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn trigger_secret_key_is_32_bytes_in_hex_or_base64() {
+        let hex_key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let settings = Settings::from_vars(&vars(&[("TRIGGER_SECRET_KEY", hex_key)])).unwrap();
+        let key = settings.trigger_key().unwrap();
+        let sealed = key.seal(uuid::Uuid::nil(), b"secret");
+        let same = scheduler::TriggerKey::parse(hex_key).unwrap();
+        assert_eq!(same.open(uuid::Uuid::nil(), &sealed).unwrap(), b"secret");
+
+        let base64_key = "ABEiM0RVZneImaq7zN3u/wARIjNEVWZ3iJmqu8zd7v8=";
+        assert!(Settings::from_vars(&vars(&[("TRIGGER_SECRET_KEY", base64_key)])).is_ok());
+        for bad in ["short", "00112233", "not base64 at all, and long enough to be tried!!"] {
+            let error = Settings::from_vars(&vars(&[("TRIGGER_SECRET_KEY", bad)]))
+                .err()
+                .unwrap();
+            assert_eq!(error.name, "TRIGGER_SECRET_KEY", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_development_trigger_key_comes_from_jwt_secret() {
+        let settings = Settings::from_vars(&vars(&[("JWT_SECRET", "a-development-secret-1234")]))
+            .unwrap();
+        let key = settings.trigger_key().unwrap();
+        let sealed = key.seal(uuid::Uuid::nil(), b"secret");
+        let derived = scheduler::TriggerKey::derive_from_jwt_secret("a-development-secret-1234");
+        assert_eq!(derived.open(uuid::Uuid::nil(), &sealed).unwrap(), b"secret");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 
 mod caller;
 mod templates;
+mod triggers;
 mod worker;
 mod workflow;
 
+pub use triggers::TriggerApi;
 pub use worker::WorkerApi;
 pub use workflow::WorkflowApi;

@@ -1,0 +1,161 @@
+//! `MAX_CONCURRENT_WORKFLOWS`: instances beyond the cap wait, holding nothing, and go on in
+//! arrival order as slots free up.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{Backend, Options, TestApp};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Semaphore;
+
+/// An HTTP endpoint that holds every request until the test lets it go, and records which
+/// instance called and how many calls were in flight at once.
+struct Gate {
+    port: u16,
+    release: Arc<Semaphore>,
+    seen: Arc<Mutex<Vec<String>>>,
+    in_flight: Arc<Mutex<(usize, usize)>>,
+}
+
+async fn gate() -> Gate {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let release = Arc::new(Semaphore::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let in_flight = Arc::new(Mutex::new((0usize, 0usize)));
+    let (gate_release, gate_seen, gate_flight) = (release.clone(), seen.clone(), in_flight.clone());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (release, seen, in_flight) = (gate_release.clone(), gate_seen.clone(), gate_flight.clone());
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 8192];
+                let read = socket.read(&mut buffer).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buffer[..read]).to_string();
+                let caller = request
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|path| path.split("instance=").nth(1))
+                    .unwrap_or_default()
+                    .to_owned();
+                {
+                    let mut flight = in_flight.lock().unwrap();
+                    flight.0 += 1;
+                    flight.1 = flight.1.max(flight.0);
+                    seen.lock().unwrap().push(caller);
+                }
+                release.acquire().await.unwrap().forget();
+                in_flight.lock().unwrap().0 -= 1;
+                let body = "{}";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    Gate {
+        port,
+        release,
+        seen,
+        in_flight,
+    }
+}
+
+async fn instances_beyond_the_cap_wait_their_turn(backend: Backend) {
+    let gate = gate().await;
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            vars: vec![("MAX_CONCURRENT_WORKFLOWS", "2".to_owned())],
+            ..Options::default()
+        },
+    )
+    .await;
+    let url = format!("http://127.0.0.1:{}/hold?instance={{{{instance.id}}}}", gate.port);
+    let template = app
+        .create_template(
+            "gated",
+            json!({"steps": [
+                {"id": "hold", "type": "action", "config": {"action": "http_request", "url": url}}
+            ]}),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(app.start_instance(&template, json!({})).await);
+    }
+    // The first two take the slots; the others stay pending, holding nothing.
+    for _ in 0..500 {
+        if gate.seen.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(*gate.seen.lock().unwrap(), ids[..2].to_vec());
+    for id in &ids[2..] {
+        let (_, instance) = app.get(&format!("/api/v1/instances/{id}")).await;
+        assert_eq!(instance["status"], "pending", "{instance}");
+    }
+
+    gate.release.add_permits(5);
+    for id in &ids {
+        let instance = app.wait_finished(id).await;
+        assert_eq!(instance["status"], "completed", "{instance}");
+    }
+    let seen = gate.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(sorted, expected);
+    assert_eq!(gate.in_flight.lock().unwrap().1, 2, "never more than the cap at once");
+}
+on_both_backends!(instances_beyond_the_cap_wait_their_turn);
+
+async fn waiting_instances_hold_no_slot(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            vars: vec![("MAX_CONCURRENT_WORKFLOWS", "1".to_owned())],
+            ..Options::default()
+        },
+    )
+    .await;
+    let approval = app
+        .create_template(
+            "approval",
+            json!({"steps": [
+                {"id": "wait", "type": "wait", "config": {"wait_type": "event", "event": "go"}}
+            ]}),
+        )
+        .await;
+    let quick = app
+        .create_template(
+            "quick",
+            json!({"steps": [{"id": "log", "type": "action", "config": {"action": "log_message", "message": "hi"}}]}),
+        )
+        .await;
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let id = app.start_instance(&approval, json!({})).await;
+        app.wait_status(&id, &["running"]).await;
+        waiting.push(id);
+    }
+    // Three instances parked in a wait do not block new work under a cap of one.
+    let id = app.start_instance(&quick, json!({})).await;
+    let instance = app.wait_finished(&id).await;
+    assert_eq!(instance["status"], "completed", "{instance}");
+    for id in &waiting {
+        let (status, body) = app
+            .post(&format!("/api/v1/instances/{id}/events"), &json!({"event": "go"}))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        let instance = app.wait_finished(id).await;
+        assert_eq!(instance["status"], "completed", "{instance}");
+    }
+}
+on_both_backends!(waiting_instances_hold_no_slot);
