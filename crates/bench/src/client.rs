@@ -101,7 +101,12 @@ impl Client {
             .collect();
         let body = json!({"name": name, "definition": {"steps": steps}});
         let created = self
-            .send(self.http.post(format!("{}/api/v1/templates", self.base)).json(&body), 201)
+            .send(
+                self.http
+                    .post(format!("{}/api/v1/templates", self.base))
+                    .json(&body),
+                201,
+            )
             .await
             .context("creating the template")?;
         created["id"]
@@ -114,7 +119,12 @@ impl Client {
     pub async fn start_instance(&self, template_id: &str) -> anyhow::Result<Instance> {
         let body = json!({"template_id": template_id, "variables": {}, "start": true});
         let created = self
-            .send(self.http.post(format!("{}/api/v1/instances", self.base)).json(&body), 201)
+            .send(
+                self.http
+                    .post(format!("{}/api/v1/instances", self.base))
+                    .json(&body),
+                201,
+            )
             .await
             .context("starting an instance")?;
         Ok(serde_json::from_value(created)?)
@@ -122,11 +132,17 @@ impl Client {
 
     pub async fn instance(&self, id: &str) -> anyhow::Result<Instance> {
         let url = format!("{}/api/v1/instances/{id}", self.base);
-        Ok(serde_json::from_value(self.send(self.http.get(url), 200).await?)?)
+        Ok(serde_json::from_value(
+            self.send(self.http.get(url), 200).await?,
+        )?)
     }
 
     /// Every instance of the template in `status`, all pages.
-    pub async fn instances_in(&self, template_id: &str, status: &str) -> anyhow::Result<Vec<Instance>> {
+    pub async fn instances_in(
+        &self,
+        template_id: &str,
+        status: &str,
+    ) -> anyhow::Result<Vec<Instance>> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -152,7 +168,8 @@ impl Client {
 
     pub async fn steps(&self, instance_id: &str) -> anyhow::Result<Vec<StepExecution>> {
         let url = format!("{}/api/v1/instances/{instance_id}/steps", self.base);
-        let page: Page<StepExecution> = serde_json::from_value(self.send(self.http.get(url), 200).await?)?;
+        let page: Page<StepExecution> =
+            serde_json::from_value(self.send(self.http.get(url), 200).await?)?;
         Ok(page.items)
     }
 }

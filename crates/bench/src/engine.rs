@@ -41,9 +41,14 @@ impl Engine {
         let scheduler = App::build(&settings, Mode::Scheduler)
             .await
             .context("starting the scheduler")?;
-        let grpc_port = scheduler.grpc_port().context("the scheduler has no grpc port")?;
+        let grpc_port = scheduler
+            .grpc_port()
+            .context("the scheduler has no grpc port")?;
         stops.push(run(scheduler));
-        vars.insert("SCHEDULER_URL".into(), format!("http://127.0.0.1:{grpc_port}"));
+        vars.insert(
+            "SCHEDULER_URL".into(),
+            format!("http://127.0.0.1:{grpc_port}"),
+        );
         let settings = Settings::from_vars(&vars)?;
         let worker = App::build(&settings, Mode::Worker)
             .await

@@ -65,7 +65,11 @@ pub async fn measure(
 }
 
 /// The engine's own timestamps of each step execution.
-fn collect_step_times(executions: &[StepExecution], cycle: &mut Vec<f64>, execution: &mut Vec<f64>) {
+fn collect_step_times(
+    executions: &[StepExecution],
+    cycle: &mut Vec<f64>,
+    execution: &mut Vec<f64>,
+) {
     for pair in executions.windows(2) {
         cycle.push(millis(pair[1].created_at - pair[0].created_at));
     }

@@ -45,14 +45,21 @@ pub struct LoadReport {
     pub client_requests: u64,
 }
 
-pub async fn run(client: &Client, template_id: &str, plan: &LoadPlan) -> anyhow::Result<LoadReport> {
+pub async fn run(
+    client: &Client,
+    template_id: &str,
+    plan: &LoadPlan,
+) -> anyhow::Result<LoadReport> {
     let requests_before = client.requests.load(std::sync::atomic::Ordering::Relaxed);
     let began = Instant::now();
     let mut to_launch = plan.instances;
     let mut in_flight: HashSet<String> = HashSet::new();
     let mut finished: Vec<Instance> = Vec::new();
     loop {
-        let launch = plan.concurrency.saturating_sub(in_flight.len()).min(to_launch);
+        let launch = plan
+            .concurrency
+            .saturating_sub(in_flight.len())
+            .min(to_launch);
         if launch > 0 {
             let started: Vec<Instance> = stream::iter(0..launch)
                 .map(|_| client.start_instance(template_id))
@@ -90,11 +97,24 @@ pub async fn run(client: &Client, template_id: &str, plan: &LoadPlan) -> anyhow:
         }
     }
     let wall = began.elapsed().as_secs_f64();
-    Ok(summarize_run(plan, &finished, wall, client.requests.load(std::sync::atomic::Ordering::Relaxed) - requests_before))
+    Ok(summarize_run(
+        plan,
+        &finished,
+        wall,
+        client.requests.load(std::sync::atomic::Ordering::Relaxed) - requests_before,
+    ))
 }
 
-fn summarize_run(plan: &LoadPlan, finished: &[Instance], wall_seconds: f64, client_requests: u64) -> LoadReport {
-    let completed: Vec<&Instance> = finished.iter().filter(|i| i.status == "completed").collect();
+fn summarize_run(
+    plan: &LoadPlan,
+    finished: &[Instance],
+    wall_seconds: f64,
+    client_requests: u64,
+) -> LoadReport {
+    let completed: Vec<&Instance> = finished
+        .iter()
+        .filter(|i| i.status == "completed")
+        .collect();
     let steps = completed.len() * plan.steps;
     let first_start: Option<DateTime<Utc>> = completed.iter().filter_map(|i| i.started_at).min();
     let last_end: Option<DateTime<Utc>> = completed.iter().filter_map(|i| i.completed_at).max();
@@ -107,7 +127,13 @@ fn summarize_run(plan: &LoadPlan, finished: &[Instance], wall_seconds: f64, clie
         .filter_map(|i| Some(millis(i.completed_at? - i.started_at?)))
         .collect();
     let instance_ms = summarize(&durations);
-    let rate = |seconds: f64| if seconds > 0.0 { steps as f64 / seconds } else { 0.0 };
+    let rate = |seconds: f64| {
+        if seconds > 0.0 {
+            steps as f64 / seconds
+        } else {
+            0.0
+        }
+    };
     LoadReport {
         instances: plan.instances,
         concurrency: plan.concurrency,

@@ -25,7 +25,10 @@ use crate::engine::Engine;
 use crate::report::{Config, Results};
 
 #[derive(Parser)]
-#[command(name = "bench", about = "Measures the engine's per-step overhead and throughput")]
+#[command(
+    name = "bench",
+    about = "Measures the engine's per-step overhead and throughput"
+)]
 struct Cli {
     /// `noop` action steps in the chain each instance runs.
     #[arg(long, default_value_t = 20)]
@@ -78,7 +81,10 @@ async fn main() -> anyhow::Result<()> {
     if cli.steps == 0 || cli.instances == 0 {
         bail!("--steps and --instances must be at least 1");
     }
-    let concurrency = cli.concurrency.unwrap_or(cli.instances).clamp(1, cli.instances);
+    let concurrency = cli
+        .concurrency
+        .unwrap_or(cli.instances)
+        .clamp(1, cli.instances);
     let poll = Duration::from_millis(cli.poll_ms.max(1));
 
     eprintln!("bench: starting the engine (scheduler, worker, gateway over postgres and redis)");
@@ -91,8 +97,12 @@ async fn main() -> anyhow::Result<()> {
 
     // Warms the definition cache, the connection pools and the consumer group.
     latency::measure(&client, &template_id, cli.steps, 2, poll).await?;
-    eprintln!("bench: latency, {} instances of {} steps one at a time", cli.latency_runs, cli.steps);
-    let latency = latency::measure(&client, &template_id, cli.steps, cli.latency_runs, poll).await?;
+    eprintln!(
+        "bench: latency, {} instances of {} steps one at a time",
+        cli.latency_runs, cli.steps
+    );
+    let latency =
+        latency::measure(&client, &template_id, cli.steps, cli.latency_runs, poll).await?;
 
     eprintln!(
         "bench: throughput, {} instances of {} steps, {concurrency} in flight",
@@ -121,11 +131,17 @@ async fn main() -> anyhow::Result<()> {
     } else {
         match pgbench::find() {
             None => {
-                eprintln!("bench: pgbench not found on PATH or in /usr/lib/postgresql: no comparison");
+                eprintln!(
+                    "bench: pgbench not found on PATH or in /usr/lib/postgresql: no comparison"
+                );
                 None
             }
             Some(binary) => {
-                eprintln!("bench: pgbench -c 8 -j 2 -T {} ({})", cli.pgbench_seconds, binary.display());
+                eprintln!(
+                    "bench: pgbench -c 8 -j 2 -T {} ({})",
+                    cli.pgbench_seconds,
+                    binary.display()
+                );
                 Some(pgbench::run(binary, &scratch, cli.pgbench_seconds).await?)
             }
         }
@@ -138,7 +154,11 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             latency_runs: cli.latency_runs,
             poll_ms: cli.poll_ms,
-            engine_settings: cli.settings.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            engine_settings: cli
+                .settings
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
         },
         latency,
         load,
@@ -193,13 +213,17 @@ async fn drop_database(url: &str) -> anyhow::Result<()> {
         .rsplit('/')
         .next()
         .and_then(|last| last.split('?').next())
-        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
         .context("not a database this benchmark made")?;
     let admin = std::env::var("TEST_DATABASE_ADMIN_URL").unwrap_or_else(|_| ADMIN_URL.to_owned());
     let mut conn = PgConnection::connect(&admin).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
-        .execute(&mut conn)
-        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
     conn.close().await.ok();
     Ok(())
 }

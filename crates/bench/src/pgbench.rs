@@ -40,7 +40,11 @@ pub fn find() -> Option<PathBuf> {
 }
 
 /// Initialises scale 1 in `database_url` (a scratch database) and runs the TPC-B-like script.
-pub async fn run(binary: PathBuf, database_url: &str, seconds: u32) -> anyhow::Result<PgbenchReport> {
+pub async fn run(
+    binary: PathBuf,
+    database_url: &str,
+    seconds: u32,
+) -> anyhow::Result<PgbenchReport> {
     let (clients, threads) = (8, 2);
     let init = Command::new(&binary)
         .args(["-i", "-s", "1", "-q", database_url])
@@ -50,19 +54,34 @@ pub async fn run(binary: PathBuf, database_url: &str, seconds: u32) -> anyhow::R
         .await
         .context("running pgbench -i")?;
     if !init.status.success() {
-        bail!("pgbench -i failed: {}", String::from_utf8_lossy(&init.stderr));
+        bail!(
+            "pgbench -i failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
     }
     let output = Command::new(&binary)
-        .args(["-c", &clients.to_string(), "-j", &threads.to_string(), "-T", &seconds.to_string()])
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &threads.to_string(),
+            "-T",
+            &seconds.to_string(),
+        ])
         .arg(database_url)
         .output()
         .await
         .context("running pgbench")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        bail!("pgbench failed: {}{}", stdout, String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "pgbench failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    let tps = parse_tps(&stdout).with_context(|| format!("no tps line in pgbench's output:\n{stdout}"))?;
+    let tps = parse_tps(&stdout)
+        .with_context(|| format!("no tps line in pgbench's output:\n{stdout}"))?;
     Ok(PgbenchReport {
         binary: binary.display().to_string(),
         clients,
@@ -77,9 +96,9 @@ pub async fn run(binary: PathBuf, database_url: &str, seconds: u32) -> anyhow::R
 fn parse_tps(output: &str) -> Option<f64> {
     output
         .lines()
+        .rev()
         .filter_map(|line| line.trim().strip_prefix("tps = "))
-        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-        .last()
+        .find_map(|rest| rest.split_whitespace().next()?.parse().ok())
 }
 
 #[cfg(test)]

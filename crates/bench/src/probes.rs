@@ -92,7 +92,9 @@ impl DatabaseCounters {
 pub async fn counters(database_url: &str) -> anyhow::Result<DatabaseCounters> {
     let mut conn = PgConnection::connect(database_url).await?;
     // A fresh snapshot, not the one this transaction would otherwise keep.
-    sqlx::query("SELECT pg_stat_clear_snapshot()").execute(&mut conn).await?;
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(&mut conn)
+        .await?;
     let row = sqlx::query(
         "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted, tup_fetched \
          FROM pg_stat_database WHERE datname = current_database()",

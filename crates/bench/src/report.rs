@@ -67,7 +67,8 @@ impl Results {
         Results {
             config,
             cpus: std::thread::available_parallelism().map_or(1, usize::from),
-            meets_per_step_target: latency.per_step_ms > 0.0 && latency.per_step_ms < TARGET_PER_STEP_MS,
+            meets_per_step_target: latency.per_step_ms > 0.0
+                && latency.per_step_ms < TARGET_PER_STEP_MS,
             meets_pgbench_target: pgbench_ratio.map(|ratio| ratio >= TARGET_PGBENCH_RATIO),
             latency,
             throughput,
@@ -102,8 +103,14 @@ impl Results {
             format!("{:.3} ms   (aim < {TARGET_PER_STEP_MS} ms)", l.per_step_ms),
         );
         row("  instance duration", summary(&l.instance_ms));
-        row("  step cycle (created -> next created)", summary(&l.step_cycle_ms));
-        row("  execution (created -> completed)", summary(&l.execution_ms));
+        row(
+            "  step cycle (created -> next created)",
+            summary(&l.step_cycle_ms),
+        );
+        row(
+            "  execution (created -> completed)",
+            summary(&l.execution_ms),
+        );
         row(
             "throughput",
             format!("{} instances, {} in flight", t.instances, t.concurrency),
@@ -118,7 +125,10 @@ impl Results {
         );
         row(
             "  steps/s (client wall clock)",
-            format!("{:.0} over {:.2} s", t.wall_steps_per_second, t.wall_seconds),
+            format!(
+                "{:.0} over {:.2} s",
+                t.wall_steps_per_second, t.wall_seconds
+            ),
         );
         row(
             "  per step under load (duration / steps)",

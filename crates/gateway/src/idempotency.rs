@@ -3,8 +3,11 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
+pub const HEADER_NAME: &str = "Idempotency-Key";
 const HEADER: &str = "idempotency-key";
-const MAX_KEY_LEN: usize = 255;
+pub const MAX_KEY_LEN: usize = 255;
+/// What the spec says of a key; [`from_request`] checks the same.
+pub const KEY_PATTERN: &str = "^[!-~]+$";
 
 /// The `Idempotency-Key` of a request with the fingerprint of what it asked for (sha256 hex of
 /// method, path and raw body), so the scheduler can tell a retry from a different request
@@ -27,8 +30,9 @@ pub fn from_request(
     let key = value
         .to_str()
         .ok()
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+        .filter(|k| {
+            !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic())
+        })
         .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "idempotency-key must be 1 to {MAX_KEY_LEN} visible ascii characters"
@@ -53,6 +57,31 @@ pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
+
+    fn key(value: &'static str) -> Result<Option<Idempotency>, ApiError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER, HeaderValue::from_static(value));
+        from_request(&headers, &Method::POST, "/api/v1/instances", b"{}")
+    }
+
+    #[test]
+    fn a_key_is_1_to_255_visible_ascii_characters() {
+        assert_eq!(key("k-1_!~").unwrap().unwrap().key, "k-1_!~");
+        assert!(key(&*"x".repeat(255).leak()).is_ok());
+        for bad in ["", "a b", "tab\there", &*"x".repeat(256).leak()] {
+            let err = key(bad).unwrap_err();
+            assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER, HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap());
+        assert!(from_request(&headers, &Method::POST, "/", b"").is_err());
+        assert!(
+            from_request(&HeaderMap::new(), &Method::POST, "/", b"")
+                .unwrap()
+                .is_none()
+        );
+    }
 
     #[test]
     fn fingerprint_depends_on_method_path_and_body() {

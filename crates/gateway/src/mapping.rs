@@ -9,24 +9,64 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
+/// A template name: 1 to 200 characters, not all whitespace (the scheduler's rule). The
+/// character class is exactly Rust's `char::is_whitespace`, so the spec and the check agree on
+/// every input. The annotations below repeat it (they take literals only); a test keeps them
+/// equal.
+#[cfg(test)]
+pub const NAME_PATTERN: &str = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
+
+/// The longest template name, in characters.
+pub const MAX_NAME_LENGTH: usize = 200;
+
+/// A name as [`NAME_PATTERN`] and the length limit describe it: checked here so that the
+/// answer matches the spec whatever the scheduler's own (equal) rule says.
+pub fn check_name(name: &str, path: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid(path, "must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME_LENGTH {
+        return Err(ApiError::invalid(
+            path,
+            format!("must be at most {MAX_NAME_LENGTH} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A template version: 1 or more.
+pub fn check_version(version: Option<i32>, path: &str) -> Result<(), ApiError> {
+    match version {
+        Some(v) if v < 1 => Err(ApiError::invalid(path, "version must be 1 or more")),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTemplateBody {
+    /// Unique in the tenant; not all whitespace.
+    #[schema(min_length = 1, max_length = 200, pattern = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
     /// The workflow definition (see the workflow language).
+    #[schema(value_type = Object)]
     pub definition: Value,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTemplateBody {
+    /// A new name: unique in the tenant; not all whitespace.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// A new definition: a new version.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub definition: Option<Value>,
 }
 
@@ -36,9 +76,11 @@ pub struct CreateInstanceBody {
     pub template_id: Uuid,
     /// A template version; the latest when absent.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub version: Option<i32>,
     /// A JSON object; `{}` when absent.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub variables: Option<Value>,
     /// Start the instance at once (default false).
     #[serde(default)]
@@ -48,6 +90,8 @@ pub struct CreateInstanceBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendEventBody {
+    /// The event's name; not all whitespace.
+    #[schema(min_length = 1, pattern = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     pub event: String,
     #[serde(default)]
     pub data: Option<Value>,

@@ -66,12 +66,17 @@ impl Scheduler {
     ) -> Result<(), SchedulerError> {
         let (stop_sender, stop) = watch::channel(false);
         let (reporter, health_service) = tonic_health::server::health_reporter();
+        // Both reflection versions: grpcurl and most stock clients still speak v1alpha.
+        let reflection_error =
+            |error| SchedulerError::Bind(std::io::Error::other(format!("reflection: {error}")));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .build_v1()
-            .map_err(|error| {
-                SchedulerError::Bind(std::io::Error::other(format!("reflection: {error}")))
-            })?;
+            .map_err(reflection_error)?;
+        let reflection_alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(reflection_error)?;
 
         let sweeper = tokio::spawn(sweeper::run(self.core.clone(), stop.clone()));
         let health = tokio::spawn(health::watch_database(
@@ -91,6 +96,7 @@ impl Scheduler {
         let result = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_alpha)
             .add_service(WorkflowServiceServer::new(WorkflowApi::new(
                 self.core.clone(),
             )))

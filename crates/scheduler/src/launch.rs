@@ -48,20 +48,30 @@ pub async fn create_instance(
     request: CreateInstance,
 ) -> Result<(Instance, bool), SchedulerError> {
     if !request.variables.is_object() {
-        return Err(SchedulerError::invalid("/variables", "must be a JSON object"));
+        return Err(SchedulerError::invalid(
+            "/variables",
+            "must be a JSON object",
+        ));
     }
-    let template = load_template(core, &request.tenant, request.template_id, request.version)
-        .await?;
+    let template =
+        load_template(core, &request.tenant, request.template_id, request.version).await?;
     let now = Utc::now();
-    let prepared = prepare(&template, request.variables, request.start, now, request.origin);
-    let idempotency = request
-        .idempotency
-        .filter(|(key, _)| !key.is_empty())
-        .map(|(key, fingerprint)| IdempotencyKey {
-            key,
-            fingerprint,
-            expires_at: now + chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS),
-        });
+    let prepared = prepare(
+        &template,
+        request.variables,
+        request.start,
+        now,
+        request.origin,
+    );
+    let idempotency =
+        request
+            .idempotency
+            .filter(|(key, _)| !key.is_empty())
+            .map(|(key, fingerprint)| IdempotencyKey {
+                key,
+                fingerprint,
+                expires_at: now + chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS),
+            });
     let (instance, created) = core
         .store
         .insert_instance(&prepared.new, idempotency.as_ref())

@@ -172,7 +172,10 @@ mod tests {
     fn a_due_tick_fires_for_itself_and_moves_to_the_next() {
         let schedule = Schedule::from_config(&json!({"cron": "*/10 * * * * *"})).unwrap();
         let now = at(12, 0, 0) + chrono::Duration::milliseconds(3);
-        assert_eq!(ticks(&schedule, at(12, 0, 0), now), (at(12, 0, 0), Some(at(12, 0, 10))));
+        assert_eq!(
+            ticks(&schedule, at(12, 0, 0), now),
+            (at(12, 0, 0), Some(at(12, 0, 10)))
+        );
     }
 
     #[test]

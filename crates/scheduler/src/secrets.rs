@@ -176,7 +176,13 @@ mod tests {
         let b = TriggerKey::derive_from_jwt_secret("jwt-secret-two-0123456789");
         assert_eq!(a.0, again.0);
         assert_ne!(a.0, b.0);
-        assert_ne!(&a.0[..], "jwt-secret-one-0123456789".as_bytes().get(..32).unwrap_or(&[]));
+        assert_ne!(
+            &a.0[..],
+            "jwt-secret-one-0123456789"
+                .as_bytes()
+                .get(..32)
+                .unwrap_or(&[])
+        );
     }
 
     #[test]

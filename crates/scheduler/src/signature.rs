@@ -33,11 +33,7 @@ pub struct Signed<'a> {
 }
 
 impl<'a> Signed<'a> {
-    pub fn parse(
-        signature: &str,
-        timestamp: &'a str,
-        now: DateTime<Utc>,
-    ) -> Result<Self, Refusal> {
+    pub fn parse(signature: &str, timestamp: &'a str, now: DateTime<Utc>) -> Result<Self, Refusal> {
         let timestamp = timestamp.trim();
         let seconds: i64 = timestamp.parse().map_err(|_| Refusal::BadTimestamp)?;
         if now.timestamp().abs_diff(seconds) > TOLERANCE_SECONDS.unsigned_abs() {
@@ -53,7 +49,9 @@ impl<'a> Signed<'a> {
 
     /// Whether `secret` made this signature over `body` (compared in constant time).
     pub fn made_with(&self, secret: &[u8], body: &[u8]) -> bool {
-        mac(secret, self.timestamp, body).verify_slice(&self.digest).is_ok()
+        mac(secret, self.timestamp, body)
+            .verify_slice(&self.digest)
+            .is_ok()
     }
 }
 

@@ -135,7 +135,10 @@ impl Schedule {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(value @ Value::Object(_)) => value.clone(),
             Some(_) => {
-                errors.push(FieldError::new("/config/variables", "must be a JSON object"));
+                errors.push(FieldError::new(
+                    "/config/variables",
+                    "must be a JSON object",
+                ));
                 Value::Null
             }
         };
@@ -239,9 +242,18 @@ mod tests {
             (json!({"cron": "61 * * * *"}), "/config/cron"),
             (json!({"cron": "not a cron at all"}), "/config/cron"),
             (json!({"cron": "0 0 30 2 *"}), "/config/cron"),
-            (json!({"cron": "* * * * *", "timezone": "Mars/Olympus"}), "/config/timezone"),
-            (json!({"cron": "* * * * *", "variables": [1]}), "/config/variables"),
-            (json!({"cron": "* * * * *", "timezon": "UTC"}), "/config/timezon"),
+            (
+                json!({"cron": "* * * * *", "timezone": "Mars/Olympus"}),
+                "/config/timezone",
+            ),
+            (
+                json!({"cron": "* * * * *", "variables": [1]}),
+                "/config/variables",
+            ),
+            (
+                json!({"cron": "* * * * *", "timezon": "UTC"}),
+                "/config/timezon",
+            ),
         ] {
             let error = Schedule::from_config(&config).err().unwrap();
             assert_eq!(paths(error), [path], "{config}");
@@ -273,10 +285,16 @@ mod tests {
     fn seconds_are_optional_and_ticks_are_strictly_later() {
         let every_second = Schedule::from_config(&json!({"cron": "* * * * * *"})).unwrap();
         let at = Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap();
-        assert_eq!(every_second.next_after(at), Some(at + chrono::Duration::seconds(1)));
+        assert_eq!(
+            every_second.next_after(at),
+            Some(at + chrono::Duration::seconds(1))
+        );
         assert_eq!(every_second.latest_until(at), Some(at));
         let every_minute = Schedule::from_config(&json!({"cron": "* * * * *"})).unwrap();
-        assert_eq!(every_minute.next_after(at), Some(at + chrono::Duration::minutes(1)));
+        assert_eq!(
+            every_minute.next_after(at),
+            Some(at + chrono::Duration::minutes(1))
+        );
     }
 
     #[test]
@@ -298,7 +316,11 @@ mod tests {
             );
         }
         assert_eq!(
-            paths(Webhook::from_config(&json!({"cron": "* * * * *"})).err().unwrap()),
+            paths(
+                Webhook::from_config(&json!({"cron": "* * * * *"}))
+                    .err()
+                    .unwrap()
+            ),
             ["/config/cron"]
         );
     }

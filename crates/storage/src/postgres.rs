@@ -9,8 +9,8 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use crate::batch::{self, WriteSet, micros, micros_opt, page_limit};
-use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::codec::{self, corrupt};
+use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::{
     IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, StorageError, Store,
     TemplateFilter, TimerRecord, Transition, TransitionRequest,
@@ -760,7 +760,8 @@ impl Store for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let mut timers: Vec<TimerRecord> = rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
+        let mut timers: Vec<TimerRecord> =
+            rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
         timers.sort_by_key(|timer| timer.id);
         Ok(timers)
     }

@@ -635,7 +635,8 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.writer)
         .await?;
-        let mut timers: Vec<TimerRecord> = rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
+        let mut timers: Vec<TimerRecord> =
+            rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
         timers.sort_by_key(|timer| timer.id);
         Ok(timers)
     }

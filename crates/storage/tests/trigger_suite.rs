@@ -6,8 +6,8 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use model::{Instance, InstanceStatus};
 use serde_json::json;
 use storage::{
-    InstanceFilter, NewInstance, Page, SCHEDULE, ScheduleFiring, StorageError, Store,
-    TimerRecord, TriggerFilter, TriggerRecord, WEBHOOK, connect_store,
+    InstanceFilter, NewInstance, Page, SCHEDULE, ScheduleFiring, StorageError, Store, TimerRecord,
+    TriggerFilter, TriggerRecord, WEBHOOK, connect_store,
 };
 use uuid::Uuid;
 
@@ -127,7 +127,10 @@ async fn triggers_round_trip_and_stay_in_their_tenant(store: Arc<dyn Store>) {
     let trigger = webhook("acme", template_id);
     store.insert_trigger(&trigger).await.unwrap();
 
-    assert_eq!(store.get_trigger("acme", trigger.id).await.unwrap(), trigger);
+    assert_eq!(
+        store.get_trigger("acme", trigger.id).await.unwrap(),
+        trigger
+    );
     let tick = now() + Duration::seconds(5);
     let timed = schedule("acme", template_id, tick);
     store.insert_trigger(&timed).await.unwrap();
@@ -136,7 +139,10 @@ async fn triggers_round_trip_and_stay_in_their_tenant(store: Arc<dyn Store>) {
     let other_tenant = store.get_trigger("globex", trigger.id).await;
     assert!(matches!(other_tenant, Err(StorageError::NotFound { .. })));
     let delete_elsewhere = store.delete_trigger("globex", trigger.id).await;
-    assert!(matches!(delete_elsewhere, Err(StorageError::NotFound { .. })));
+    assert!(matches!(
+        delete_elsewhere,
+        Err(StorageError::NotFound { .. })
+    ));
 
     store.delete_trigger("acme", trigger.id).await.unwrap();
     let gone = store.get_trigger("acme", trigger.id).await;

@@ -360,7 +360,11 @@ mod tests {
 
         let base64_key = "ABEiM0RVZneImaq7zN3u/wARIjNEVWZ3iJmqu8zd7v8=";
         assert!(Settings::from_vars(&vars(&[("TRIGGER_SECRET_KEY", base64_key)])).is_ok());
-        for bad in ["short", "00112233", "not base64 at all, and long enough to be tried!!"] {
+        for bad in [
+            "short",
+            "00112233",
+            "not base64 at all, and long enough to be tried!!",
+        ] {
             let error = Settings::from_vars(&vars(&[("TRIGGER_SECRET_KEY", bad)]))
                 .err()
                 .unwrap();
@@ -370,8 +374,8 @@ mod tests {
 
     #[test]
     fn the_development_trigger_key_comes_from_jwt_secret() {
-        let settings = Settings::from_vars(&vars(&[("JWT_SECRET", "a-development-secret-1234")]))
-            .unwrap();
+        let settings =
+            Settings::from_vars(&vars(&[("JWT_SECRET", "a-development-secret-1234")])).unwrap();
         let key = settings.trigger_key().unwrap();
         let sealed = key.seal(uuid::Uuid::nil(), b"secret");
         let derived = scheduler::TriggerKey::derive_from_jwt_secret("a-development-secret-1234");

@@ -23,7 +23,10 @@ async fn built_in_actions_and_output_variable(backend: Backend) {
                     "output_variable": "log_result"},
          "next_steps": ["nothing"]},
         {"id": "nothing", "type": "action",
-         "config": {"action": "noop", "output_variable": "noop_result"}}
+         "config": {"action": "noop", "output_variable": "noop_result"}, "next_steps": ["who"]},
+        {"id": "who", "type": "action",
+         "config": {"action": "set_variable",
+                    "variables": {"me": "{{ instance.id }}", "template": "{{ instance.template_id }}"}}}
     ]});
     let (id, instance) = run(
         &app,
@@ -36,16 +39,34 @@ async fn built_in_actions_and_output_variable(backend: Backend) {
     assert_eq!(instance["status"], "completed", "{instance}");
     let output = &instance["output"];
     assert_eq!(output["greeting"], "hello world", "{output}");
-    assert_eq!(output["count"], json!(41), "a lone {{{{ }}}} keeps the number: {output}");
+    assert_eq!(
+        output["count"],
+        json!(41),
+        "a lone {{{{ }}}} keeps the number: {output}"
+    );
     assert_eq!(output["flag"], true);
-    assert_eq!(output["copy"], json!({"a": [1, 2]}), "and the object: {output}");
+    assert_eq!(
+        output["copy"],
+        json!({"a": [1, 2]}),
+        "and the object: {output}"
+    );
     assert_eq!(output["log_result"], json!({"logged": true}), "{output}");
     assert_eq!(output["noop_result"], json!({}), "{output}");
+    assert_eq!(output["me"], id.as_str(), "{output}");
+    assert_eq!(output["template"], instance["template_id"], "{output}");
     assert_eq!(instance["variables"], *output);
 
     let steps = app.steps(&id).await;
-    assert_eq!(step_ids(&steps), ["greet", "many", "log", "nothing"], "{steps:#?}");
-    assert!(steps.iter().all(|s| s["status"] == "completed" && s["attempt"] == 1));
+    assert_eq!(
+        step_ids(&steps),
+        ["greet", "many", "log", "nothing", "who"],
+        "{steps:#?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["status"] == "completed" && s["attempt"] == 1)
+    );
     assert_eq!(steps[0]["output"], json!({"greeting": "hello world"}));
     assert_eq!(
         steps[1]["output"],
@@ -62,7 +83,10 @@ async fn several_next_steps_all_run(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let definition = json!({"steps": [
         {"id": "start", "type": "action", "config": {"action": "noop"},
-         "next_steps": ["a", "b", "c"]},
+         "next_steps": ["a", "b", "c", "gate"]},
+        {"id": "gate", "type": "condition", "config": {"field": "nowhere", "operator": "exists"},
+         "next_steps": ["never"]},
+        {"id": "never", "type": "action", "config": {"action": "set_variable", "name": "never", "value": 1}},
         {"id": "a", "type": "action", "config": {"action": "log_message", "message": "a",
                                                  "output_variable": "a"}},
         {"id": "b", "type": "action", "config": {"action": "noop", "output_variable": "b"}},
@@ -74,12 +98,18 @@ async fn several_next_steps_all_run(backend: Backend) {
     assert_eq!(instance["output"]["a"], json!({"logged": true}));
     assert_eq!(instance["output"]["b"], json!({}));
     assert_eq!(instance["output"]["c"], 3);
+    assert!(instance["output"].get("never").is_none(), "{instance}");
     let steps = app.steps(&id).await;
-    assert_eq!(steps.len(), 4, "{steps:#?}");
+    assert_eq!(
+        steps.len(),
+        5,
+        "a false condition with one next step ends: {steps:#?}"
+    );
     assert_eq!(steps[0]["step_id"], "start");
-    for branch in ["a", "b", "c"] {
+    for branch in ["a", "b", "c", "gate"] {
         assert_eq!(only(&steps, branch)["status"], "completed");
     }
+    assert_eq!(only(&steps, "gate")["output"], json!({"result": false}));
 }
 on_both_backends!(several_next_steps_all_run);
 
@@ -126,14 +156,20 @@ async fn http_request_output_feeds_later_templates(backend: Backend) {
     assert_eq!(output["age"], json!(36), "{output}");
     assert_eq!(output["tags"], json!(["x", "y"]), "{output}");
     assert_eq!(output["line"], "Ada is 36", "{output}");
-    assert_eq!(output["stored"], "stored", "a text body stays text: {output}");
+    assert_eq!(
+        output["stored"], "stored",
+        "a text body stays text: {output}"
+    );
     assert_eq!(output["status"], json!(201), "{output}");
 
     let steps = app.steps(&id).await;
     let fetch = only(&steps, "fetch");
     assert_eq!(fetch["output"]["status"], 200);
     assert_eq!(fetch["output"]["headers"]["x-test"], "yes", "{fetch}");
-    assert_eq!(fetch["output"]["body"]["name"], "Ada", "JSON body parsed: {fetch}");
+    assert_eq!(
+        fetch["output"]["body"]["name"], "Ada",
+        "JSON body parsed: {fetch}"
+    );
     assert_eq!(fetch["input"]["url"], server.url("/users/7"));
 
     let requests = server.requests();
@@ -171,21 +207,34 @@ async fn http_500_is_retried_until_it_succeeds(backend: Backend) {
     let steps = app.steps(&id).await;
     let attempts: Vec<(i64, &str)> = steps
         .iter()
-        .map(|s| (s["attempt"].as_i64().unwrap(), s["status"].as_str().unwrap()))
+        .map(|s| {
+            (
+                s["attempt"].as_i64().unwrap(),
+                s["status"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(attempts, [(1, "failed"), (2, "failed"), (3, "completed")], "{steps:#?}");
+    assert_eq!(
+        attempts,
+        [(1, "failed"), (2, "failed"), (3, "completed")],
+        "{steps:#?}"
+    );
     for failed in &steps[..2] {
         assert_eq!(failed["error"]["type"], "http_5xx", "{failed}");
         assert_eq!(failed["error"]["retryable"], true);
         assert!(failed["error"]["message"].as_str().unwrap().contains("500"));
     }
     let ids: Vec<&Value> = steps.iter().map(|s| &s["id"]).collect();
-    assert!(ids[0] != ids[1] && ids[1] != ids[2], "one record per attempt: {ids:?}");
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2],
+        "one record per attempt: {ids:?}"
+    );
 }
 on_both_backends!(http_500_is_retried_until_it_succeeds);
 
 async fn http_404_is_not_retried(backend: Backend) {
-    let server = HttpServer::start(|_, _| Reply::json(404, &json!({"error": "no such user"}))).await;
+    let server =
+        HttpServer::start(|_, _| Reply::json(404, &json!({"error": "no such user"}))).await;
     let app = TestApp::spawn(backend).await;
     let definition = json!({"steps": [
         {"id": "fetch", "type": "action", "config": {"action": "http_request", "url": server.url("/u/1")},
@@ -222,12 +271,19 @@ async fn a_missing_variable_fails_the_step_with_template_error(backend: Backend)
     assert_eq!(instance["status"], "failed", "{instance}");
     assert_eq!(instance["error"]["type"], "template_error", "{instance}");
     let steps = app.steps(&id).await;
-    assert_eq!(step_ids(&steps), ["first", "say"], "not retried: {steps:#?}");
+    assert_eq!(
+        step_ids(&steps),
+        ["first", "say"],
+        "not retried: {steps:#?}"
+    );
     assert_eq!(steps[1]["status"], "failed");
     assert_eq!(steps[1]["error"]["type"], "template_error");
     assert_eq!(steps[1]["error"]["retryable"], false);
     assert!(
-        steps[1]["error"]["message"].as_str().unwrap().contains("nobody"),
+        steps[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody"),
         "{}",
         steps[1]["error"]
     );
@@ -268,47 +324,137 @@ on_both_backends!(template_syntax_inside_user_data_stays_inert);
 async fn condition_operators_and_forms(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let cases: Vec<(Value, bool)> = vec![
-        (json!({"config": {"field": "email", "operator": "equals", "value": "ada@example.com"}}), true),
-        (json!({"config": {"field": "age", "operator": "equals", "value": "36"}}), false),
-        (json!({"config": {"field": "age", "operator": "not_equals", "value": 37}}), true),
-        (json!({"config": {"field": "tags", "operator": "contains", "value": "vip"}}), true),
-        (json!({"config": {"field": "email", "operator": "contains", "value": "@"}}), true),
-        (json!({"config": {"field": "email", "operator": "not_contains", "value": "zzz"}}), true),
-        (json!({"config": {"field": "email", "operator": "starts_with", "value": "ada@"}}), true),
-        (json!({"config": {"field": "email", "operator": "ends_with", "value": ".org"}}), false),
-        (json!({"config": {"field": "age", "operator": "greater_than", "value": "{{ variables.limit }}"}}), true),
-        (json!({"config": {"field": "age", "operator": "greater_than_or_equal", "value": 36}}), true),
-        (json!({"config": {"field": "age", "operator": "less_than", "value": 36}}), false),
-        (json!({"config": {"field": "age", "operator": "less_than_or_equal", "value": 35.5}}), false),
-        (json!({"config": {"field": "joined", "operator": "less_than", "value": "2026-01-01T00:00:00Z"}}), true),
-        (json!({"config": {"field": "user.address.city", "operator": "in", "value": ["Paris", "Rome"]}}), true),
-        (json!({"config": {"field": "age", "operator": "not_in", "value": [1, 2]}}), true),
-        (json!({"config": {"field": "user.address.city", "operator": "exists"}}), true),
-        (json!({"config": {"field": "user.phone", "operator": "not_exists"}}), true),
-        (json!({"config": {"field": "empty", "operator": "is_empty"}}), true),
-        (json!({"config": {"field": "code", "operator": "matches", "value": "^[A-Z]{2}-\\d+$"}}), true),
-        (json!({"config": {"field": "tags.0", "operator": "equals", "value": "new"}}), true),
+        (
+            json!({"config": {"field": "email", "operator": "equals", "value": "ada@example.com"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "age", "operator": "equals", "value": "36"}}),
+            false,
+        ),
+        (
+            json!({"config": {"field": "age", "operator": "not_equals", "value": 37}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "tags", "operator": "contains", "value": "vip"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "email", "operator": "contains", "value": "@"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "email", "operator": "not_contains", "value": "zzz"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "email", "operator": "starts_with", "value": "ada@"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "email", "operator": "ends_with", "value": ".org"}}),
+            false,
+        ),
+        (
+            json!({"config": {"field": "age", "operator": "greater_than", "value": "{{ variables.limit }}"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "age", "operator": "greater_than_or_equal", "value": 36}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "age", "operator": "less_than", "value": 36}}),
+            false,
+        ),
+        (
+            json!({"config": {"field": "age", "operator": "less_than_or_equal", "value": 35.5}}),
+            false,
+        ),
+        (
+            json!({"config": {"field": "joined", "operator": "less_than", "value": "2026-01-01T00:00:00Z"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "user.address.city", "operator": "in", "value": ["Paris", "Rome"]}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "age", "operator": "not_in", "value": [1, 2]}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "user.address.city", "operator": "exists"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "user.phone", "operator": "not_exists"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "empty", "operator": "is_empty"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "code", "operator": "matches", "value": "^[A-Z]{2}-\\d+$"}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "tags.0", "operator": "equals", "value": "new"}}),
+            true,
+        ),
         // A field that does not exist: false for most, true for the negative ones.
-        (json!({"config": {"field": "nowhere.deep", "operator": "equals", "value": 1}}), false),
-        (json!({"config": {"field": "nowhere", "operator": "greater_than", "value": 1}}), false),
-        (json!({"config": {"field": "nowhere", "operator": "exists"}}), false),
-        (json!({"config": {"field": "nowhere", "operator": "not_equals", "value": 1}}), true),
-        (json!({"config": {"field": "nowhere", "operator": "not_in", "value": [1]}}), true),
+        (
+            json!({"config": {"field": "nowhere.deep", "operator": "equals", "value": 1}}),
+            false,
+        ),
+        (
+            json!({"config": {"field": "nowhere", "operator": "greater_than", "value": 1}}),
+            false,
+        ),
+        (
+            json!({"config": {"field": "nowhere", "operator": "exists"}}),
+            false,
+        ),
+        (
+            json!({"config": {"field": "nowhere", "operator": "not_equals", "value": 1}}),
+            true,
+        ),
+        (
+            json!({"config": {"field": "nowhere", "operator": "not_in", "value": [1]}}),
+            true,
+        ),
         // The list form: all must hold, or one is enough with match: any.
-        (json!({"conditions": [
+        (
+            json!({"conditions": [
             {"field": "age", "operator": "greater_than", "value": 30},
-            {"field": "email", "operator": "contains", "value": "@"}]}), true),
-        (json!({"conditions": [
+            {"field": "email", "operator": "contains", "value": "@"}]}),
+            true,
+        ),
+        (
+            json!({"conditions": [
             {"field": "age", "operator": "greater_than", "value": 30},
-            {"field": "email", "operator": "contains", "value": "#"}]}), false),
-        (json!({"config": {"match": "any"}, "conditions": [
+            {"field": "email", "operator": "contains", "value": "#"}]}),
+            false,
+        ),
+        (
+            json!({"config": {"match": "any"}, "conditions": [
             {"field": "age", "operator": "greater_than", "value": 99},
-            {"field": "email", "operator": "contains", "value": "@"}]}), true),
-        (json!({"config": {"match": "any"}, "conditions": [
+            {"field": "email", "operator": "contains", "value": "@"}]}),
+            true,
+        ),
+        (
+            json!({"config": {"match": "any"}, "conditions": [
             {"field": "age", "operator": "greater_than", "value": 99},
-            {"field": "nowhere", "operator": "exists"}]}), false),
+            {"field": "nowhere", "operator": "exists"}]}),
+            false,
+        ),
         // A path into an earlier step's output.
-        (json!({"config": {"field": "steps.case_0.output.result", "operator": "equals", "value": true}}), true),
+        (
+            json!({"config": {"field": "steps.case_0.output.result", "operator": "equals", "value": true}}),
+            true,
+        ),
     ];
     let mut steps = Vec::new();
     for (i, (test, expected)) in cases.iter().enumerate() {
@@ -342,17 +488,26 @@ async fn condition_operators_and_forms(backend: Backend) {
     let executions = app.steps(&id).await;
     assert_eq!(instance["status"], "completed", "{instance}");
     assert_eq!(
-        instance["output"]["all_good"], true,
+        instance["output"]["all_good"],
+        true,
         "a case routed wrongly; the last condition run: {:#?}",
         executions.iter().rev().nth(1)
     );
     assert_eq!(executions.len(), cases.len() + 1);
     for (i, (_, expected)) in cases.iter().enumerate() {
         let execution = only(&executions, &format!("case_{i}"));
-        assert_eq!(execution["output"], json!({"result": expected}), "{execution}");
+        assert_eq!(
+            execution["output"],
+            json!({"result": expected}),
+            "{execution}"
+        );
     }
     let rendered = &only(&executions, "case_8")["input"]["conditions"][0];
-    assert_eq!(rendered["value"], json!(30), "the value template kept its type: {rendered}");
+    assert_eq!(
+        rendered["value"],
+        json!(30),
+        "the value template kept its type: {rendered}"
+    );
 }
 on_both_backends!(condition_operators_and_forms);
 
@@ -383,7 +538,10 @@ async fn a_condition_loops_back_until_done(backend: Backend) {
     assert_eq!(messages, ["round 0", "round 1", "round 2", "round 3"]);
     assert_eq!(executions_of(&steps, "again").len(), 4);
     assert_eq!(only(&steps, "done")["status"], "completed");
-    assert!(work.iter().all(|w| w["attempt"] == 1), "each arrival is a new execution");
+    assert!(
+        work.iter().all(|w| w["attempt"] == 1),
+        "each arrival is a new execution"
+    );
 }
 on_both_backends!(a_condition_loops_back_until_done);
 
@@ -401,7 +559,49 @@ async fn a_runaway_loop_hits_the_execution_limit(backend: Backend) {
     let (_, instance) = run(&app, "runaway", definition, json!({"n": 0})).await;
 
     assert_eq!(instance["status"], "failed", "{instance}");
-    assert_eq!(instance["error"]["type"], "step_limit_exceeded", "{instance}");
-    assert_eq!(instance["variables"]["n"], json!(5000), "10 000 executions, half of them bumps");
+    assert_eq!(
+        instance["error"]["type"], "step_limit_exceeded",
+        "{instance}"
+    );
+    assert_eq!(
+        instance["variables"]["n"],
+        json!(5000),
+        "10 000 executions, half of them bumps"
+    );
 }
 on_both_backends!(a_runaway_loop_hits_the_execution_limit);
+
+async fn a_custom_action_nobody_serves_times_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, created) = app
+        .post(
+            "/api/v1/templates",
+            &json!({"name": "custom", "definition": {"steps": [
+                {"id": "crunch", "type": "action",
+                 "config": {"action": "crunch_numbers", "size": "{{ variables.size }}"},
+                 "timeout_seconds": 0.5, "retry": {"max_attempts": 1}}
+            ]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let warnings = created["warnings"].to_string();
+    assert!(
+        warnings.contains("crunch_numbers"),
+        "no worker announced it: {created}"
+    );
+    let id = app
+        .start_instance(created["id"].as_str().unwrap(), json!({"size": 3}))
+        .await;
+    let instance = app.wait_finished(&id).await;
+
+    assert_eq!(instance["status"], "failed", "{instance}");
+    assert_eq!(instance["error"]["type"], "timeout", "{instance}");
+    let crunch = only(&app.steps(&id).await, "crunch").clone();
+    assert_eq!(
+        crunch["input"],
+        json!({"action": "crunch_numbers", "size": 3}),
+        "{crunch}"
+    );
+    assert_eq!(crunch["error"]["type"], "timeout");
+}
+on_both_backends!(a_custom_action_nobody_serves_times_out);

@@ -32,10 +32,17 @@ async fn parallel_outputs_come_in_branch_order(backend: Backend) {
     assert_eq!(fan["status"], "completed");
     let output = fan["output"].as_array().expect("a list");
     assert_eq!(output.len(), 3, "{fan}");
-    assert_eq!(output[0]["body"], json!({"path": "/slow/5"}), "the slow one stays first: {fan}");
+    assert_eq!(
+        output[0]["body"],
+        json!({"path": "/slow/5"}),
+        "the slow one stays first: {fan}"
+    );
     assert_eq!(output[1], json!({"logged": true}));
     assert_eq!(output[2], json!({}));
-    assert_eq!(fan["input"][1]["message"], "fast 5", "branches are rendered: {fan}");
+    assert_eq!(
+        fan["input"][1]["message"], "fast 5",
+        "branches are rendered: {fan}"
+    );
     assert_eq!(instance["output"]["path"], "/slow/5");
     assert_eq!(instance["output"]["slow"]["status"], 200);
     assert_eq!(instance["output"]["nothing"], json!({}));
@@ -63,14 +70,23 @@ async fn fail_fast_cancels_the_other_branches(backend: Backend) {
     let started = Instant::now();
     let (id, instance) = run(&app, "fail-fast", definition, json!({})).await;
 
-    assert!(started.elapsed() < Duration::from_secs(4), "the slow branch was not awaited");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the slow branch was not awaited"
+    );
     assert_eq!(instance["status"], "failed", "{instance}");
     assert_eq!(instance["error"]["type"], "http_4xx", "{instance}");
     let steps = app.steps(&id).await;
     let fan = only(&steps, "fan");
     assert_eq!(fan["status"], "failed");
     assert_eq!(fan["error"]["type"], "http_4xx");
-    assert!(fan["error"]["message"].as_str().unwrap().contains("branch 1"), "{fan}");
+    assert!(
+        fan["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("branch 1"),
+        "{fan}"
+    );
     assert!(steps.iter().all(|s| s["step_id"] != "after"));
 }
 on_both_backends!(fail_fast_cancels_the_other_branches);
@@ -94,13 +110,22 @@ async fn wait_all_runs_every_branch_and_lists_every_error(backend: Backend) {
     let started = Instant::now();
     let (id, instance) = run(&app, "wait-all", definition, json!({})).await;
 
-    assert!(started.elapsed() >= Duration::from_millis(600), "the slow branch was awaited");
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "the slow branch was awaited"
+    );
     assert_eq!(instance["status"], "failed", "{instance}");
     assert_eq!(instance["error"]["type"], "parallel_failed", "{instance}");
     let fan = only(&app.steps(&id).await, "fan").clone();
     let message = fan["error"]["message"].as_str().unwrap();
-    assert!(message.contains("branch 0") && message.contains("http_4xx"), "{message}");
-    assert!(message.contains("branch 2") && message.contains("http_5xx"), "{message}");
+    assert!(
+        message.contains("branch 0") && message.contains("http_4xx"),
+        "{message}"
+    );
+    assert!(
+        message.contains("branch 2") && message.contains("http_5xx"),
+        "{message}"
+    );
     assert!(!message.contains("branch 1"), "{message}");
     let paths: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
     assert_eq!(paths.len(), 3, "{paths:?}");
@@ -122,7 +147,11 @@ async fn max_concurrency_limits_branches_at_once(backend: Backend) {
 
     assert_eq!(instance["status"], "completed", "{instance}");
     assert_eq!(server.requests().len(), 5);
-    assert_eq!(server.most_at_once(), 2, "never more than max_concurrency at once");
+    assert_eq!(
+        server.most_at_once(),
+        2,
+        "never more than max_concurrency at once"
+    );
     let fan = only(&app.steps(&id).await, "fan").clone();
     assert_eq!(fan["output"].as_array().unwrap().len(), 5);
 }
@@ -169,10 +198,18 @@ async fn a_subflow_runs_a_child_instance(backend: Backend) {
     assert_eq!(parent["output"]["result"], json!(42), "{parent}");
     let steps = app.steps(&id).await;
     let sub = only(&steps, "sub");
-    assert_eq!(sub["output"], json!({"x": 21, "doubled": 42}), "the child's final variables");
+    assert_eq!(
+        sub["output"],
+        json!({"x": 21, "doubled": 42}),
+        "the child's final variables"
+    );
     let copy_all = only(&steps, "copy_all");
     assert_eq!(copy_all["output"]["doubled"], json!(10), "{copy_all}");
-    assert_eq!(copy_all["output"]["n"], json!(21), "a copy of the parent's variables");
+    assert_eq!(
+        copy_all["output"]["n"],
+        json!(21),
+        "a copy of the parent's variables"
+    );
 
     let children = children_of(&app, &id).await;
     assert_eq!(children.len(), 2, "{children:#?}");
@@ -181,11 +218,18 @@ async fn a_subflow_runs_a_child_instance(backend: Backend) {
         assert_eq!(child["status"], "completed");
     }
     assert!(
-        children.iter().any(|c| c["variables"] == json!({"x": 21, "doubled": 42})),
+        children
+            .iter()
+            .any(|c| c["variables"] == json!({"x": 21, "doubled": 42})),
         "{children:#?}"
     );
-    let (_, top_level) = app.get("/api/v1/instances?parent_instance_id=00000000-0000-0000-0000-000000000000").await;
-    assert!(top_level["items"].as_array().is_none_or(Vec::is_empty), "{top_level}");
+    let (_, top_level) = app
+        .get("/api/v1/instances?parent_instance_id=00000000-0000-0000-0000-000000000000")
+        .await;
+    assert!(
+        top_level["items"].as_array().is_none_or(Vec::is_empty),
+        "{top_level}"
+    );
 }
 on_both_backends!(a_subflow_runs_a_child_instance);
 
@@ -213,7 +257,10 @@ async fn a_failing_child_fails_the_subflow_step(backend: Backend) {
     let sub = only(&steps, "sub");
     assert_eq!(sub["status"], "failed");
     assert!(
-        sub["error"]["message"].as_str().unwrap().starts_with("subflow failed:"),
+        sub["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("subflow failed:"),
         "{sub}"
     );
     let children = children_of(&app, &id).await;
@@ -275,7 +322,9 @@ async fn a_missing_subflow_target_fails_with_subflow_not_found(backend: Backend)
     assert_eq!(status, 201, "{created}");
     let warnings = created["warnings"].as_array().expect("warnings");
     assert!(
-        warnings.iter().any(|w| w.to_string().contains("does-not-exist")),
+        warnings
+            .iter()
+            .any(|w| w.to_string().contains("does-not-exist")),
         "a missing target is a warning: {created}"
     );
     let id = app

@@ -36,12 +36,22 @@ async fn fixed_backoff_spaces_attempts_up_to_max_attempts(backend: Backend) {
     assert_eq!(instance["error"]["type"], "http_5xx", "{instance}");
     assert_eq!(server.requests().len(), 3);
     let steps = app.steps(&id).await;
-    let attempts: Vec<i64> = steps.iter().map(|s| s["attempt"].as_i64().unwrap()).collect();
+    let attempts: Vec<i64> = steps
+        .iter()
+        .map(|s| s["attempt"].as_i64().unwrap())
+        .collect();
     assert_eq!(attempts, [1, 2, 3], "{steps:#?}");
-    assert!(steps.iter().all(|s| s["status"] == "failed" && s["error"]["type"] == "http_5xx"));
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["status"] == "failed" && s["error"]["type"] == "http_5xx")
+    );
     for pair in steps.windows(2) {
         let gap = seconds_between(&pair[0]["completed_at"], &pair[1]["started_at"]);
-        assert!(gap >= 0.29, "attempts {gap}s apart, expected the 0.3 s backoff: {pair:#?}");
+        assert!(
+            gap >= 0.29,
+            "attempts {gap}s apart, expected the 0.3 s backoff: {pair:#?}"
+        );
     }
 }
 on_both_backends!(fixed_backoff_spaces_attempts_up_to_max_attempts);
@@ -88,12 +98,19 @@ async fn on_error_routes_with_the_error_in_scope(backend: Backend) {
     assert_eq!(instance["status"], "completed", "{instance}");
     let output = &instance["output"];
     assert_eq!(output["error_type"], "http_4xx", "{output}");
-    assert!(output["error_message"].as_str().unwrap().contains("403"), "{output}");
+    assert!(
+        output["error_message"].as_str().unwrap().contains("403"),
+        "{output}"
+    );
     assert_eq!(output["retryable"], false);
     assert_eq!(output["fetch_output"], Value::Null);
     assert_eq!(output["condition_saw_error"], true);
     let steps = app.steps(&id).await;
-    assert_eq!(step_ids(&steps), ["fetch", "report", "check", "matched"], "{steps:#?}");
+    assert_eq!(
+        step_ids(&steps),
+        ["fetch", "report", "check", "matched"],
+        "{steps:#?}"
+    );
     assert_eq!(steps[0]["status"], "failed");
 }
 on_both_backends!(on_error_routes_with_the_error_in_scope);
@@ -101,7 +118,11 @@ on_both_backends!(on_error_routes_with_the_error_in_scope);
 async fn a_slow_step_times_out_and_the_retry_succeeds(backend: Backend) {
     let server = HttpServer::start(|_, n| {
         let reply = Reply::json(200, &json!({"call": n}));
-        if n == 0 { reply.after(Duration::from_secs(5)) } else { reply }
+        if n == 0 {
+            reply.after(Duration::from_secs(5))
+        } else {
+            reply
+        }
     })
     .await;
     let app = TestApp::spawn(backend).await;
@@ -116,7 +137,10 @@ async fn a_slow_step_times_out_and_the_retry_succeeds(backend: Backend) {
 
     let elapsed = started.elapsed();
     let steps = app.steps(&id).await;
-    assert!(elapsed < Duration::from_secs(4), "the first attempt was abandoned: {elapsed:?} {steps:#?}");
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "the first attempt was abandoned: {elapsed:?} {steps:#?}"
+    );
     assert_eq!(instance["status"], "completed", "{instance}");
     assert_eq!(instance["output"]["reply"]["body"], json!({"call": 1}));
     let steps = app.steps(&id).await;
@@ -130,7 +154,8 @@ async fn a_slow_step_times_out_and_the_retry_succeeds(backend: Backend) {
 on_both_backends!(a_slow_step_times_out_and_the_retry_succeeds);
 
 async fn a_step_timeout_fails_the_instance_when_no_retry_is_left(backend: Backend) {
-    let server = HttpServer::start(|_, _| Reply::text(200, "late").after(Duration::from_secs(5))).await;
+    let server =
+        HttpServer::start(|_, _| Reply::text(200, "late").after(Duration::from_secs(5))).await;
     let app = TestApp::spawn(backend).await;
     let definition = json!({"steps": [
         {"id": "slow", "type": "action", "config": {"action": "http_request", "url": server.url("/")},
@@ -184,11 +209,21 @@ async fn duration_waits_hold_the_instance(backend: Backend) {
 
     assert_eq!(finished["status"], "completed", "{finished}");
     let steps = app.steps(&id).await;
-    assert_eq!(step_ids(&steps), ["short", "longer", "iso", "done"], "{steps:#?}");
+    assert_eq!(
+        step_ids(&steps),
+        ["short", "longer", "iso", "done"],
+        "{steps:#?}"
+    );
     let short = &steps[0];
     let longer = &steps[1];
-    assert!(seconds_between(&short["started_at"], &short["completed_at"]) >= 0.2, "{short}");
-    assert!(seconds_between(&longer["started_at"], &longer["completed_at"]) >= 0.5, "{longer}");
+    assert!(
+        seconds_between(&short["started_at"], &short["completed_at"]) >= 0.2,
+        "{short}"
+    );
+    assert!(
+        seconds_between(&longer["started_at"], &longer["completed_at"]) >= 0.5,
+        "{longer}"
+    );
     assert_eq!(longer["id"], waiting["id"]);
     assert_eq!(longer["input"]["seconds"], json!(0.5));
     assert!(time(&longer["output"]["waited_until"]) >= time(&longer["started_at"]));
@@ -241,7 +276,11 @@ async fn an_event_resumes_its_wait_with_its_data(backend: Backend) {
     assert_eq!(finished["status"], "completed", "{finished}");
     assert_eq!(finished["output"]["by"], "bob");
     let steps = app.steps(&id).await;
-    assert_eq!(step_ids(&steps), ["approval", "decide", "yes"], "{steps:#?}");
+    assert_eq!(
+        step_ids(&steps),
+        ["approval", "decide", "yes"],
+        "{steps:#?}"
+    );
     assert_eq!(steps[0]["output"], json!({"ok": true, "by": "bob"}));
 }
 on_both_backends!(an_event_resumes_its_wait_with_its_data);
@@ -257,7 +296,10 @@ async fn early_events_are_kept_and_consumed_in_order(backend: Backend) {
     ]});
     let template = app.create_template("early", definition).await;
     let (status, created) = app
-        .post("/api/v1/instances", &json!({"template_id": template, "variables": {}}))
+        .post(
+            "/api/v1/instances",
+            &json!({"template_id": template, "variables": {}}),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["status"], "pending");
@@ -267,18 +309,31 @@ async fn early_events_are_kept_and_consumed_in_order(backend: Backend) {
         let (status, body) = send_event(&app, &id, "go", json!({"n": n})).await;
         assert_eq!(status, 202, "an event before the start is kept: {body}");
     }
-    let (status, body) = app.put(&format!("/api/v1/instances/{id}/start"), None).await;
+    let (status, body) = app
+        .put(&format!("/api/v1/instances/{id}/start"), None)
+        .await;
     assert_eq!(status, 200, "{body}");
     wait_step(&app, &id, "third", "waiting").await;
     let steps = app.steps(&id).await;
-    assert_eq!(only(&steps, "first")["output"], json!({"n": 1}), "{steps:#?}");
-    assert_eq!(only(&steps, "second")["output"], json!({"n": 2}), "{steps:#?}");
+    assert_eq!(
+        only(&steps, "first")["output"],
+        json!({"n": 1}),
+        "{steps:#?}"
+    );
+    assert_eq!(
+        only(&steps, "second")["output"],
+        json!({"n": 2}),
+        "{steps:#?}"
+    );
 
     let (status, _) = send_event(&app, &id, "go", json!({"n": 3})).await;
     assert_eq!(status, 202);
     let finished = app.wait_finished(&id).await;
     assert_eq!(finished["status"], "completed", "{finished}");
-    assert_eq!(only(&app.steps(&id).await, "third")["output"], json!({"n": 3}));
+    assert_eq!(
+        only(&app.steps(&id).await, "third")["output"],
+        json!({"n": 3})
+    );
 }
 on_both_backends!(early_events_are_kept_and_consumed_in_order);
 

@@ -26,7 +26,10 @@ fn assert_conflict(answer: &(u16, Value), current: &str) {
     let (status, body) = answer;
     assert_eq!(*status, 409, "{body}");
     assert!(
-        body["detail"].as_str().unwrap_or_default().contains(current),
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(current),
         "the answer names the current status {current}: {body}"
     );
 }
@@ -93,7 +96,9 @@ async fn pause_lets_a_running_step_finish_but_starts_nothing(backend: Backend) {
     assert_eq!(instance(&app, &id).await["status"], "paused");
     let steps = app.steps(&id).await;
     assert!(
-        executions_of(&steps, "after").iter().all(|s| s["status"] == "pending"),
+        executions_of(&steps, "after")
+            .iter()
+            .all(|s| s["status"] == "pending"),
         "nothing new starts while paused: {steps:#?}"
     );
     assert_eq!(server.requests().len(), 1);
@@ -130,7 +135,10 @@ async fn cancel_from_pending_running_and_paused(backend: Backend) {
     let (status, body) = lifecycle(&app, &running, "cancel").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "cancelled");
-    assert_eq!(only(&app.steps(&running).await, "hold")["status"], "cancelled");
+    assert_eq!(
+        only(&app.steps(&running).await, "hold")["status"],
+        "cancelled"
+    );
     let (status, _) = send_event(&app, &running, "go", json!({})).await;
     assert_eq!(status, 409, "an event to a cancelled instance is refused");
 
@@ -197,9 +205,13 @@ async fn rejected_paths(app: &TestApp, definition: Value) -> Vec<String> {
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    let errors = body["errors"].as_array().unwrap_or_else(|| panic!("errors: {body}"));
+    let errors = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("errors: {body}"));
     assert!(
-        errors.iter().all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())),
+        errors
+            .iter()
+            .all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())),
         "{body}"
     );
     errors
@@ -212,7 +224,10 @@ async fn invalid_definitions_are_rejected_with_json_paths(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let noop = json!({"action": "noop"});
 
-    assert_eq!(rejected_paths(&app, json!({"steps": []})).await, ["/definition/steps"]);
+    assert_eq!(
+        rejected_paths(&app, json!({"steps": []})).await,
+        ["/definition/steps"]
+    );
     assert_eq!(rejected_paths(&app, json!([1, 2])).await, ["/definition"]);
     assert_eq!(
         rejected_paths(&app, json!({"start_at": "a"})).await,
@@ -251,7 +266,10 @@ async fn invalid_definitions_are_rejected_with_json_paths(backend: Backend) {
         "/definition/steps/7/on_error",
         "/definition/steps/8/next_steps",
     ] {
-        assert!(paths.iter().any(|p| p == expected), "{expected} missing from {paths:#?}");
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "{expected} missing from {paths:#?}"
+        );
     }
     assert_eq!(paths.len(), 11, "{paths:#?}");
 
@@ -282,13 +300,18 @@ async fn unreachable_steps_are_warnings(backend: Backend) {
     let warnings = created["warnings"].as_array().expect("warnings");
     assert_eq!(warnings.len(), 1, "{created}");
     assert_eq!(warnings[0]["path"], "/definition/steps/3", "{created}");
-    assert!(warnings[0]["message"].as_str().unwrap().contains("island"), "{created}");
+    assert!(
+        warnings[0]["message"].as_str().unwrap().contains("island"),
+        "{created}"
+    );
 
     let id = app
         .start_instance(created["id"].as_str().unwrap(), json!({}))
         .await;
     assert_eq!(app.wait_finished(&id).await["status"], "completed");
     let steps = app.steps(&id).await;
-    assert!(executions_of(&steps, "island").is_empty() && executions_of(&steps, "handler").is_empty());
+    assert!(
+        executions_of(&steps, "island").is_empty() && executions_of(&steps, "handler").is_empty()
+    );
 }
 on_both_backends!(unreachable_steps_are_warnings);

@@ -52,6 +52,7 @@ impl Filter {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Only this instance's events.
     #[param(value_type = Option<Uuid>)]
@@ -63,6 +64,7 @@ pub struct StreamQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InstanceStreamQuery {
     /// Only events of these types, comma-separated.
     #[serde(rename = "type")]
@@ -93,7 +95,8 @@ fn last_event_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// All events of the caller's tenant, optionally narrowed by instance and type.
-#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(StreamQuery,
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", operation_id = "stream_events",
+    params(StreamQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses((status = 200, content_type = "text/event-stream", body = EventData,
         description = "server-sent events: `id`, `event` (the type) and `data`"),
@@ -115,6 +118,7 @@ pub async fn all(
 
 /// One instance's events; 404 when the instance is unknown to the caller's tenant.
 #[utoipa::path(get, path = "/api/v1/instances/{id}/events/stream", tag = "events",
+    operation_id = "stream_instance_events",
     params(("id" = Uuid, Path), InstanceStreamQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses((status = 200, content_type = "text/event-stream", body = EventData,

@@ -22,8 +22,8 @@ pub struct Health {
 
 /// Readiness: the database (asked through the scheduler, which owns it), Redis (the event bus)
 /// and the scheduler.
-#[utoipa::path(get, path = "/health", tag = "operations",
-    responses((status = 200, body = Health), (status = 503, body = Health, description = "a dependency is down; see `checks`")))]
+#[utoipa::path(get, path = "/health", tag = "operations", operation_id = "health",
+    responses((status = 200, body = Health, description = "every dependency answers"), (status = 503, body = Health, description = "a dependency is down; see `checks`")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let (scheduler, database, redis) = tokio::join!(
         state.scheduler.check(""),
@@ -87,7 +87,8 @@ async fn redis_check(state: &AppState) -> Result<(), String> {
 }
 
 /// Liveness: answers while the process runs, whatever its dependencies do.
-#[utoipa::path(get, path = "/health/live", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health/live", tag = "operations", operation_id = "health_live",
+    responses((status = 200, body = Health, description = "the process runs")))]
 pub async fn live() -> Json<Health> {
     Json(Health {
         status: "ok",

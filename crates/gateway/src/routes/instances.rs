@@ -11,7 +11,7 @@ use crate::extract::{ApiQuery, IdPath, JsonBody, optional_uuid, page_limit};
 use crate::idempotency;
 use crate::mapping::{
     Accepted, CreateInstanceBody, InstanceDto, Items, Page, SendEventBody, StepExecutionDto,
-    convert_all,
+    check_version, convert_all,
 };
 use crate::state::AppState;
 
@@ -24,9 +24,9 @@ pub fn variables_json(value: Option<serde_json::Value>, path: &str) -> Result<St
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/instances", tag = "instances", request_body = CreateInstanceBody,
+#[utoipa::path(post, path = "/api/v1/instances", tag = "instances", operation_id = "create_instance", request_body = CreateInstanceBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "answers the same instance (200) for a retry with the same body")),
-    responses((status = 201, body = InstanceDto), (status = 200, body = InstanceDto, description = "an earlier instance with this idempotency key"),
+    responses((status = 201, body = InstanceDto, description = "the new instance"), (status = 200, body = InstanceDto, description = "an earlier instance with this idempotency key"),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create(
@@ -39,6 +39,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<InstanceDto>), ApiError> {
     let idem = idempotency::from_request(&headers, &method, uri.path(), &body.raw)?;
     let b = body.value;
+    check_version(b.version, "/version")?;
     let request = v1::CreateInstanceRequest {
         template_id: b.template_id.to_string(),
         version: b.version,
@@ -65,21 +66,48 @@ pub async fn create(
     Ok((status, Json(instance.try_into()?)))
 }
 
+fn instance_status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(model::InstanceStatus::ALL.map(|s| s.as_str())))
+        .build()
+}
+
+/// The status filter: one of the statuses; anything else, the empty string too, is invalid.
+fn instance_status(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    match raw.parse::<model::InstanceStatus>() {
+        Ok(status) => Ok(Some(status.as_str().to_string())),
+        Err(_) => Err(ApiError::invalid(
+            "/status",
+            format!("unknown status '{raw}'"),
+        )),
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListInstancesQuery {
+    /// Only instances in this status.
+    #[param(schema_with = instance_status_schema)]
     pub status: Option<String>,
     #[param(value_type = Option<uuid::Uuid>)]
     pub template_id: Option<String>,
     #[param(value_type = Option<uuid::Uuid>)]
     pub parent_instance_id: Option<String>,
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", params(ListInstancesQuery),
-    responses((status = 200, body = Page<InstanceDto>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", operation_id = "list_instances",
+    params(ListInstancesQuery),
+    responses((status = 200, body = Page<InstanceDto>, description = "one page of instances, newest first"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -87,12 +115,12 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListInstancesQuery>,
 ) -> Result<Json<Page<InstanceDto>>, ApiError> {
     let request = v1::ListInstancesRequest {
-        status: q.status,
+        status: instance_status(q.status)?,
         template_id: optional_uuid(q.template_id.as_deref(), "template_id")?.map(|u| u.to_string()),
         parent_instance_id: optional_uuid(q.parent_instance_id.as_deref(), "parent_instance_id")?
             .map(|u| u.to_string()),
         limit: page_limit(q.limit.as_deref())?,
-        cursor: q.cursor,
+        cursor: optional_uuid(q.cursor.as_deref(), "cursor")?.map(|u| u.to_string()),
     };
     let page = state
         .scheduler
@@ -106,8 +134,9 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = InstanceDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances", operation_id = "get_instance",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = InstanceDto, description = "the instance"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -124,8 +153,9 @@ pub async fn get(
     Ok(Json(instance.try_into()?))
 }
 
-#[utoipa::path(put, path = "/api/v1/instances/{id}/start", tag = "instances", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = InstanceDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(put, path = "/api/v1/instances/{id}/start", tag = "instances", operation_id = "start_instance",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = InstanceDto, description = "the instance, running"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn start(
     State(state): State<AppState>,
@@ -142,8 +172,9 @@ pub async fn start(
     Ok(Json(instance.try_into()?))
 }
 
-#[utoipa::path(put, path = "/api/v1/instances/{id}/pause", tag = "instances", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = InstanceDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(put, path = "/api/v1/instances/{id}/pause", tag = "instances", operation_id = "pause_instance",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = InstanceDto, description = "the instance, paused"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn pause(
     State(state): State<AppState>,
@@ -160,8 +191,9 @@ pub async fn pause(
     Ok(Json(instance.try_into()?))
 }
 
-#[utoipa::path(put, path = "/api/v1/instances/{id}/resume", tag = "instances", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = InstanceDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(put, path = "/api/v1/instances/{id}/resume", tag = "instances", operation_id = "resume_instance",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = InstanceDto, description = "the instance, running again"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn resume(
     State(state): State<AppState>,
@@ -178,8 +210,9 @@ pub async fn resume(
     Ok(Json(instance.try_into()?))
 }
 
-#[utoipa::path(put, path = "/api/v1/instances/{id}/cancel", tag = "instances", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = InstanceDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(put, path = "/api/v1/instances/{id}/cancel", tag = "instances", operation_id = "cancel_instance",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = InstanceDto, description = "the instance, cancelled"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -196,8 +229,9 @@ pub async fn cancel(
     Ok(Json(instance.try_into()?))
 }
 
-#[utoipa::path(get, path = "/api/v1/instances/{id}/steps", tag = "instances", params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Items<StepExecutionDto>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(get, path = "/api/v1/instances/{id}/steps", tag = "instances", operation_id = "list_steps",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Items<StepExecutionDto>, description = "the step executions, oldest first"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn steps(
     State(state): State<AppState>,
@@ -218,9 +252,10 @@ pub async fn steps(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/instances/{id}/events", tag = "instances", params(("id" = uuid::Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/instances/{id}/events", tag = "instances", operation_id = "send_event",
+    params(("id" = uuid::Uuid, Path)),
     request_body = SendEventBody,
-    responses((status = 202, body = Accepted), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 202, body = Accepted, description = "the event is queued for the instance"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn send_event(
     State(state): State<AppState>,

@@ -8,8 +8,8 @@ use crate::openapi;
 use crate::state::AppState;
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text exposition")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.run_upkeep();
     let mut response = state.metrics.render().into_response();
@@ -21,10 +21,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// This API as OpenAPI 3.1.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
-    responses((status = 200, content_type = "application/json", body = Object)))]
-pub async fn openapi_json() -> Result<Json<utoipa::openapi::OpenApi>, ApiError> {
-    Ok(Json(openapi::document()))
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", operation_id = "openapi",
+    responses((status = 200, content_type = "application/json", body = Object, description = "this document")))]
+pub async fn openapi_json() -> Result<Json<serde_json::Value>, ApiError> {
+    openapi::document().map(Json).map_err(|e| {
+        tracing::error!(error = %e, "cannot render the openapi document");
+        ApiError::internal()
+    })
 }
 
 pub async fn not_found() -> ApiError {

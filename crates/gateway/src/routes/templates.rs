@@ -7,12 +7,15 @@ use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiQuery, IdPath, JsonBody, page_limit};
-use crate::mapping::{CreateTemplateBody, Page, TemplateDto, UpdateTemplateBody, convert_all};
+use crate::extract::{ApiQuery, IdPath, JsonBody, optional_uuid, page_limit};
+use crate::mapping::{
+    CreateTemplateBody, Page, TemplateDto, UpdateTemplateBody, check_name, convert_all,
+};
 use crate::state::AppState;
 
-#[utoipa::path(post, path = "/api/v1/templates", tag = "templates", request_body = CreateTemplateBody,
-    responses((status = 201, body = TemplateDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(post, path = "/api/v1/templates", tag = "templates", operation_id = "create_template",
+    request_body = CreateTemplateBody,
+    responses((status = 201, body = TemplateDto, description = "the new template, version 1"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -20,6 +23,7 @@ pub async fn create(
     body: JsonBody<CreateTemplateBody>,
 ) -> Result<(StatusCode, Json<TemplateDto>), ApiError> {
     let b = body.value;
+    check_name(&b.name, "/name")?;
     let request = v1::CreateTemplateRequest {
         name: b.name,
         description: b.description,
@@ -35,17 +39,21 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListTemplatesQuery {
     /// Only the template with this name.
     pub name: Option<String>,
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", params(ListTemplatesQuery),
-    responses((status = 200, body = Page<TemplateDto>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", operation_id = "list_templates",
+    params(ListTemplatesQuery),
+    responses((status = 200, body = Page<TemplateDto>, description = "one page of templates, newest first"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -55,7 +63,7 @@ pub async fn list(
     let request = v1::ListTemplatesRequest {
         name: q.name,
         limit: page_limit(q.limit.as_deref())?,
-        cursor: q.cursor,
+        cursor: optional_uuid(q.cursor.as_deref(), "cursor")?.map(|u| u.to_string()),
     };
     let page = state
         .scheduler
@@ -70,15 +78,16 @@ pub async fn list(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetTemplateQuery {
     /// An older version; the latest when absent.
-    #[param(value_type = Option<i32>)]
+    #[param(value_type = Option<i32>, minimum = 1)]
     pub version: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates",
+#[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates", operation_id = "get_template",
     params(("id" = uuid::Uuid, Path), GetTemplateQuery),
-    responses((status = 200, body = TemplateDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = TemplateDto, description = "the template"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -111,9 +120,9 @@ pub async fn get(
     Ok(Json(template.try_into()?))
 }
 
-#[utoipa::path(put, path = "/api/v1/templates/{id}", tag = "templates",
+#[utoipa::path(put, path = "/api/v1/templates/{id}", tag = "templates", operation_id = "update_template",
     params(("id" = uuid::Uuid, Path)), request_body = UpdateTemplateBody,
-    responses((status = 200, body = TemplateDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = TemplateDto, description = "the template, its version one more"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
@@ -122,6 +131,9 @@ pub async fn update(
     body: JsonBody<UpdateTemplateBody>,
 ) -> Result<Json<TemplateDto>, ApiError> {
     let b = body.value;
+    if let Some(name) = &b.name {
+        check_name(name, "/name")?;
+    }
     let request = v1::UpdateTemplateRequest {
         id: id.to_string(),
         name: b.name,
@@ -137,9 +149,9 @@ pub async fn update(
     Ok(Json(template.try_into()?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates",
+#[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates", operation_id = "delete_template",
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 204, description = "deleted; running instances keep their version"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -257,7 +257,8 @@ impl TriggerService for TriggerApi {
         request: Request<v1::FireWebhookRequest>,
     ) -> Result<Response<v1::CreateInstanceResponse>, Status> {
         let body = request.into_inner();
-        let signed = Signed::parse(&body.signature, &body.timestamp, Utc::now()).map_err(refused)?;
+        let signed =
+            Signed::parse(&body.signature, &body.timestamp, Utc::now()).map_err(refused)?;
         // An unreadable template id matches no trigger: refused like any other mismatch, so
         // that an unauthenticated caller learns nothing about ids.
         let template_id =

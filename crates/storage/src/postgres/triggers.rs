@@ -6,9 +6,9 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::{PostgresStore, apply_writes};
+use crate::StorageError;
 use crate::batch::{WriteSet, micros, micros_opt, page_limit};
 use crate::trigger::{SCHEDULE, ScheduleFiring, TriggerFilter, TriggerRecord, WEBHOOK};
-use crate::StorageError;
 
 fn trigger_from_row(row: &PgRow) -> Result<TriggerRecord, StorageError> {
     Ok(TriggerRecord {
@@ -58,13 +58,11 @@ pub(super) async fn get(
     tenant: &str,
     id: Uuid,
 ) -> Result<TriggerRecord, StorageError> {
-    let row = sqlx::query(
-        "SELECT * FROM workflow.triggers WHERE tenant = $1 AND id = $2",
-    )
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(&store.pool)
-    .await?;
+    let row = sqlx::query("SELECT * FROM workflow.triggers WHERE tenant = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&store.pool)
+        .await?;
     trigger_from_row(&row.ok_or_else(not_found)?)
 }
 

@@ -34,7 +34,10 @@ fn tick_text(at: DateTime<Utc>) -> String {
     time_text(micros(at))
 }
 
-pub(super) async fn insert(store: &SqliteStore, trigger: &TriggerRecord) -> Result<(), StorageError> {
+pub(super) async fn insert(
+    store: &SqliteStore,
+    trigger: &TriggerRecord,
+) -> Result<(), StorageError> {
     sqlx::query(
         "INSERT INTO triggers (id, tenant, template_id, type, enabled, config, \
          secret_ciphertext, next_fire_at, created_at, updated_at) \
@@ -88,7 +91,11 @@ pub(super) async fn list(
     rows.iter().map(trigger_from_row).collect()
 }
 
-pub(super) async fn delete(store: &SqliteStore, tenant: &str, id: Uuid) -> Result<(), StorageError> {
+pub(super) async fn delete(
+    store: &SqliteStore,
+    tenant: &str,
+    id: Uuid,
+) -> Result<(), StorageError> {
     let deleted = sqlx::query("DELETE FROM triggers WHERE tenant = ?1 AND id = ?2")
         .bind(tenant)
         .bind(id.to_string())
@@ -144,7 +151,10 @@ pub(super) async fn next_due(store: &SqliteStore) -> Result<Option<DateTime<Utc>
     parse_time_opt(due)
 }
 
-pub(super) async fn fire(store: &SqliteStore, firing: &ScheduleFiring) -> Result<bool, StorageError> {
+pub(super) async fn fire(
+    store: &SqliteStore,
+    firing: &ScheduleFiring,
+) -> Result<bool, StorageError> {
     let mut tx = store.begin_immediate().await?;
     let claimed = sqlx::query(
         "UPDATE triggers SET next_fire_at = ?3 \

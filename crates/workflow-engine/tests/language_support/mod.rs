@@ -211,12 +211,21 @@ pub fn executions_of<'a>(steps: &'a [Value], step_id: &str) -> Vec<&'a Value> {
 /// The only execution of one step.
 pub fn only<'a>(steps: &'a [Value], step_id: &str) -> &'a Value {
     let found = executions_of(steps, step_id);
-    assert_eq!(found.len(), 1, "one execution of {step_id} expected: {steps:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "one execution of {step_id} expected: {steps:#?}"
+    );
     found[0]
 }
 
 /// Starts an instance of a new template made of `definition` and waits for its end.
-pub async fn run(app: &TestApp, name: &str, definition: Value, variables: Value) -> (String, Value) {
+pub async fn run(
+    app: &TestApp,
+    name: &str,
+    definition: Value,
+    variables: Value,
+) -> (String, Value) {
     let template = app.create_template(name, definition).await;
     let id = app.start_instance(&template, variables).await;
     let instance = app.wait_finished(&id).await;
@@ -256,5 +265,6 @@ pub async fn send_event(app: &TestApp, id: &str, event: &str, data: Value) -> (u
 
 /// A lifecycle request (`start`, `pause`, `resume`, `cancel`).
 pub async fn lifecycle(app: &TestApp, id: &str, action: &str) -> (u16, Value) {
-    app.put(&format!("/api/v1/instances/{id}/{action}"), None).await
+    app.put(&format!("/api/v1/instances/{id}/{action}"), None)
+        .await
 }

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Fuzzes the REST API against its own OpenAPI document (GET /api/v1/openapi.json) with
+# schemathesis: builds the engine, starts it embedded (a fresh SQLite file, the in-memory queue,
+# free ports), mints an admin token, runs every check in every phase (examples, coverage,
+# fuzzing, stateful), stops the engine whatever happens, and exits non-zero on any failure:
+# a 5xx, a response the spec does not describe, a valid request refused or an invalid one
+# accepted.
+#
+# The two Server-Sent Events endpoints (`/events/stream`) are left out of the fuzzing: a stream
+# never ends, so every request to one would only time out. Their errors are covered by the
+# gateway's own tests.
+#
+# Environment: CARGO_TARGET_DIR (default /work/target when writable, as in the Makefile),
+# API_FUZZ_MAX_EXAMPLES (test cases per operation and phase, default 30), API_FUZZ_SEED (a
+# seed to replay a run), API_FUZZ_KEEP (keep the work directory with the engine log and the
+# reports).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CARGO=${CARGO:-cargo}
+if [[ -z "${CARGO_TARGET_DIR:-}" ]]; then
+  if [[ -w /work ]]; then
+    CARGO_TARGET_DIR=/work/target
+  else
+    CARGO_TARGET_DIR=$HOME/.cache/chorus-workflow-engine/target
+  fi
+fi
+export CARGO_TARGET_DIR
+MAX_EXAMPLES=${API_FUZZ_MAX_EXAMPLES:-30}
+SCHEMATHESIS_VERSION='4.32.*'
+VENV=$CARGO_TARGET_DIR/api-fuzz-venv
+
+say() { echo "api-fuzz: $*" >&2; }
+
+# schemathesis, pinned, in a venv of its own so a CI machine needs only python3 and PyPI.
+ensure_schemathesis() {
+  if [[ -x "$VENV/bin/st" ]] && "$VENV/bin/python" -c \
+      'import importlib.metadata as m, sys; sys.exit(not m.version("schemathesis").startswith("4.32."))' 2>/dev/null; then
+    return
+  fi
+  say "installing schemathesis ${SCHEMATHESIS_VERSION} into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+ensure_schemathesis
+
+say "building the engine"
+(cd "$ROOT" && "$CARGO" build --quiet --bin workflow-engine)
+BIN=$CARGO_TARGET_DIR/debug/workflow-engine
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/api-fuzz.XXXXXX")
+ENGINE_PID=
+cleanup() {
+  local status=$?
+  if [[ -n "$ENGINE_PID" ]] && kill -0 "$ENGINE_PID" 2>/dev/null; then
+    kill -TERM "$ENGINE_PID" 2>/dev/null || true
+    wait "$ENGINE_PID" 2>/dev/null || true
+  fi
+  if [[ $status -ne 0 || -n "${API_FUZZ_KEEP:-}" ]]; then
+    say "engine log and reports kept in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PORT=$(free_port)
+GRPC_PORT=$(free_port)
+while [[ "$GRPC_PORT" == "$PORT" ]]; do GRPC_PORT=$(free_port); done
+BASE=http://127.0.0.1:$PORT
+
+# The embedded engine: gateway, scheduler and workers in one process, SQLite and the in-memory
+# queue. Test-only secrets, made up for this run.
+export DATABASE_URL=sqlite://$WORK/engine.db
+export PORT GRPC_PORT
+export HOST=127.0.0.1
+export ENVIRONMENT=test
+export JWT_SECRET=api-fuzz-$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+export TRIGGER_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+export LOG_FORMAT=json
+unset REDIS_URL SCHEDULER_URL
+
+"$BIN" >"$WORK/engine.log" 2>&1 &
+ENGINE_PID=$!
+
+for _ in $(seq 1 300); do
+  if curl -fsS -o /dev/null "$BASE/health" 2>/dev/null; then break; fi
+  if ! kill -0 "$ENGINE_PID" 2>/dev/null; then
+    say "the engine exited before it was ready:"
+    tail -n 20 "$WORK/engine.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+curl -fsS -o /dev/null "$BASE/health" || { say "the engine is not healthy after 30s"; exit 1; }
+
+TOKEN=$("$BIN" token --role admin --sub api-fuzz)
+
+SEED_ARGS=()
+if [[ -n "${API_FUZZ_SEED:-}" ]]; then SEED_ARGS=(--seed "$API_FUZZ_SEED"); fi
+
+say "fuzzing $BASE (max ${MAX_EXAMPLES} examples per operation)"
+set +e
+"$VENV/bin/st" run "$BASE/api/v1/openapi.json" \
+  --header "Authorization: Bearer $TOKEN" \
+  --checks all \
+  --max-examples "$MAX_EXAMPLES" \
+  --exclude-path-regex '/events/stream$' \
+  --request-timeout 10 \
+  --no-color \
+  --report junit --report-dir "$WORK/report" \
+  "${SEED_ARGS[@]}" 2>&1 | tee "$WORK/schemathesis.log"
+STATUS=${PIPESTATUS[0]}
+set -e
+
+if ! kill -0 "$ENGINE_PID" 2>/dev/null; then
+  say "the engine died during the run"
+  STATUS=1
+fi
+if grep -q '"level":"ERROR"' "$WORK/engine.log"; then
+  say "the engine logged errors:"
+  grep '"level":"ERROR"' "$WORK/engine.log" | head -n 5 >&2
+  STATUS=1
+fi
+
+SUMMARY=$(grep -E '^=+ .*(passed|failed|error|warnings?).* in [0-9.]+s =+$' "$WORK/schemathesis.log" | tail -n 1 || true)
+if [[ $STATUS -eq 0 ]]; then
+  echo "api-fuzz: PASS ${SUMMARY:-(no summary)}"
+else
+  echo "api-fuzz: FAIL (exit $STATUS) ${SUMMARY:-(no summary)}"
+fi
+exit "$STATUS"
