@@ -43,6 +43,9 @@ pub struct LoadReport {
     /// Instance duration / steps under this load.
     pub per_step_latency_ms: f64,
     pub client_requests: u64,
+    /// CPU time of this whole process (gateway, scheduler, worker and the benchmark's client)
+    /// per completed step; `None` where `/proc/self/stat` is not there.
+    pub process_cpu_ms_per_step: Option<f64>,
 }
 
 pub async fn run(
@@ -51,6 +54,7 @@ pub async fn run(
     plan: &LoadPlan,
 ) -> anyhow::Result<LoadReport> {
     let requests_before = client.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let cpu_before = process_cpu_ms();
     let began = Instant::now();
     let mut to_launch = plan.instances;
     let mut in_flight: HashSet<String> = HashSet::new();
@@ -97,12 +101,12 @@ pub async fn run(
         }
     }
     let wall = began.elapsed().as_secs_f64();
-    Ok(summarize_run(
-        plan,
-        &finished,
-        wall,
-        client.requests.load(std::sync::atomic::Ordering::Relaxed) - requests_before,
-    ))
+    let requests = client.requests.load(std::sync::atomic::Ordering::Relaxed) - requests_before;
+    let mut report = summarize_run(plan, &finished, wall, requests);
+    if let (Some(before), Some(after)) = (cpu_before, process_cpu_ms()) {
+        report.process_cpu_ms_per_step = Some((after - before) / report.steps.max(1) as f64);
+    }
+    Ok(report)
 }
 
 fn summarize_run(
@@ -147,7 +151,24 @@ fn summarize_run(
         per_step_latency_ms: instance_ms.mean_ms / plan.steps.max(1) as f64,
         instance_ms,
         client_requests,
+        process_cpu_ms_per_step: None,
     }
+}
+
+/// User and system CPU time of this process so far, from `/proc/self/stat` (in clock ticks of
+/// 10 ms, the Linux default).
+fn process_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_ms_of_stat(&stat)
+}
+
+fn cpu_ms_of_stat(stat: &str) -> Option<f64> {
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10.0)
 }
 
 #[cfg(test)]
@@ -162,6 +183,13 @@ mod tests {
             started_at: at(start_ms),
             completed_at: at(end_ms),
         }
+    }
+
+    #[test]
+    fn cpu_time_is_read_after_the_command_name() {
+        let stat = "4242 (bench (x)) S 1 2 3 4 5 6 7 8 9 10 150 25 0 0 20 0 4";
+        assert_eq!(cpu_ms_of_stat(stat), Some(1750.0));
+        assert_eq!(cpu_ms_of_stat("garbage"), None);
     }
 
     #[test]

@@ -135,6 +135,9 @@ impl Results {
             format!("{:.3} ms", t.per_step_latency_ms),
         );
         row("  instance duration under load", summary(&t.instance_ms));
+        if let Some(cpu) = t.process_cpu_ms_per_step {
+            row("  engine process cpu per step", format!("{cpu:.3} ms"));
+        }
         let d = &self.database_per_step;
         row(
             "  postgres per step",

@@ -34,6 +34,25 @@ pub fn check_name(name: &str, path: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// An optional 32-bit integer. JSON has numbers, not integers: `2.0` is the integer 2 (as JSON
+/// Schema, and so the spec, counts it), while serde would refuse it for an `i32`.
+fn integral_i32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let out_of_range = || D::Error::custom(format!("{n} is not a 32-bit integer"));
+    if let Some(i) = n.as_i64() {
+        return i32::try_from(i).map(Some).map_err(|_| out_of_range());
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= f64::from(i32::MIN) && f <= f64::from(i32::MAX) => {
+            Ok(Some(f as i32))
+        }
+        _ => Err(out_of_range()),
+    }
+}
+
 /// A template version: 1 or more.
 pub fn check_version(version: Option<i32>, path: &str) -> Result<(), ApiError> {
     match version {
@@ -42,16 +61,59 @@ pub fn check_version(version: Option<i32>, path: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The outline of a workflow definition every valid one has: a non-empty list of steps, each
+/// an object with an id and a type. What else a step needs, and what its references must name,
+/// the scheduler checks (422 with the path of each problem).
+fn definition_schema() -> utoipa::openapi::Object {
+    outline("object")
+}
+
+/// An update's definition: absent or null keeps the current one.
+fn optional_definition_schema() -> utoipa::openapi::Object {
+    outline(serde_json::json!(["object", "null"]))
+}
+
+fn outline(kind: impl Into<Value>) -> utoipa::openapi::Object {
+    let schema = serde_json::json!({
+        "type": kind.into(),
+        "description": "the workflow definition (see the workflow language)",
+        "required": ["steps"],
+        "properties": {
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["id", "type"],
+                    "properties": {
+                        "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                        "type": {"type": "string", "enum": ["action", "condition", "parallel", "wait", "subflow"]},
+                    },
+                },
+            },
+        },
+    });
+    serde_json::from_value(schema).unwrap_or_default()
+}
+
+/// A workflow that waits for an `approved` event: instances of it stay running, so every
+/// instance operation has something to act on.
+fn example_definition() -> Value {
+    serde_json::json!({"steps": [{"id": "approval", "type": "wait",
+        "config": {"wait_type": "event", "event": "approved"}}]})
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "approval", "description": "waits for an approval",
+    "definition": example_definition()}))]
 pub struct CreateTemplateBody {
     /// Unique in the tenant; not all whitespace.
     #[schema(min_length = 1, max_length = 200, pattern = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
-    /// The workflow definition (see the workflow language).
-    #[schema(value_type = Object)]
+    #[schema(schema_with = definition_schema)]
     pub definition: Value,
 }
 
@@ -66,7 +128,7 @@ pub struct UpdateTemplateBody {
     pub description: Option<String>,
     /// A new definition: a new version.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = optional_definition_schema)]
     pub definition: Option<Value>,
 }
 
@@ -75,7 +137,7 @@ pub struct UpdateTemplateBody {
 pub struct CreateInstanceBody {
     pub template_id: Uuid,
     /// A template version; the latest when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integral_i32")]
     #[schema(minimum = 1)]
     pub version: Option<i32>,
     /// A JSON object; `{}` when absent.
@@ -289,4 +351,45 @@ where
     D: TryFrom<P, Error = ApiError>,
 {
     items.into_iter().map(D::try_from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    fn version_of(body: &str) -> Result<Option<i32>, ApiError> {
+        crate::extract::parse_json::<CreateInstanceBody>(body.as_bytes()).map(|b| b.version)
+    }
+
+    #[test]
+    fn an_integral_number_is_an_integer_version() {
+        let id = "0190b6f0-0000-7000-8000-000000000000";
+        assert_eq!(version_of(&format!(r#"{{"template_id":"{id}","version":2.0}}"#)).unwrap(), Some(2));
+        assert_eq!(version_of(&format!(r#"{{"template_id":"{id}","version":3}}"#)).unwrap(), Some(3));
+        assert_eq!(version_of(&format!(r#"{{"template_id":"{id}","version":null}}"#)).unwrap(), None);
+        assert_eq!(version_of(&format!(r#"{{"template_id":"{id}"}}"#)).unwrap(), None);
+        for bad in ["2.5", "4294967296", "1e300", "\"2\""] {
+            let err = version_of(&format!(r#"{{"template_id":"{id}","version":{bad}}}"#)).unwrap_err();
+            assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            assert_eq!(err.errors()[0].path, "/version", "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_and_versions_are_checked_as_the_spec_states() {
+        assert!(check_name("a", "/name").is_ok());
+        assert!(check_name(&"é".repeat(MAX_NAME_LENGTH), "/name").is_ok());
+        assert!(check_name(&"é".repeat(MAX_NAME_LENGTH + 1), "/name").is_err());
+        // Every character NAME_PATTERN excludes is whitespace to `trim`, and so refused alone.
+        for blank in ["", " ", "\t\n\u{b}\u{c}\r", "\u{85}\u{a0}\u{1680}\u{2000}\u{200a}", "\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}"] {
+            let err = check_name(blank, "/name").unwrap_err();
+            assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY, "{blank:?}");
+        }
+        // Characters outside it are not, even those some regex engines call space.
+        assert!(check_name("\u{1c}", "/name").is_ok());
+        assert!(check_version(Some(1), "/version").is_ok());
+        assert!(check_version(None, "/version").is_ok());
+        assert!(check_version(Some(0), "/version").is_err());
+    }
 }

@@ -217,36 +217,76 @@ fn describe_responses(operation: &mut Value) {
     }
 }
 
-/// A link: the target operation (by path and method) and how its inputs come from the answer.
+/// A link: the target operation (by path and method), the parameters that take the id, and
+/// the body field that does.
 struct LinkSpec {
     name: &'static str,
     path: &'static str,
     method: &'static str,
-    parameters: &'static [(&'static str, &'static str)],
-    body: Option<fn() -> Value>,
+    parameter: Option<&'static str>,
+    body_field: Option<&'static str>,
 }
 
-const CREATED_ID: &str = "$response.body#/id";
+const fn to(
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    parameter: &'static str,
+) -> LinkSpec {
+    LinkSpec {
+        name,
+        path,
+        method,
+        parameter: Some(parameter),
+        body_field: None,
+    }
+}
 
 const FROM_TEMPLATE: &[LinkSpec] = &[
-    LinkSpec { name: "GetTemplate", path: "/api/v1/templates/{id}", method: "get", parameters: &[("id", CREATED_ID)], body: None },
-    LinkSpec { name: "UpdateTemplate", path: "/api/v1/templates/{id}", method: "put", parameters: &[("id", CREATED_ID)], body: None },
-    LinkSpec { name: "DeleteTemplate", path: "/api/v1/templates/{id}", method: "delete", parameters: &[("id", CREATED_ID)], body: None },
-    LinkSpec { name: "ListInstances", path: "/api/v1/instances", method: "get", parameters: &[("template_id", CREATED_ID)], body: None },
-    LinkSpec { name: "CreateInstance", path: "/api/v1/instances", method: "post", parameters: &[], body: Some(|| json!({"template_id": CREATED_ID})) },
-    LinkSpec { name: "Webhook", path: "/api/v1/triggers/webhook/{template_id}", method: "post", parameters: &[("template_id", CREATED_ID)], body: None },
+    to("GetTemplate", "get", "/api/v1/templates/{id}", "id"),
+    to("UpdateTemplate", "put", "/api/v1/templates/{id}", "id"),
+    to("DeleteTemplate", "delete", "/api/v1/templates/{id}", "id"),
+    to("ListInstances", "get", "/api/v1/instances", "template_id"),
+    LinkSpec {
+        name: "CreateInstance",
+        path: "/api/v1/instances",
+        method: "post",
+        parameter: None,
+        body_field: Some("template_id"),
+    },
+    to(
+        "Webhook",
+        "post",
+        "/api/v1/triggers/webhook/{template_id}",
+        "template_id",
+    ),
 ];
 
 const FROM_INSTANCE: &[LinkSpec] = &[
-    LinkSpec { name: "GetInstance", path: "/api/v1/instances/{id}", method: "get", parameters: &[("id", CREATED_ID)], body: None },
-    LinkSpec { name: "StartInstance", path: "/api/v1/instances/{id}/start", method: "put", parameters: &[("id", CREATED_ID)], body: None },
-    LinkSpec { name: "PauseInstance", path: "/api/v1/instances/{id}/pause", method: "put", parameters: &[("id", CREATED_ID)], body: None },
-    LinkSpec { name: "ResumeInstance", path: "/api/v1/instances/{id}/resume", method: "put", parameters: &[("id", CREATED_ID)], body: None },
-    LinkSpec { name: "CancelInstance", path: "/api/v1/instances/{id}/cancel", method: "put", parameters: &[("id", CREATED_ID)], body: None },
-    LinkSpec { name: "ListSteps", path: "/api/v1/instances/{id}/steps", method: "get", parameters: &[("id", CREATED_ID)], body: None },
-    LinkSpec { name: "SendEvent", path: "/api/v1/instances/{id}/events", method: "post", parameters: &[("id", CREATED_ID)], body: None },
-    LinkSpec { name: "ListChildren", path: "/api/v1/instances", method: "get", parameters: &[("parent_instance_id", CREATED_ID)], body: None },
+    to("GetInstance", "get", "/api/v1/instances/{id}", "id"),
+    to("StartInstance", "put", "/api/v1/instances/{id}/start", "id"),
+    to("PauseInstance", "put", "/api/v1/instances/{id}/pause", "id"),
+    to("ResumeInstance", "put", "/api/v1/instances/{id}/resume", "id"),
+    to("CancelInstance", "put", "/api/v1/instances/{id}/cancel", "id"),
+    to("ListSteps", "get", "/api/v1/instances/{id}/steps", "id"),
+    to("SendEvent", "post", "/api/v1/instances/{id}/events", "id"),
+    to("ListChildren", "get", "/api/v1/instances", "parent_instance_id"),
 ];
+
+/// The answers that name a template or an instance, and where its id is in them: a created or
+/// updated one, and the newest of a list.
+fn link_sources(path: &str, method: &str) -> Option<(&'static [LinkSpec], &'static [&'static str], &'static str)> {
+    const ID: &str = "$response.body#/id";
+    const FIRST: &str = "$response.body#/items/0/id";
+    Some(match (path, method) {
+        ("/api/v1/templates", "post") => (FROM_TEMPLATE, &["201"], ID),
+        ("/api/v1/templates/{id}", "put") => (FROM_TEMPLATE, &["200"], ID),
+        ("/api/v1/templates", "get") => (FROM_TEMPLATE, &["200"], FIRST),
+        ("/api/v1/instances", "post") => (FROM_INSTANCE, &["201", "200"], ID),
+        ("/api/v1/instances", "get") => (FROM_INSTANCE, &["200"], FIRST),
+        _ => return None,
+    })
+}
 
 fn add_links(
     path: &str,
@@ -254,11 +294,8 @@ fn add_links(
     operation: &mut Value,
     operation_ids: &BTreeMap<(String, String), String>,
 ) {
-    let (specs, codes): (&[LinkSpec], &[&str]) = match (path, method) {
-        ("/api/v1/templates", "post") => (FROM_TEMPLATE, &["201"]),
-        ("/api/v1/templates/{id}", "put") => (FROM_TEMPLATE, &["200"]),
-        ("/api/v1/instances", "post") => (FROM_INSTANCE, &["201", "200"]),
-        _ => return,
+    let Some((specs, codes, expression)) = link_sources(path, method) else {
+        return;
     };
     let mut links = Map::new();
     for spec in specs {
@@ -267,16 +304,11 @@ fn add_links(
             continue;
         };
         let mut link = json!({"operationId": id});
-        if !spec.parameters.is_empty() {
-            link["parameters"] = spec
-                .parameters
-                .iter()
-                .map(|(name, expression)| ((*name).to_string(), json!(expression)))
-                .collect::<Map<_, _>>()
-                .into();
+        if let Some(parameter) = spec.parameter {
+            link["parameters"] = json!({ parameter: expression });
         }
-        if let Some(body) = spec.body {
-            link["requestBody"] = body();
+        if let Some(field) = spec.body_field {
+            link["requestBody"] = json!({ field: expression });
         }
         links.insert(spec.name.to_string(), link);
     }
@@ -284,5 +316,157 @@ fn add_links(
         if let Some(response) = operation.pointer_mut(&format!("/responses/{code}")) {
             response["links"] = Value::Object(links.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                if METHODS.contains(&method.as_str()) {
+                    out.push((path.clone(), method.clone(), operation));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_operation_has_a_unique_id_and_described_answers() {
+        let doc = document().unwrap();
+        let mut ids = HashSet::new();
+        for (path, method, operation) in operations(&doc) {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_string()), "{method} {path}: duplicate id {id}");
+            for (code, response) in operation["responses"].as_object().unwrap() {
+                let description = response["description"].as_str().unwrap_or_default();
+                assert!(!description.is_empty(), "{method} {path} {code}");
+            }
+        }
+    }
+
+    #[test]
+    fn authenticated_operations_list_their_problem_answers() {
+        let doc = document().unwrap();
+        for (path, method, operation) in operations(&doc) {
+            if operation.get("security").is_none() {
+                continue;
+            }
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(!responses.contains_key("4XX"), "{method} {path}");
+            for code in ["400", "401", "503"] {
+                let schema = &responses[code]["content"]["application/problem+json"]["schema"];
+                assert_eq!(schema["$ref"], "#/components/schemas/Problem", "{method} {path} {code}");
+            }
+            assert_eq!(responses.contains_key("403"), method != "get", "{method} {path}");
+            let has_path_id = path.contains('{');
+            assert_eq!(responses.contains_key("404"), has_path_id || path == "/api/v1/instances" && method == "post", "{method} {path}");
+        }
+        let create = &doc["paths"]["/api/v1/templates"]["post"]["responses"];
+        for code in ["409", "413", "415", "422"] {
+            assert!(create.get(code).is_some(), "{code}");
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_optional_and_bounded() {
+        let doc = document().unwrap();
+        let list = doc["paths"]["/api/v1/instances"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        for parameter in list {
+            assert_eq!(parameter["in"], "query", "{parameter}");
+            assert_eq!(parameter["required"], false, "{parameter}");
+        }
+        let by_name = |name: &str| list.iter().find(|p| p["name"] == name).unwrap();
+        assert_eq!(by_name("limit")["schema"]["minimum"], 1);
+        assert_eq!(by_name("limit")["schema"]["maximum"], 500);
+        assert_eq!(by_name("cursor")["schema"]["format"], "uuid");
+        let statuses = by_name("status")["schema"]["enum"].as_array().unwrap();
+        assert_eq!(statuses.len(), model::InstanceStatus::ALL.len());
+        assert!(statuses.contains(&json!("cancelled")));
+    }
+
+    #[test]
+    fn the_idempotency_key_is_described_where_it_is_taken() {
+        let doc = document().unwrap();
+        for (path, method) in [
+            ("/api/v1/instances", "post"),
+            ("/api/v1/triggers/webhook/{template_id}", "post"),
+        ] {
+            let parameters = doc["paths"][path][method]["parameters"].as_array().unwrap();
+            let key = parameters
+                .iter()
+                .find(|p| p["name"] == idempotency::HEADER_NAME)
+                .unwrap();
+            assert_eq!(key["schema"]["pattern"], idempotency::KEY_PATTERN, "{path}");
+            assert_eq!(key["schema"]["maxLength"], idempotency::MAX_KEY_LEN, "{path}");
+            assert_eq!(key["schema"]["type"], "string", "{path}");
+        }
+    }
+
+    #[test]
+    fn created_resources_link_to_the_operations_that_take_their_id() {
+        let doc = document().unwrap();
+        let links = &doc["paths"]["/api/v1/templates"]["post"]["responses"]["201"]["links"];
+        assert_eq!(links["GetTemplate"]["operationId"], "get_template");
+        assert_eq!(links["GetTemplate"]["parameters"]["id"], "$response.body#/id");
+        assert_eq!(
+            links["CreateInstance"]["requestBody"]["template_id"],
+            "$response.body#/id"
+        );
+        let links = &doc["paths"]["/api/v1/instances"]["post"]["responses"]["201"]["links"];
+        for (name, id) in [("StartInstance", "start_instance"), ("SendEvent", "send_event")] {
+            assert_eq!(links[name]["operationId"], id);
+        }
+        let links = &doc["paths"]["/api/v1/instances"]["get"]["responses"]["200"]["links"];
+        assert_eq!(
+            links["GetInstance"]["parameters"]["id"],
+            "$response.body#/items/0/id"
+        );
+        // Every link names an operation of the document.
+        let ids: HashSet<_> = operations(&doc)
+            .iter()
+            .map(|(_, _, o)| o["operationId"].as_str().unwrap().to_string())
+            .collect();
+        for (_, _, operation) in operations(&doc) {
+            for response in operation["responses"].as_object().unwrap().values() {
+                for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                    assert!(ids.contains(link["operationId"].as_str().unwrap()), "{link}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bodies_state_their_constraints() {
+        let doc = document().unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for (schema, field) in [
+            ("CreateTemplateBody", "name"),
+            ("UpdateTemplateBody", "name"),
+            ("SendEventBody", "event"),
+        ] {
+            let property = &schemas[schema]["properties"][field];
+            assert_eq!(property["pattern"], crate::mapping::NAME_PATTERN, "{schema}");
+            assert_eq!(property["minLength"], 1, "{schema}");
+        }
+        let create = &schemas["CreateTemplateBody"];
+        assert_eq!(create["properties"]["name"]["maxLength"], 200);
+        assert_eq!(create["properties"]["definition"]["required"], json!(["steps"]));
+        assert_eq!(create["additionalProperties"], false);
+        assert_eq!(schemas["CreateInstanceBody"]["properties"]["version"]["minimum"], 1);
+        assert!(
+            schemas["CreateInstanceBody"]["properties"]["variables"]["type"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("object"))
+        );
     }
 }

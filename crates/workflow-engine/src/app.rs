@@ -29,6 +29,7 @@ pub struct App {
     worker: Option<Worker>,
     gateway_port: Option<u16>,
     grpc_port: Option<u16>,
+    metrics: Option<tokio::net::TcpListener>,
 }
 
 impl App {
@@ -49,7 +50,14 @@ impl App {
             worker: None,
             gateway_port: None,
             grpc_port: None,
+            metrics: None,
         };
+        if let (Some(port), Mode::Scheduler | Mode::Worker) = (settings.metrics_port, mode) {
+            let listener = tokio::net::TcpListener::bind((settings.host, port))
+                .await
+                .context("METRICS_PORT: cannot bind")?;
+            app.metrics = Some(listener);
+        }
         let mut scheduler_urls = settings.scheduler_urls.clone();
         if matches!(mode, Mode::Embedded | Mode::Scheduler) {
             let store = connect_store(settings).await?;
@@ -127,6 +135,10 @@ impl App {
             }
         };
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(listener) = self.metrics {
+            let shutdown = signal();
+            tasks.spawn(async move { serve_metrics(listener, shutdown).await });
+        }
         if let Some(scheduler) = self.scheduler {
             let shutdown = signal();
             tasks.spawn(async move {
@@ -213,4 +225,23 @@ fn worker_settings(settings: &Settings, scheduler_urls: Vec<String>) -> WorkerSe
         allow_private_http: settings.http_action_allow_private,
         claim_after: settings.job_lease,
     }
+}
+
+/// `/metrics` for a scheduler or worker process, from the process-wide Prometheus recorder.
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let handle = gateway::metrics_handle();
+    let router = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move { handle.render() }
+        }),
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("metrics listener")
 }

@@ -46,6 +46,8 @@ pub struct Settings {
     pub otlp_endpoint: Option<String>,
     pub log_format: LogFormat,
     pub body_limit_bytes: usize,
+    /// Where a scheduler or worker process serves `/metrics` (the gateway serves its own).
+    pub metrics_port: Option<u16>,
     /// `TRIGGER_SECRET_KEY`, when given: see [`Settings::trigger_key`].
     pub trigger_secret_key: Option<scheduler::TriggerKey>,
 }
@@ -196,6 +198,9 @@ impl Settings {
             otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT"),
             log_format,
             body_limit_bytes: parse(vars, "BODY_LIMIT_BYTES", 1024 * 1024)?,
+            metrics_port: get("METRICS_PORT")
+                .map(|_| parse(vars, "METRICS_PORT", 0u16))
+                .transpose()?,
             trigger_secret_key,
         })
     }

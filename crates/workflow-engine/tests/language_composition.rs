@@ -340,3 +340,42 @@ async fn a_missing_subflow_target_fails_with_subflow_not_found(backend: Backend)
     assert_eq!(steps[0]["error"]["retryable"], false);
 }
 on_both_backends!(a_missing_subflow_target_fails_with_subflow_not_found);
+
+async fn recursion_deeper_than_32_levels_fails(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, created) = app
+        .post(
+            "/api/v1/templates",
+            &json!({"name": "recursive", "definition": {"steps": [
+                {"id": "again", "type": "subflow", "config": {"subflow_id": "recursive"}}
+            ]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = app
+        .start_instance(created["id"].as_str().unwrap(), json!({}))
+        .await;
+    let top = app.wait_finished(&id).await;
+
+    assert_eq!(top["status"], "failed", "{top}");
+    assert_eq!(top["error"]["type"], "subflow_depth_exceeded", "{top}");
+    let mut depth = 0;
+    let mut current = id.clone();
+    loop {
+        let children = children_of(&app, &current).await;
+        if children.is_empty() {
+            break;
+        }
+        assert_eq!(children.len(), 1, "{children:#?}");
+        assert_eq!(children[0]["status"], "failed", "{children:#?}");
+        current = children[0]["id"].as_str().unwrap().to_owned();
+        depth += 1;
+    }
+    assert_eq!(depth, 32, "32 nested children, the 33rd refused");
+    let deepest = only(&app.steps(&current).await, "again").clone();
+    assert_eq!(
+        deepest["error"]["type"], "subflow_depth_exceeded",
+        "{deepest}"
+    );
+}
+on_both_backends!(recursion_deeper_than_32_levels_fails);

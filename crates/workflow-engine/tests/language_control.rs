@@ -7,7 +7,7 @@ mod language_support;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::{Backend, TestApp};
+use common::{Backend, Options, TestApp};
 use language_support::{
     HttpServer, Reply, executions_of, instance, only, run, send_event, step_ids, wait_step,
 };
@@ -358,3 +358,50 @@ async fn an_event_wait_times_out(backend: Backend) {
     assert!(seconds_between(&steps[0]["started_at"], &steps[0]["completed_at"]) >= 0.3);
 }
 on_both_backends!(an_event_wait_times_out);
+
+async fn steps_without_retry_or_timeout_take_the_configured_defaults(backend: Backend) {
+    let server =
+        HttpServer::start(|_, _| Reply::text(200, "late").after(Duration::from_secs(5))).await;
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            vars: vec![
+                ("STEP_RETRY_LIMIT", "2".into()),
+                ("STEP_TIMEOUT", "0.4".into()),
+            ],
+            ..Options::default()
+        },
+    )
+    .await;
+    let definition = json!({"steps": [
+        {"id": "slow", "type": "action", "config": {"action": "http_request", "url": server.url("/")}}
+    ]});
+    let started = Instant::now();
+    let (id, instance) = run(&app, "defaults", definition, json!({})).await;
+
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "STEP_TIMEOUT applied"
+    );
+    assert_eq!(instance["status"], "failed", "{instance}");
+    assert_eq!(instance["error"]["type"], "timeout", "{instance}");
+    let steps = app.steps(&id).await;
+    let attempts: Vec<(i64, &str)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["attempt"].as_i64().unwrap(),
+                s["error"]["type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        [(1, "timeout"), (2, "timeout")],
+        "STEP_RETRY_LIMIT attempts: {steps:#?}"
+    );
+    // The default backoff is exponential from 1 s.
+    let gap = seconds_between(&steps[0]["completed_at"], &steps[1]["started_at"]);
+    assert!(gap >= 0.99, "{gap}");
+}
+on_both_backends!(steps_without_retry_or_timeout_take_the_configured_defaults);

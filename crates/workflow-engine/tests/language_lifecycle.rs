@@ -315,3 +315,37 @@ async fn unreachable_steps_are_warnings(backend: Backend) {
     );
 }
 on_both_backends!(unreachable_steps_are_warnings);
+
+async fn cancel_ignores_the_late_result_of_a_running_step(backend: Backend) {
+    let server = HttpServer::start(|_, _| {
+        Reply::json(200, &json!({"done": true})).after(Duration::from_millis(500))
+    })
+    .await;
+    let app = TestApp::spawn(backend).await;
+    let template = app
+        .create_template(
+            "cancel-running-job",
+            json!({"steps": [
+                {"id": "slow", "type": "action",
+                 "config": {"action": "http_request", "url": server.url("/"), "output_variable": "reply"},
+                 "next_steps": ["after"]},
+                {"id": "after", "type": "action", "config": {"action": "noop"}}
+            ]}),
+        )
+        .await;
+    let id = app.start_instance(&template, json!({})).await;
+    wait_step(&app, &id, "slow", "running").await;
+    let (status, body) = lifecycle(&app, &id, "cancel").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "cancelled");
+
+    // Past the moment the endpoint answers: the late result changes nothing.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let cancelled = instance(&app, &id).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert!(cancelled["variables"].get("reply").is_none(), "{cancelled}");
+    let steps = app.steps(&id).await;
+    assert_eq!(only(&steps, "slow")["status"], "cancelled", "{steps:#?}");
+    assert!(executions_of(&steps, "after").is_empty(), "{steps:#?}");
+}
+on_both_backends!(cancel_ignores_the_late_result_of_a_running_step);

@@ -27,6 +27,7 @@ pub fn variables_json(value: Option<serde_json::Value>, path: &str) -> Result<St
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances", operation_id = "create_instance", request_body = CreateInstanceBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "answers the same instance (200) for a retry with the same body")),
     responses((status = 201, body = InstanceDto, description = "the new instance"), (status = 200, body = InstanceDto, description = "an earlier instance with this idempotency key"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such template, or no such version of it"),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create(
