@@ -5,13 +5,19 @@
 CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(shell if [ -w /work ]; then echo /work/target; else echo $$HOME/.cache/chorus-workflow-engine/target; fi)
 
-.PHONY: run test lint fmt services build release bench clean-test-dbs
+.PHONY: run test lint fmt services build release bench clean-test-dbs api-fuzz
 
 run:
 	$(CARGO) run --release --bin workflow-engine
 
 test: services lint
 	$(CARGO) test --workspace --all-targets
+	$(MAKE) api-fuzz
+
+# The API against its own OpenAPI document: schemathesis (installed into the target directory
+# on first use) fuzzes the embedded engine; any 5xx or answer the spec does not describe fails.
+api-fuzz:
+	CARGO="$(CARGO)" ./scripts/api-fuzz.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

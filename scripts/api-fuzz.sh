@@ -11,7 +11,7 @@
 # gateway's own tests.
 #
 # Environment: CARGO_TARGET_DIR (default /work/target when writable, as in the Makefile),
-# API_FUZZ_MAX_EXAMPLES (test cases per operation and phase, default 30), API_FUZZ_SEED (a
+# API_FUZZ_MAX_EXAMPLES (test cases per operation and phase, default 100), API_FUZZ_SEED (a
 # seed to replay a run), API_FUZZ_KEEP (keep the work directory with the engine log and the
 # reports).
 set -euo pipefail
@@ -26,21 +26,32 @@ if [[ -z "${CARGO_TARGET_DIR:-}" ]]; then
   fi
 fi
 export CARGO_TARGET_DIR
-MAX_EXAMPLES=${API_FUZZ_MAX_EXAMPLES:-30}
+MAX_EXAMPLES=${API_FUZZ_MAX_EXAMPLES:-100}
 SCHEMATHESIS_VERSION='4.32.*'
 VENV=$CARGO_TARGET_DIR/api-fuzz-venv
 
 say() { echo "api-fuzz: $*" >&2; }
 
-# schemathesis, pinned, in a venv of its own so a CI machine needs only python3 and PyPI.
+has_schemathesis() {
+  "$1" -c 'import importlib.metadata as m, sys; sys.exit(not m.version("schemathesis").startswith("4.32."))' 2>/dev/null
+}
+
+# schemathesis, pinned, in a venv of its own under the target directory, so a CI machine needs
+# only python3 and PyPI; where python3 cannot make a venv (no ensurepip), a --user install.
+# Sets PY, the interpreter that has it.
 ensure_schemathesis() {
-  if [[ -x "$VENV/bin/st" ]] && "$VENV/bin/python" -c \
-      'import importlib.metadata as m, sys; sys.exit(not m.version("schemathesis").startswith("4.32."))' 2>/dev/null; then
+  PY=$VENV/bin/python
+  if has_schemathesis "$PY"; then return; fi
+  say "installing schemathesis ${SCHEMATHESIS_VERSION} into $VENV"
+  if python3 -m venv "$VENV" >/dev/null 2>&1; then
+    "$PY" -m pip install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
     return
   fi
-  say "installing schemathesis ${SCHEMATHESIS_VERSION} into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
+  rm -rf "$VENV"
+  PY=$(command -v python3)
+  if has_schemathesis "$PY"; then return; fi
+  say "no venv support: installing schemathesis ${SCHEMATHESIS_VERSION} with pip --user"
+  "$PY" -m pip install --quiet --disable-pip-version-check --user "schemathesis==${SCHEMATHESIS_VERSION}"
 }
 
 free_port() {
@@ -59,6 +70,12 @@ cleanup() {
   local status=$?
   if [[ -n "$ENGINE_PID" ]] && kill -0 "$ENGINE_PID" 2>/dev/null; then
     kill -TERM "$ENGINE_PID" 2>/dev/null || true
+    # A graceful stop takes well under a second; don't let a stuck one hold CI.
+    for _ in $(seq 1 100); do
+      kill -0 "$ENGINE_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$ENGINE_PID" 2>/dev/null || true
     wait "$ENGINE_PID" 2>/dev/null || true
   fi
   if [[ $status -ne 0 || -n "${API_FUZZ_KEEP:-}" ]]; then
@@ -91,8 +108,12 @@ unset REDIS_URL SCHEDULER_URL
 "$BIN" >"$WORK/engine.log" 2>&1 &
 ENGINE_PID=$!
 
+healthy() {
+  "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$BASE/health" 2>/dev/null
+}
+
 for _ in $(seq 1 300); do
-  if curl -fsS -o /dev/null "$BASE/health" 2>/dev/null; then break; fi
+  if healthy; then break; fi
   if ! kill -0 "$ENGINE_PID" 2>/dev/null; then
     say "the engine exited before it was ready:"
     tail -n 20 "$WORK/engine.log" >&2
@@ -100,7 +121,7 @@ for _ in $(seq 1 300); do
   fi
   sleep 0.1
 done
-curl -fsS -o /dev/null "$BASE/health" || { say "the engine is not healthy after 30s"; exit 1; }
+healthy || { say "the engine is not healthy after 30s"; exit 1; }
 
 TOKEN=$("$BIN" token --role admin --sub api-fuzz)
 
@@ -124,7 +145,7 @@ say "fuzzing $BASE (max ${MAX_EXAMPLES} examples per operation)"
 set +e
 # From the work directory: schemathesis keeps a cache in the current one.
 cd "$WORK"
-"$VENV/bin/st" --config-file "$WORK/schemathesis.toml" run "$BASE/api/v1/openapi.json" \
+"$PY" -m schemathesis.cli --config-file "$WORK/schemathesis.toml" run "$BASE/api/v1/openapi.json" \
   --header "Authorization: Bearer $TOKEN" \
   --checks all \
   --max-examples "$MAX_EXAMPLES" \
@@ -140,13 +161,19 @@ if ! kill -0 "$ENGINE_PID" 2>/dev/null; then
   say "the engine died during the run"
   STATUS=1
 fi
-if grep -q '"level":"ERROR"' "$WORK/engine.log"; then
-  say "the engine logged errors:"
-  grep '"level":"ERROR"' "$WORK/engine.log" | head -n 5 >&2
+# The gateway logs an error exactly when it answers 500 or the scheduler sends it something
+# unreadable: either is a failure even if no check caught it. Other parts' errors are shown.
+if grep -q '"level":"ERROR".*"target":"gateway' "$WORK/engine.log"; then
+  say "the gateway logged errors:"
+  grep '"level":"ERROR".*"target":"gateway' "$WORK/engine.log" | head -n 5 >&2
   STATUS=1
+elif grep -q '"level":"ERROR"' "$WORK/engine.log"; then
+  say "note: the engine logged errors (not the gateway):"
+  grep '"level":"ERROR"' "$WORK/engine.log" | head -n 5 >&2
 fi
 
-SUMMARY=$(grep -E '^=+ .*(passed|failed|error|warnings?).* in [0-9.]+s =+$' "$WORK/schemathesis.log" | tail -n 1 || true)
+# schemathesis's last line: "=== No issues found in 56.39s ===", "=== 2 failures in 9.1s ===".
+SUMMARY=$(grep -E '^=+ .* in [0-9.]+s =+$' "$WORK/schemathesis.log" | tail -n 1 || true)
 if [[ $STATUS -eq 0 ]]; then
   echo "api-fuzz: PASS ${SUMMARY:-(no summary)}"
 else

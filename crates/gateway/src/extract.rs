@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::error::ApiError;
 
 /// A JSON request body, parsed strictly: the content type must be JSON (415), the body must fit
-/// the limit (413), be readable JSON (400) and match the expected shape (422, with the path of
-/// the offending field). Keeps the raw bytes for idempotency fingerprints.
+/// the limit (413), be readable JSON (400), be an object and match the expected shape (422,
+/// with the path of the offending field). Keeps the raw bytes for idempotency fingerprints.
 #[derive(Debug)]
 pub struct JsonBody<T> {
     pub value: T,
@@ -41,6 +41,11 @@ where
             }
         })?;
         let value = parse_json(&raw)?;
+        // serde reads a struct from an array too (`[null, null]` fills the fields in order);
+        // every body of this API is an object, and the spec says so.
+        if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid("", "the body must be a json object"));
+        }
         Ok(Self { value, raw })
     }
 }

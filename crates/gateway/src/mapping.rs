@@ -14,12 +14,13 @@ use crate::error::ApiError;
 /// every input. The annotations below repeat it (they take literals only); a test keeps them
 /// equal.
 #[cfg(test)]
-pub const NAME_PATTERN: &str = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
+pub const NAME_PATTERN: &str =
+    r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
 
 /// The longest template name, in characters.
 pub const MAX_NAME_LENGTH: usize = 200;
 
-/// A name as [`NAME_PATTERN`] and the length limit describe it: checked here so that the
+/// A name as `NAME_PATTERN` and the length limit describe it: checked here so that the
 /// answer matches the spec whatever the scheduler's own (equal) rule says.
 pub fn check_name(name: &str, path: &str) -> Result<(), ApiError> {
     if name.trim().is_empty() {
@@ -109,7 +110,11 @@ fn example_definition() -> Value {
     "definition": example_definition()}))]
 pub struct CreateTemplateBody {
     /// Unique in the tenant; not all whitespace.
-    #[schema(min_length = 1, max_length = 200, pattern = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -122,7 +127,11 @@ pub struct CreateTemplateBody {
 pub struct UpdateTemplateBody {
     /// A new name: unique in the tenant; not all whitespace.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200, pattern = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
@@ -153,7 +162,10 @@ pub struct CreateInstanceBody {
 #[serde(deny_unknown_fields)]
 pub struct SendEventBody {
     /// The event's name; not all whitespace.
-    #[schema(min_length = 1, pattern = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
+    #[schema(
+        min_length = 1,
+        pattern = r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub event: String,
     #[serde(default)]
     pub data: Option<Value>,
@@ -365,12 +377,25 @@ mod tests {
     #[test]
     fn an_integral_number_is_an_integer_version() {
         let id = "0190b6f0-0000-7000-8000-000000000000";
-        assert_eq!(version_of(&format!(r#"{{"template_id":"{id}","version":2.0}}"#)).unwrap(), Some(2));
-        assert_eq!(version_of(&format!(r#"{{"template_id":"{id}","version":3}}"#)).unwrap(), Some(3));
-        assert_eq!(version_of(&format!(r#"{{"template_id":"{id}","version":null}}"#)).unwrap(), None);
-        assert_eq!(version_of(&format!(r#"{{"template_id":"{id}"}}"#)).unwrap(), None);
+        assert_eq!(
+            version_of(&format!(r#"{{"template_id":"{id}","version":2.0}}"#)).unwrap(),
+            Some(2)
+        );
+        assert_eq!(
+            version_of(&format!(r#"{{"template_id":"{id}","version":3}}"#)).unwrap(),
+            Some(3)
+        );
+        assert_eq!(
+            version_of(&format!(r#"{{"template_id":"{id}","version":null}}"#)).unwrap(),
+            None
+        );
+        assert_eq!(
+            version_of(&format!(r#"{{"template_id":"{id}"}}"#)).unwrap(),
+            None
+        );
         for bad in ["2.5", "4294967296", "1e300", "\"2\""] {
-            let err = version_of(&format!(r#"{{"template_id":"{id}","version":{bad}}}"#)).unwrap_err();
+            let err =
+                version_of(&format!(r#"{{"template_id":"{id}","version":{bad}}}"#)).unwrap_err();
             assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
             assert_eq!(err.errors()[0].path, "/version", "{bad}");
         }
@@ -382,7 +407,13 @@ mod tests {
         assert!(check_name(&"é".repeat(MAX_NAME_LENGTH), "/name").is_ok());
         assert!(check_name(&"é".repeat(MAX_NAME_LENGTH + 1), "/name").is_err());
         // Every character NAME_PATTERN excludes is whitespace to `trim`, and so refused alone.
-        for blank in ["", " ", "\t\n\u{b}\u{c}\r", "\u{85}\u{a0}\u{1680}\u{2000}\u{200a}", "\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}"] {
+        for blank in [
+            "",
+            " ",
+            "\t\n\u{b}\u{c}\r",
+            "\u{85}\u{a0}\u{1680}\u{2000}\u{200a}",
+            "\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}",
+        ] {
             let err = check_name(blank, "/name").unwrap_err();
             assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY, "{blank:?}");
         }

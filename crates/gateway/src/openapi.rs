@@ -144,7 +144,10 @@ fn add_problems(method: &str, operation: &mut Value) {
     if has_body || has_query {
         codes.push(("422", "invalid content; `errors` points at each field"));
     }
-    codes.push(("503", "a dependency is down; retry after `Retry-After` seconds"));
+    codes.push((
+        "503",
+        "a dependency is down; retry after `Retry-After` seconds",
+    ));
     let Some(responses) = operation
         .get_mut("responses")
         .and_then(Value::as_object_mut)
@@ -266,16 +269,34 @@ const FROM_INSTANCE: &[LinkSpec] = &[
     to("GetInstance", "get", "/api/v1/instances/{id}", "id"),
     to("StartInstance", "put", "/api/v1/instances/{id}/start", "id"),
     to("PauseInstance", "put", "/api/v1/instances/{id}/pause", "id"),
-    to("ResumeInstance", "put", "/api/v1/instances/{id}/resume", "id"),
-    to("CancelInstance", "put", "/api/v1/instances/{id}/cancel", "id"),
+    to(
+        "ResumeInstance",
+        "put",
+        "/api/v1/instances/{id}/resume",
+        "id",
+    ),
+    to(
+        "CancelInstance",
+        "put",
+        "/api/v1/instances/{id}/cancel",
+        "id",
+    ),
     to("ListSteps", "get", "/api/v1/instances/{id}/steps", "id"),
     to("SendEvent", "post", "/api/v1/instances/{id}/events", "id"),
-    to("ListChildren", "get", "/api/v1/instances", "parent_instance_id"),
+    to(
+        "ListChildren",
+        "get",
+        "/api/v1/instances",
+        "parent_instance_id",
+    ),
 ];
 
 /// The answers that name a template or an instance, and where its id is in them: a created or
 /// updated one, and the newest of a list.
-fn link_sources(path: &str, method: &str) -> Option<(&'static [LinkSpec], &'static [&'static str], &'static str)> {
+fn link_sources(
+    path: &str,
+    method: &str,
+) -> Option<(&'static [LinkSpec], &'static [&'static str], &'static str)> {
     const ID: &str = "$response.body#/id";
     const FIRST: &str = "$response.body#/items/0/id";
     Some(match (path, method) {
@@ -343,7 +364,10 @@ mod tests {
         let mut ids = HashSet::new();
         for (path, method, operation) in operations(&doc) {
             let id = operation["operationId"].as_str().unwrap();
-            assert!(ids.insert(id.to_string()), "{method} {path}: duplicate id {id}");
+            assert!(
+                ids.insert(id.to_string()),
+                "{method} {path}: duplicate id {id}"
+            );
             for (code, response) in operation["responses"].as_object().unwrap() {
                 let description = response["description"].as_str().unwrap_or_default();
                 assert!(!description.is_empty(), "{method} {path} {code}");
@@ -362,11 +386,22 @@ mod tests {
             assert!(!responses.contains_key("4XX"), "{method} {path}");
             for code in ["400", "401", "503"] {
                 let schema = &responses[code]["content"]["application/problem+json"]["schema"];
-                assert_eq!(schema["$ref"], "#/components/schemas/Problem", "{method} {path} {code}");
+                assert_eq!(
+                    schema["$ref"], "#/components/schemas/Problem",
+                    "{method} {path} {code}"
+                );
             }
-            assert_eq!(responses.contains_key("403"), method != "get", "{method} {path}");
+            assert_eq!(
+                responses.contains_key("403"),
+                method != "get",
+                "{method} {path}"
+            );
             let has_path_id = path.contains('{');
-            assert_eq!(responses.contains_key("404"), has_path_id || path == "/api/v1/instances" && method == "post", "{method} {path}");
+            assert_eq!(
+                responses.contains_key("404"),
+                has_path_id || path == "/api/v1/instances" && method == "post",
+                "{method} {path}"
+            );
         }
         let create = &doc["paths"]["/api/v1/templates"]["post"]["responses"];
         for code in ["409", "413", "415", "422"] {
@@ -406,7 +441,11 @@ mod tests {
                 .find(|p| p["name"] == idempotency::HEADER_NAME)
                 .unwrap();
             assert_eq!(key["schema"]["pattern"], idempotency::KEY_PATTERN, "{path}");
-            assert_eq!(key["schema"]["maxLength"], idempotency::MAX_KEY_LEN, "{path}");
+            assert_eq!(
+                key["schema"]["maxLength"],
+                idempotency::MAX_KEY_LEN,
+                "{path}"
+            );
             assert_eq!(key["schema"]["type"], "string", "{path}");
         }
     }
@@ -416,13 +455,19 @@ mod tests {
         let doc = document().unwrap();
         let links = &doc["paths"]["/api/v1/templates"]["post"]["responses"]["201"]["links"];
         assert_eq!(links["GetTemplate"]["operationId"], "get_template");
-        assert_eq!(links["GetTemplate"]["parameters"]["id"], "$response.body#/id");
+        assert_eq!(
+            links["GetTemplate"]["parameters"]["id"],
+            "$response.body#/id"
+        );
         assert_eq!(
             links["CreateInstance"]["requestBody"]["template_id"],
             "$response.body#/id"
         );
         let links = &doc["paths"]["/api/v1/instances"]["post"]["responses"]["201"]["links"];
-        for (name, id) in [("StartInstance", "start_instance"), ("SendEvent", "send_event")] {
+        for (name, id) in [
+            ("StartInstance", "start_instance"),
+            ("SendEvent", "send_event"),
+        ] {
             assert_eq!(links[name]["operationId"], id);
         }
         let links = &doc["paths"]["/api/v1/instances"]["get"]["responses"]["200"]["links"];
@@ -437,8 +482,15 @@ mod tests {
             .collect();
         for (_, _, operation) in operations(&doc) {
             for response in operation["responses"].as_object().unwrap().values() {
-                for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
-                    assert!(ids.contains(link["operationId"].as_str().unwrap()), "{link}");
+                for link in response["links"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|l| l.values())
+                {
+                    assert!(
+                        ids.contains(link["operationId"].as_str().unwrap()),
+                        "{link}"
+                    );
                 }
             }
         }
@@ -454,14 +506,27 @@ mod tests {
             ("SendEventBody", "event"),
         ] {
             let property = &schemas[schema]["properties"][field];
-            assert_eq!(property["pattern"], crate::mapping::NAME_PATTERN, "{schema}");
+            assert_eq!(
+                property["pattern"],
+                crate::mapping::NAME_PATTERN,
+                "{schema}"
+            );
             assert_eq!(property["minLength"], 1, "{schema}");
         }
         let create = &schemas["CreateTemplateBody"];
-        assert_eq!(create["properties"]["name"]["maxLength"], 200);
-        assert_eq!(create["properties"]["definition"]["required"], json!(["steps"]));
+        assert_eq!(
+            create["properties"]["name"]["maxLength"],
+            crate::mapping::MAX_NAME_LENGTH
+        );
+        assert_eq!(
+            create["properties"]["definition"]["required"],
+            json!(["steps"])
+        );
         assert_eq!(create["additionalProperties"], false);
-        assert_eq!(schemas["CreateInstanceBody"]["properties"]["version"]["minimum"], 1);
+        assert_eq!(
+            schemas["CreateInstanceBody"]["properties"]["version"]["minimum"],
+            1
+        );
         assert!(
             schemas["CreateInstanceBody"]["properties"]["variables"]["type"]
                 .as_array()

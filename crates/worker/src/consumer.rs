@@ -75,10 +75,7 @@ impl QueueLoop {
                 };
                 let context = self.context.clone();
                 let queue = self.queue.clone();
-                running.spawn(async move {
-                    execute::handle(context, queue, delivery).await;
-                    drop(permit);
-                });
+                running.spawn(execute::handle(context, queue, delivery, permit));
             }
             while let Some(finished) = running.try_join_next() {
                 log_panic(finished);

@@ -27,6 +27,9 @@ pub(crate) struct JobContext {
     pub claim_after: Duration,
     /// This worker's consumer name in the queue's group.
     pub consumer: String,
+    /// Results on their way to the scheduler. A job gives its run slot back once its action is
+    /// done, so a slow commit never idles the worker; this bounds the results held meanwhile.
+    pub reporting: Arc<tokio::sync::Semaphore>,
     /// Deliveries running here. The queue hands a job whose lease ran out to any consumer,
     /// this one included (a heartbeat that failed to renew it); a job this worker is still
     /// running is not started a second time beside itself.
@@ -48,7 +51,12 @@ impl JobContext {
     }
 }
 
-pub(crate) async fn handle(context: Arc<JobContext>, queue_name: String, delivery: Delivery) {
+pub(crate) async fn handle(
+    context: Arc<JobContext>,
+    queue_name: String,
+    delivery: Delivery,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) {
     let job = &delivery.job;
     let span = tracing::info_span!(
         "job",
@@ -64,6 +72,8 @@ pub(crate) async fn handle(context: Arc<JobContext>, queue_name: String, deliver
         let started_at = Utc::now();
         let clock = Instant::now();
         let finished = run(&context, &queue_name, &delivery).await;
+        let reporting = context.reporting.clone().acquire_owned().await;
+        drop(slot);
         let outcome = match &finished {
             None => Outcome::Cancelled,
             Some(Ok(_)) => Outcome::Completed,
@@ -88,6 +98,7 @@ pub(crate) async fn handle(context: Arc<JobContext>, queue_name: String, deliver
         }
         ack(&context, &queue_name, &delivery.id).await;
         context.finish(&delivery.id);
+        drop(reporting);
     }
     .instrument(span)
     .await;

@@ -167,7 +167,7 @@ async fn children_of(app: &TestApp, parent: &str) -> Vec<Value> {
 
 async fn a_subflow_runs_a_child_instance(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.create_template(
+    let doubler = app.create_template(
         "doubler",
         json!({"steps": [
             {"id": "double", "type": "action",
@@ -182,7 +182,7 @@ async fn a_subflow_runs_a_child_instance(backend: Backend) {
                 {"id": "sub", "type": "subflow",
                  "config": {"subflow_id": "doubler", "variables": {"x": "{{ variables.n }}"}},
                  "next_steps": ["copy"]},
-                {"id": "copy_all", "type": "subflow", "config": {"subflow_id": "doubler"}},
+                {"id": "copy_all", "type": "subflow", "config": {"subflow_id": doubler}},
                 {"id": "copy", "type": "action",
                  "config": {"action": "set_variable", "name": "result", "value": "{{ steps.sub.output.doubled }}"},
                  "next_steps": ["copy_all"]}
@@ -204,7 +204,11 @@ async fn a_subflow_runs_a_child_instance(backend: Backend) {
         "the child's final variables"
     );
     let copy_all = only(&steps, "copy_all");
-    assert_eq!(copy_all["output"]["doubled"], json!(10), "{copy_all}");
+    assert_eq!(
+        copy_all["output"]["doubled"],
+        json!(10),
+        "by template id: {copy_all}"
+    );
     assert_eq!(
         copy_all["output"]["n"],
         json!(21),
@@ -379,3 +383,66 @@ async fn recursion_deeper_than_32_levels_fails(backend: Backend) {
     );
 }
 on_both_backends!(recursion_deeper_than_32_levels_fails);
+
+async fn a_subflow_can_pin_a_template_version(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let version = |tag: &str| {
+        json!({"steps": [{"id": "tag", "type": "action",
+                          "config": {"action": "set_variable", "name": "tag", "value": tag}}]})
+    };
+    let child = app.create_template("versioned", version("one")).await;
+    let (status, updated) = app
+        .put(
+            &format!("/api/v1/templates/{child}"),
+            Some(&json!({"definition": version("two")})),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["version"], 2);
+    let definition = json!({"steps": [
+        {"id": "pinned", "type": "subflow", "config": {"subflow_id": "versioned", "version": 1},
+         "next_steps": ["latest"]},
+        {"id": "latest", "type": "subflow", "config": {"subflow_id": "versioned"}}
+    ]});
+    let (id, parent) = run(&app, "pinning", definition, json!({})).await;
+
+    assert_eq!(parent["status"], "completed", "{parent}");
+    let steps = app.steps(&id).await;
+    assert_eq!(only(&steps, "pinned")["output"]["tag"], "one");
+    assert_eq!(only(&steps, "latest")["output"]["tag"], "two");
+}
+on_both_backends!(a_subflow_can_pin_a_template_version);
+
+async fn parallel_branches_retry_each_on_their_own(backend: Backend) {
+    let server = HttpServer::start(|_, _| Reply::json(200, &json!({"steady": true}))).await;
+    let healing = HttpServer::start(|_, n| {
+        if n < 2 {
+            Reply::text(503, "busy")
+        } else {
+            Reply::json(200, &json!({"healed": true}))
+        }
+    })
+    .await;
+    let app = TestApp::spawn(backend).await;
+    let definition = json!({"steps": [
+        {"id": "fan", "type": "parallel",
+         "retry": {"max_attempts": 3, "backoff": "fixed", "initial_interval_seconds": 0.1},
+         "config": {"parallel_steps": [
+            {"action": "http_request", "url": server.url("/steady")},
+            {"action": "http_request", "url": healing.url("/heals")}
+         ]}}
+    ]});
+    let (id, instance) = run(&app, "branch-retry", definition, json!({})).await;
+
+    assert_eq!(instance["status"], "completed", "{instance}");
+    assert_eq!(server.requests().len(), 1, "the steady branch ran once");
+    assert_eq!(
+        healing.requests().len(),
+        3,
+        "the failing branch was retried alone"
+    );
+    let fan = only(&app.steps(&id).await, "fan").clone();
+    assert_eq!(fan["output"][0]["body"], json!({"steady": true}), "{fan}");
+    assert_eq!(fan["output"][1]["body"], json!({"healed": true}), "{fan}");
+}
+on_both_backends!(parallel_branches_retry_each_on_their_own);

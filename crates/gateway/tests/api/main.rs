@@ -1,4 +1,5 @@
 mod auth;
+mod conformance;
 mod errors;
 mod events;
 mod helpers;

@@ -176,11 +176,18 @@ impl WorkflowService for Peer {
             .filter(|(t, tpl)| *t == tenant && r.name.as_ref().is_none_or(|n| *n == tpl.name))
             .map(|(_, tpl)| tpl.clone())
             .collect();
-        let offset: usize = r.cursor.as_deref().unwrap_or("0").parse().unwrap_or(0);
+        // Like the scheduler: the cursor is the id of the last item of the previous page.
+        let offset = match r.cursor.as_deref() {
+            None => 0,
+            Some(id) => all
+                .iter()
+                .position(|t| t.id == id)
+                .map_or(all.len(), |i| i + 1),
+        };
         let end = (offset + r.limit as usize).min(all.len());
         Ok(Response::new(v1::ListTemplatesResponse {
             items: all[offset.min(end)..end].to_vec(),
-            next_cursor: (end < all.len()).then(|| end.to_string()),
+            next_cursor: (end < all.len()).then(|| all[end - 1].id.clone()),
         }))
     }
 
