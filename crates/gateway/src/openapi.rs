@@ -291,8 +291,8 @@ const FROM_INSTANCE: &[LinkSpec] = &[
     ),
 ];
 
-/// The answers that name a template or an instance, and where its id is in them: a created or
-/// updated one, and the newest of a list.
+/// The answers that are a template or an instance, and where its id is in them: a created,
+/// read or changed one (a paused instance leads to resume), and the newest of a list.
 fn link_sources(
     path: &str,
     method: &str,
@@ -303,8 +303,17 @@ fn link_sources(
         ("/api/v1/templates", "post") => (FROM_TEMPLATE, &["201"], ID),
         ("/api/v1/templates/{id}", "put") => (FROM_TEMPLATE, &["200"], ID),
         ("/api/v1/templates", "get") => (FROM_TEMPLATE, &["200"], FIRST),
+        ("/api/v1/templates/{id}", "get") => (FROM_TEMPLATE, &["200"], ID),
         ("/api/v1/instances", "post") => (FROM_INSTANCE, &["201", "200"], ID),
         ("/api/v1/instances", "get") => (FROM_INSTANCE, &["200"], FIRST),
+        (
+            "/api/v1/instances/{id}"
+            | "/api/v1/instances/{id}/start"
+            | "/api/v1/instances/{id}/pause"
+            | "/api/v1/instances/{id}/resume"
+            | "/api/v1/instances/{id}/cancel",
+            "get" | "put",
+        ) => (FROM_INSTANCE, &["200"], ID),
         _ => return None,
     })
 }
@@ -470,6 +479,9 @@ mod tests {
         ] {
             assert_eq!(links[name]["operationId"], id);
         }
+        let links =
+            &doc["paths"]["/api/v1/instances/{id}/pause"]["put"]["responses"]["200"]["links"];
+        assert_eq!(links["ResumeInstance"]["operationId"], "resume_instance");
         let links = &doc["paths"]["/api/v1/instances"]["get"]["responses"]["200"]["links"];
         assert_eq!(
             links["GetInstance"]["parameters"]["id"],
