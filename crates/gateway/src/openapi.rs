@@ -11,7 +11,8 @@ use crate::mapping::{
     Accepted, CreateInstanceBody, CreateTemplateBody, InstanceDto, SendEventBody, StepErrorDto,
     StepExecutionDto, TemplateDto, UpdateTemplateBody, WarningDto, WebhookAccepted,
 };
-use crate::routes::{events, health, instances, ops, templates, triggers};
+use crate::routes::trigger_configs::{CreateTriggerBody, TriggerDto};
+use crate::routes::{events, health, instances, ops, templates, trigger_configs, triggers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,13 +21,14 @@ use crate::routes::{events, health, instances, ops, templates, triggers};
         templates::create, templates::list, templates::get, templates::update, templates::delete,
         instances::create, instances::list, instances::get, instances::start, instances::pause,
         instances::resume, instances::cancel, instances::steps, instances::send_event,
-        triggers::webhook, events::all, events::instance,
+        trigger_configs::create, trigger_configs::list, trigger_configs::get,
+        trigger_configs::delete, triggers::webhook, events::all, events::instance,
         health::ready, health::live, ops::metrics, ops::openapi_json,
     ),
     components(schemas(
         Problem, ProblemField, TemplateDto, WarningDto, InstanceDto, StepErrorDto,
         StepExecutionDto, CreateTemplateBody, UpdateTemplateBody, CreateInstanceBody,
-        SendEventBody, Accepted, WebhookAccepted, health::Health,
+        SendEventBody, Accepted, WebhookAccepted, health::Health, CreateTriggerBody, TriggerDto,
     )),
     modifiers(&BearerAuth),
 )]

@@ -1,6 +1,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use proto::v1::trigger_service_client::TriggerServiceClient;
 use proto::v1::workflow_service_client::WorkflowServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -25,6 +26,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 #[derive(Clone)]
 pub struct Scheduler {
     workflow: WorkflowServiceClient<Channel>,
+    triggers: TriggerServiceClient<Channel>,
     health: HealthClient<Channel>,
     /// Tries per call: one per replica, at least two (a lone scheduler may have restarted).
     attempts: usize,
@@ -51,6 +53,7 @@ impl Scheduler {
         };
         Ok(Self {
             workflow: WorkflowServiceClient::new(channel.clone()),
+            triggers: TriggerServiceClient::new(channel.clone()),
             health: HealthClient::new(channel),
             attempts,
         })
@@ -65,11 +68,42 @@ impl Scheduler {
         F: Fn(WorkflowServiceClient<Channel>, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
     {
+        self.call_on(&self.workflow, caller, message, f).await
+    }
+
+    /// [`Scheduler::call`] for the trigger service.
+    pub async fn call_triggers<M, R, F, Fut>(
+        &self,
+        caller: &Caller,
+        message: M,
+        f: F,
+    ) -> Result<R, ApiError>
+    where
+        M: Clone,
+        F: Fn(TriggerServiceClient<Channel>, tonic::Request<M>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    {
+        self.call_on(&self.triggers, caller, message, f).await
+    }
+
+    async fn call_on<C, M, R, F, Fut>(
+        &self,
+        client: &C,
+        caller: &Caller,
+        message: M,
+        f: F,
+    ) -> Result<R, ApiError>
+    where
+        C: Clone,
+        M: Clone,
+        F: Fn(C, tonic::Request<M>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    {
         let mut attempt = 1;
         loop {
             let request = self.request(caller, message.clone())?;
             let status =
-                match tokio::time::timeout(CALL_TIMEOUT, f(self.workflow.clone(), request)).await {
+                match tokio::time::timeout(CALL_TIMEOUT, f(client.clone(), request)).await {
                     Ok(Ok(response)) => return Ok(response.into_inner()),
                     Ok(Err(status)) => status,
                     Err(_) => {

@@ -21,7 +21,7 @@ use tracing::Span;
 use crate::auth::Authenticator;
 use crate::error::{ApiError, GatewayError};
 use crate::metrics;
-use crate::routes::{events, health, instances, ops, templates, triggers};
+use crate::routes::{events, health, instances, ops, templates, trigger_configs, triggers};
 use crate::scheduler::Scheduler;
 use crate::settings::GatewaySettings;
 use crate::state::AppState;
@@ -122,6 +122,14 @@ fn router(state: AppState, body_limit: usize) -> Router {
         .route("/instances/{id}/events", post(instances::send_event))
         .route("/instances/{id}/events/stream", get(events::instance))
         .route("/events/stream", get(events::all))
+        .route(
+            "/triggers",
+            post(trigger_configs::create).get(trigger_configs::list),
+        )
+        .route(
+            "/triggers/{id}",
+            get(trigger_configs::get).delete(trigger_configs::delete),
+        )
         .route("/triggers/webhook/{id}", post(triggers::webhook))
         .route("/openapi.json", get(ops::openapi_json));
 

@@ -3,4 +3,5 @@ pub mod health;
 pub mod instances;
 pub mod ops;
 pub mod templates;
+pub mod trigger_configs;
 pub mod triggers;
