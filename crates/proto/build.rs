@@ -1,7 +1,9 @@
 //! Compiles `proto/` with the vendored `protoc`, so a fresh machine needs no system protoc.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time: the build script binary may be shared between checkouts.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")?;
+    let root = std::path::Path::new(&manifest_dir).join("../../proto");
     let file = root.join("chorus/workflow/v1/workflow.proto");
     println!("cargo:rerun-if-changed={}", root.display());
     println!("cargo:rerun-if-changed={}", file.display());

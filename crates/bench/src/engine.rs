@@ -28,6 +28,11 @@ impl Engine {
         vars.insert("GRPC_PORT".into(), "0".into());
         vars.insert("ENVIRONMENT".into(), "production".into());
         vars.insert("JWT_SECRET".into(), JWT_SECRET.into());
+        // A throwaway key for the benchmark's own webhook secrets (it makes none).
+        vars.insert(
+            "TRIGGER_SECRET_KEY".into(),
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into(),
+        );
         vars.insert("LOG_FORMAT".into(), "json".into());
         vars.insert("DATABASE_URL".into(), database_url.clone());
         vars.insert("REDIS_URL".into(), testkit::redis_url());

@@ -11,7 +11,7 @@ use crate::mapping::{
     Accepted, CreateInstanceBody, CreateTemplateBody, InstanceDto, SendEventBody, StepErrorDto,
     StepExecutionDto, TemplateDto, UpdateTemplateBody, WarningDto, WebhookAccepted,
 };
-use crate::routes::trigger_configs::{CreateTriggerBody, TriggerDto};
+use crate::routes::trigger_configs::{CreateTriggerBody, TriggerDto, TriggerType};
 use crate::routes::{events, health, instances, ops, templates, trigger_configs, triggers};
 
 #[derive(OpenApi)]
@@ -28,7 +28,7 @@ use crate::routes::{events, health, instances, ops, templates, trigger_configs, 
     components(schemas(
         Problem, ProblemField, TemplateDto, WarningDto, InstanceDto, StepErrorDto,
         StepExecutionDto, CreateTemplateBody, UpdateTemplateBody, CreateInstanceBody,
-        SendEventBody, Accepted, WebhookAccepted, health::Health, CreateTriggerBody, TriggerDto,
+        SendEventBody, Accepted, WebhookAccepted, health::Health, CreateTriggerBody, TriggerDto, TriggerType,
     )),
     modifiers(&BearerAuth),
 )]
@@ -265,6 +265,19 @@ const FROM_TEMPLATE: &[LinkSpec] = &[
         "/api/v1/triggers/webhook/{template_id}",
         "template_id",
     ),
+    LinkSpec {
+        name: "CreateTrigger",
+        path: "/api/v1/triggers",
+        method: "post",
+        parameter: None,
+        body_field: Some("template_id"),
+    },
+    to("ListTriggers", "get", "/api/v1/triggers", "template_id"),
+];
+
+const FROM_TRIGGER: &[LinkSpec] = &[
+    to("GetTrigger", "get", "/api/v1/triggers/{id}", "id"),
+    to("DeleteTrigger", "delete", "/api/v1/triggers/{id}", "id"),
 ];
 
 const FROM_INSTANCE: &[LinkSpec] = &[
@@ -307,6 +320,9 @@ fn link_sources(
         ("/api/v1/templates", "get") => (FROM_TEMPLATE, &["200"], FIRST),
         ("/api/v1/templates/{id}", "get") => (FROM_TEMPLATE, &["200"], ID),
         ("/api/v1/instances", "post") => (FROM_INSTANCE, &["201", "200"], ID),
+        ("/api/v1/triggers", "post") => (FROM_TRIGGER, &["201"], ID),
+        ("/api/v1/triggers", "get") => (FROM_TRIGGER, &["200"], FIRST),
+        ("/api/v1/triggers/{id}", "get") => (FROM_TRIGGER, &["200"], ID),
         ("/api/v1/instances", "get") => (FROM_INSTANCE, &["200"], FIRST),
         (
             "/api/v1/instances/{id}"
@@ -410,7 +426,9 @@ mod tests {
             let has_path_id = path.contains('{');
             assert_eq!(
                 responses.contains_key("404"),
-                has_path_id || path == "/api/v1/instances" && method == "post",
+                has_path_id
+                    || method == "post"
+                        && (path == "/api/v1/instances" || path == "/api/v1/triggers"),
                 "{method} {path}"
             );
         }

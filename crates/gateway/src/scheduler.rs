@@ -102,16 +102,16 @@ impl Scheduler {
         let mut attempt = 1;
         loop {
             let request = self.request(caller, message.clone())?;
-            let status =
-                match tokio::time::timeout(CALL_TIMEOUT, f(client.clone(), request)).await {
-                    Ok(Ok(response)) => return Ok(response.into_inner()),
-                    Ok(Err(status)) => status,
-                    Err(_) => {
-                        return Err(ApiError::unavailable(
-                            "the scheduler did not answer in time",
-                        ));
-                    }
-                };
+            let status = match tokio::time::timeout(CALL_TIMEOUT, f(client.clone(), request)).await
+            {
+                Ok(Ok(response)) => return Ok(response.into_inner()),
+                Ok(Err(status)) => status,
+                Err(_) => {
+                    return Err(ApiError::unavailable(
+                        "the scheduler did not answer in time",
+                    ));
+                }
+            };
             if attempt < self.attempts && never_sent(&status) {
                 tracing::debug!(attempt, error = %status.message(), "scheduler unreachable, trying another");
                 attempt += 1;

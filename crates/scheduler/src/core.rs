@@ -158,10 +158,10 @@ impl Core {
             })
             .collect();
         for index in &retry {
-            if let Attempt::MissingDefinition(tenant, template_id, version) = &results[*index] {
-                if let Err(error) = self.definition(tenant, *template_id, *version).await {
-                    results[*index] = Attempt::Done(Err(error));
-                }
+            if let Attempt::MissingDefinition(tenant, template_id, version) = &results[*index]
+                && let Err(error) = self.definition(tenant, *template_id, *version).await
+            {
+                results[*index] = Attempt::Done(Err(error));
             }
         }
         let again: Vec<Request> = retry
@@ -197,7 +197,11 @@ impl Core {
         Ok(Some(Arc::new(Mutex::new(cap.saturating_sub(holders)))))
     }
 
-    async fn apply_once(self: &Arc<Self>, requests: &[Request], admission: Admission) -> Vec<Attempt> {
+    async fn apply_once(
+        self: &Arc<Self>,
+        requests: &[Request],
+        admission: Admission,
+    ) -> Vec<Attempt> {
         let now = Utc::now();
         let free = match self.free_slots(admission).await {
             Ok(free) => free,
@@ -350,13 +354,17 @@ impl Core {
     /// the job rows are in the database and the sweeper hands them out again when their lease
     /// runs out.
     pub async fn hand_off(&self, jobs: &[Job], events: &[WorkflowEvent]) {
-        if !jobs.is_empty() {
-            if let Err(error) = self.queue.publish(jobs).await {
+        if !jobs.is_empty()
+            && let Err(error) = self.queue.publish(jobs).await
+        {
+            {
                 tracing::warn!(error = %error, jobs = jobs.len(), "job hand-off failed; the sweeper will retry");
             }
         }
-        if !events.is_empty() {
-            if let Err(error) = self.events.publish(events).await {
+        if !events.is_empty()
+            && let Err(error) = self.events.publish(events).await
+        {
+            {
                 tracing::warn!(error = %error, events = events.len(), "event publish failed");
             }
         }
@@ -364,7 +372,11 @@ impl Core {
 
     /// Lets the oldest inputs that waited for a slot go on.
     pub async fn release_slots(self: Arc<Self>, slots: u32) {
-        match self.store.release_parked(parked_at(), Utc::now(), slots).await {
+        match self
+            .store
+            .release_parked(parked_at(), Utc::now(), slots)
+            .await
+        {
             Ok(timers) if !timers.is_empty() => self.fire_timers(timers).await,
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error, "cannot release parked inputs"),
@@ -506,6 +518,8 @@ fn take_slot(free: Option<&Arc<Mutex<u64>>>) -> bool {
     true
 }
 
+// One short-lived value per request: boxing would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Attempt {
     Done(Result<Applied, SchedulerError>),
     MissingDefinition(String, Uuid, i32),

@@ -122,7 +122,8 @@ async fn fire(core: &Arc<Core>, trigger: &TriggerRecord) -> bool {
             origin,
         )),
         Err(crate::SchedulerError::NotFound(_)) => {
-            tracing::warn!(trigger_id = %trigger.id, template_id = %trigger.template_id, "schedule's template is gone; tick skipped");
+            // A deleted template stays deleted: the schedule stops rather than skip every tick.
+            tracing::warn!(trigger_id = %trigger.id, template_id = %trigger.template_id, "schedule's template is gone; the schedule stops");
             None
         }
         Err(error) => {
@@ -133,7 +134,7 @@ async fn fire(core: &Arc<Core>, trigger: &TriggerRecord) -> bool {
     let firing = ScheduleFiring {
         trigger_id: trigger.id,
         seen,
-        next,
+        next: next.filter(|_| prepared.is_some()),
         instance: prepared.as_ref().map(|p| p.new.clone()),
     };
     match core.store.fire_schedule(&firing).await {

@@ -61,9 +61,8 @@ async fn sweep(core: &Arc<Core>) {
     }
 
     match core.queue.depth(model::DEFAULT_QUEUE).await {
-        Ok(depth) => {
-            metrics::gauge!("workflow_queue_depth", "queue" => model::DEFAULT_QUEUE).set(depth as f64)
-        }
+        Ok(depth) => metrics::gauge!("workflow_queue_depth", "queue" => model::DEFAULT_QUEUE)
+            .set(depth as f64),
         Err(error) => tracing::warn!(error = %error, "cannot read the queue depth"),
     }
 

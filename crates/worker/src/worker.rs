@@ -42,7 +42,9 @@ impl Worker {
             queue,
             claim_after: settings.claim_after,
             consumer: settings.consumer_name.clone(),
-            reporting: Arc::new(tokio::sync::Semaphore::new(settings.concurrency.saturating_mul(8))),
+            reporting: Arc::new(tokio::sync::Semaphore::new(
+                settings.concurrency.saturating_mul(8),
+            )),
             in_flight: Default::default(),
         };
         Ok(Self {

@@ -100,13 +100,13 @@ impl Settings {
                 reason: format!("required when ENVIRONMENT is '{environment}'"),
             });
         }
-        if let Some(secret) = &jwt_secret {
-            if secret.len() < 16 {
-                return Err(ConfigError {
-                    name: "JWT_SECRET",
-                    reason: "must be at least 16 characters".to_owned(),
-                });
-            }
+        if let Some(secret) = &jwt_secret
+            && secret.len() < 16
+        {
+            return Err(ConfigError {
+                name: "JWT_SECRET",
+                reason: "must be at least 16 characters".to_owned(),
+            });
         }
         let trigger_secret_key = get("TRIGGER_SECRET_KEY")
             .map(|text| scheduler::TriggerKey::parse(&text))
@@ -148,13 +148,13 @@ impl Settings {
             }
         }
         let redis_url = get("REDIS_URL");
-        if let Some(url) = &redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return Err(ConfigError {
-                    name: "REDIS_URL",
-                    reason: "must start with redis:// or rediss://".to_owned(),
-                });
-            }
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError {
+                name: "REDIS_URL",
+                reason: "must start with redis:// or rediss://".to_owned(),
+            });
         }
         let worker_concurrency: usize = parse(vars, "WORKER_CONCURRENCY", 16)?;
         let max_concurrent_workflows: u32 = parse(vars, "MAX_CONCURRENT_WORKFLOWS", 100)?;
@@ -218,14 +218,25 @@ impl Settings {
         if let Some(key) = &self.trigger_secret_key {
             return Ok(key.clone());
         }
-        match &self.jwt_secret {
-            Some(jwt_secret) => Ok(scheduler::TriggerKey::derive_from_jwt_secret(jwt_secret)),
-            None => Err(ConfigError {
+        if !self.is_development() {
+            return Err(ConfigError {
                 name: "TRIGGER_SECRET_KEY",
                 reason: format!(
                     "required when ENVIRONMENT is '{}' (32 bytes as 64 hex digits or base64)",
                     self.environment
                 ),
+            });
+        }
+        match &self.jwt_secret {
+            Some(jwt_secret) => {
+                tracing::warn!(
+                    "no TRIGGER_SECRET_KEY (development): webhook secrets are encrypted with a key derived from JWT_SECRET"
+                );
+                Ok(scheduler::TriggerKey::derive_from_jwt_secret(jwt_secret))
+            }
+            None => Err(ConfigError {
+                name: "TRIGGER_SECRET_KEY",
+                reason: "required, or JWT_SECRET to derive a development key from".to_owned(),
             }),
         }
     }
@@ -375,6 +386,36 @@ mod tests {
                 .unwrap();
             assert_eq!(error.name, "TRIGGER_SECRET_KEY", "{bad}");
         }
+    }
+
+    #[test]
+    fn trigger_secret_key_is_required_outside_development() {
+        let production = [
+            ("ENVIRONMENT", "production"),
+            ("JWT_SECRET", "0123456789abcdef0123"),
+        ];
+        let settings = Settings::from_vars(&vars(&production)).unwrap();
+        assert_eq!(
+            settings.trigger_key().err().unwrap().name,
+            "TRIGGER_SECRET_KEY"
+        );
+        let with_key = [
+            production[0],
+            production[1],
+            (
+                "TRIGGER_SECRET_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            ),
+        ];
+        assert!(
+            Settings::from_vars(&vars(&with_key))
+                .unwrap()
+                .trigger_key()
+                .is_ok()
+        );
+        // In development a key is derived, but only from a JWT_SECRET.
+        let bare = Settings::from_vars(&vars(&[])).unwrap();
+        assert_eq!(bare.trigger_key().err().unwrap().name, "TRIGGER_SECRET_KEY");
     }
 
     #[test]

@@ -28,7 +28,8 @@ async fn gate() -> Gate {
     let (gate_release, gate_seen, gate_flight) = (release.clone(), seen.clone(), in_flight.clone());
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let (release, seen, in_flight) = (gate_release.clone(), gate_seen.clone(), gate_flight.clone());
+            let (release, seen, in_flight) =
+                (gate_release.clone(), gate_seen.clone(), gate_flight.clone());
             tokio::spawn(async move {
                 let mut buffer = vec![0u8; 8192];
                 let read = socket.read(&mut buffer).await.unwrap_or(0);
@@ -74,7 +75,10 @@ async fn instances_beyond_the_cap_wait_their_turn(backend: Backend) {
         },
     )
     .await;
-    let url = format!("http://127.0.0.1:{}/hold?instance={{{{instance.id}}}}", gate.port);
+    let url = format!(
+        "http://127.0.0.1:{}/hold?instance={{{{instance.id}}}}",
+        gate.port
+    );
     let template = app
         .create_template(
             "gated",
@@ -112,7 +116,11 @@ async fn instances_beyond_the_cap_wait_their_turn(backend: Backend) {
     let mut expected = ids.clone();
     expected.sort();
     assert_eq!(sorted, expected);
-    assert_eq!(gate.in_flight.lock().unwrap().1, 2, "never more than the cap at once");
+    assert_eq!(
+        gate.in_flight.lock().unwrap().1,
+        2,
+        "never more than the cap at once"
+    );
 }
 on_both_backends!(instances_beyond_the_cap_wait_their_turn);
 
@@ -151,7 +159,10 @@ async fn waiting_instances_hold_no_slot(backend: Backend) {
     assert_eq!(instance["status"], "completed", "{instance}");
     for id in &waiting {
         let (status, body) = app
-            .post(&format!("/api/v1/instances/{id}/events"), &json!({"event": "go"}))
+            .post(
+                &format!("/api/v1/instances/{id}/events"),
+                &json!({"event": "go"}),
+            )
             .await;
         assert_eq!(status, 202, "{body}");
         let instance = app.wait_finished(id).await;

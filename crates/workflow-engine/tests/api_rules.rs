@@ -9,7 +9,13 @@ fn quick_definition(message: &str) -> Value {
     json!({"steps": [{"id": "log", "type": "action", "config": {"action": "log_message", "message": message}}]})
 }
 
-async fn call(app: &TestApp, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
@@ -17,12 +23,17 @@ async fn call(app: &TestApp, token: &str, method: reqwest::Method, path: &str, b
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn another_tenant_sees_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let template = app.create_template("private", quick_definition("mine")).await;
+    let template = app
+        .create_template("private", quick_definition("mine"))
+        .await;
     let instance = app.start_instance(&template, json!({})).await;
     app.wait_finished(&instance).await;
     let pending = {
@@ -37,18 +48,62 @@ async fn another_tenant_sees_nothing(backend: Backend) {
     use reqwest::Method;
     let routes: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/api/v1/templates/{template}"), None),
-        (Method::PUT, format!("/api/v1/templates/{template}"), Some(json!({"description": "x"}))),
-        (Method::DELETE, format!("/api/v1/templates/{template}"), None),
+        (
+            Method::PUT,
+            format!("/api/v1/templates/{template}"),
+            Some(json!({"description": "x"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/templates/{template}"),
+            None,
+        ),
         (Method::GET, format!("/api/v1/instances/{instance}"), None),
-        (Method::GET, format!("/api/v1/instances/{instance}/steps"), None),
-        (Method::PUT, format!("/api/v1/instances/{pending}/start"), None),
-        (Method::PUT, format!("/api/v1/instances/{pending}/pause"), None),
-        (Method::PUT, format!("/api/v1/instances/{pending}/resume"), None),
-        (Method::PUT, format!("/api/v1/instances/{pending}/cancel"), None),
-        (Method::POST, format!("/api/v1/instances/{pending}/events"), Some(json!({"event": "x"}))),
-        (Method::GET, format!("/api/v1/instances/{pending}/events/stream"), None),
-        (Method::POST, "/api/v1/instances".to_owned(), Some(json!({"template_id": template}))),
-        (Method::POST, format!("/api/v1/triggers/webhook/{template}"), Some(json!({}))),
+        (
+            Method::GET,
+            format!("/api/v1/instances/{instance}/steps"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/instances/{pending}/start"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/instances/{pending}/pause"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/instances/{pending}/resume"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/instances/{pending}/cancel"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/instances/{pending}/events"),
+            Some(json!({"event": "x"})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/instances/{pending}/events/stream"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/instances".to_owned(),
+            Some(json!({"template_id": template})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/triggers/webhook/{template}"),
+            Some(json!({})),
+        ),
     ];
     for (method, path, body) in routes {
         let (status, answer) = call(&app, &other, method.clone(), &path, body).await;
@@ -67,14 +122,37 @@ on_both_backends!(another_tenant_sees_nothing);
 
 async fn viewers_only_read(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let template = app.create_template("readable", quick_definition("hi")).await;
+    let template = app
+        .create_template("readable", quick_definition("hi"))
+        .await;
     let viewer = token_for("vera", "default", "viewer");
     use reqwest::Method;
-    let (status, body) = call(&app, &viewer, Method::POST, "/api/v1/templates", Some(json!({"name": "x", "definition": quick_definition("x")}))).await;
+    let (status, body) = call(
+        &app,
+        &viewer,
+        Method::POST,
+        "/api/v1/templates",
+        Some(json!({"name": "x", "definition": quick_definition("x")})),
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
-    let (status, body) = call(&app, &viewer, Method::POST, "/api/v1/instances", Some(json!({"template_id": template}))).await;
+    let (status, body) = call(
+        &app,
+        &viewer,
+        Method::POST,
+        "/api/v1/instances",
+        Some(json!({"template_id": template})),
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
-    let (status, _) = call(&app, &viewer, Method::GET, &format!("/api/v1/templates/{template}"), None).await;
+    let (status, _) = call(
+        &app,
+        &viewer,
+        Method::GET,
+        &format!("/api/v1/templates/{template}"),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     let (_, list) = app.get("/api/v1/instances").await;
     assert_eq!(list["items"], json!([]), "the viewer created nothing");
@@ -83,8 +161,13 @@ on_both_backends!(viewers_only_read);
 
 async fn instances_pin_their_template_version(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let template = app.create_template("versioned", quick_definition("version one")).await;
-    let first = app.post("/api/v1/instances", &json!({"template_id": template})).await.1["id"]
+    let template = app
+        .create_template("versioned", quick_definition("version one"))
+        .await;
+    let first = app
+        .post("/api/v1/instances", &json!({"template_id": template}))
+        .await
+        .1["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -96,10 +179,17 @@ async fn instances_pin_their_template_version(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["version"], 2);
-    let (_, old) = app.get(&format!("/api/v1/templates/{template}?version=1")).await;
-    assert_eq!(old["definition"]["steps"][0]["config"]["message"], "version one");
+    let (_, old) = app
+        .get(&format!("/api/v1/templates/{template}?version=1"))
+        .await;
+    assert_eq!(
+        old["definition"]["steps"][0]["config"]["message"],
+        "version one"
+    );
 
-    let (status, _) = app.put(&format!("/api/v1/instances/{first}/start"), None).await;
+    let (status, _) = app
+        .put(&format!("/api/v1/instances/{first}/start"), None)
+        .await;
     assert_eq!(status, 200);
     let finished = app.wait_finished(&first).await;
     assert_eq!(finished["template_version"], 1);
@@ -108,12 +198,24 @@ async fn instances_pin_their_template_version(backend: Backend) {
 
     let second = app.start_instance(&template, json!({})).await;
     app.wait_finished(&second).await;
-    assert_eq!(app.steps(&second).await[0]["input"]["message"], "version two");
+    assert_eq!(
+        app.steps(&second).await[0]["input"]["message"],
+        "version two"
+    );
 
     // Deleted: new instances are refused, the template is gone from reads.
-    let (status, _) = call(&app, &app.token, reqwest::Method::DELETE, &format!("/api/v1/templates/{template}"), None).await;
+    let (status, _) = call(
+        &app,
+        &app.token,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/templates/{template}"),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
-    let (status, body) = app.post("/api/v1/instances", &json!({"template_id": template})).await;
+    let (status, body) = app
+        .post("/api/v1/instances", &json!({"template_id": template}))
+        .await;
     assert_eq!(status, 404, "{body}");
     let (status, _) = app.get(&format!("/api/v1/templates/{template}")).await;
     assert_eq!(status, 404);
@@ -125,7 +227,9 @@ on_both_backends!(instances_pin_their_template_version);
 
 async fn idempotency_keys_answer_the_same_instance(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let template = app.create_template("idempotent", quick_definition("once")).await;
+    let template = app
+        .create_template("idempotent", quick_definition("once"))
+        .await;
     let body = json!({"template_id": template, "variables": {"n": 1}});
     let send = |body: Value| {
         app.client
@@ -142,7 +246,9 @@ async fn idempotency_keys_answer_the_same_instance(backend: Backend) {
     assert_eq!(again.status(), 200);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["id"], first["id"]);
-    let other = send(json!({"template_id": template, "variables": {"n": 2}})).await.unwrap();
+    let other = send(json!({"template_id": template, "variables": {"n": 2}}))
+        .await
+        .unwrap();
     assert_eq!(other.status(), 409);
     assert_eq!(
         other.headers()["content-type"].to_str().unwrap(),
@@ -171,10 +277,19 @@ async fn invalid_definitions_list_every_problem_with_its_path(backend: Backend) 
         .iter()
         .map(|e| e["path"].as_str().unwrap())
         .collect();
-    assert!(paths.contains(&"/definition/steps/0/next_steps/0"), "{paths:?}");
-    assert!(paths.iter().any(|p| p.starts_with("/definition/steps/1")), "{paths:?}");
+    assert!(
+        paths.contains(&"/definition/steps/0/next_steps/0"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.iter().any(|p| p.starts_with("/definition/steps/1")),
+        "{paths:?}"
+    );
     let (status, body) = app
-        .post("/api/v1/templates", &json!({"name": "x", "definition": {"steps": []}, "colour": "red"}))
+        .post(
+            "/api/v1/templates",
+            &json!({"name": "x", "definition": {"steps": []}, "colour": "red"}),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
     let (_, list) = app.get("/api/v1/templates").await;
@@ -186,7 +301,10 @@ async fn lists_page_newest_first(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut made = Vec::new();
     for n in 0..5 {
-        made.push(app.create_template(&format!("t{n}"), quick_definition("x")).await);
+        made.push(
+            app.create_template(&format!("t{n}"), quick_definition("x"))
+                .await,
+        );
     }
     made.reverse();
     let mut seen = Vec::new();

@@ -32,6 +32,7 @@ async fn start_engine(database: &str, port: u16, extra: &[(&str, &str)]) -> Engi
         .env("DATABASE_URL", database)
         .env("ENVIRONMENT", "test")
         .env("JWT_SECRET", common::JWT_SECRET)
+        .env("TRIGGER_SECRET_KEY", common::TRIGGER_SECRET_KEY)
         .env("LOG_FORMAT", "json")
         .env("HTTP_ACTION_ALLOW_PRIVATE", "true")
         .stdout(Stdio::null())
@@ -47,10 +48,9 @@ async fn start_engine(database: &str, port: u16, extra: &[(&str, &str)]) -> Engi
     };
     let client = reqwest::Client::new();
     for _ in 0..400 {
-        if let Ok(response) = client.get(format!("{}/health", engine.base)).send().await {
-            if response.status() == 200 {
-                return engine;
-            }
+        let answer = client.get(format!("{}/health", engine.base)).send().await;
+        if answer.is_ok_and(|response| response.status() == 200) {
+            return engine;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }

@@ -61,6 +61,16 @@ fn signed_call(
 ) -> reqwest::RequestBuilder {
     let timestamp = timestamp.to_string();
     let signature = scheduler::sign_webhook(secret.as_bytes(), &timestamp, body.as_bytes());
+    webhook_call(app, template_id, &signature, &timestamp, body)
+}
+
+fn webhook_call(
+    app: &TestApp,
+    template_id: &str,
+    signature: &str,
+    timestamp: &str,
+    body: &str,
+) -> reqwest::RequestBuilder {
     app.client
         .post(app.url(&format!("/api/v1/triggers/webhook/{template_id}")))
         .header("content-type", "application/json")
@@ -130,22 +140,32 @@ async fn webhook_secret_is_shown_once_and_signs_calls(backend: Backend) {
     assert_eq!(send(wrong_secret).await.0, 401);
     let timestamp = now.to_string();
     let signature = scheduler::sign_webhook(secret.as_bytes(), &timestamp, body.as_bytes());
-    let tampered = app
-        .client
-        .post(app.url(&format!("/api/v1/triggers/webhook/{template_id}")))
-        .header("content-type", "application/json")
-        .header("x-signature", signature)
-        .header("x-signature-timestamp", timestamp)
-        .body(r#"{"order": 43, "items": ["a", "b"]}"#);
+    let tampered = webhook_call(
+        &app,
+        &template_id,
+        &signature,
+        &timestamp,
+        r#"{"order": 43, "items": ["a", "b"]}"#,
+    );
     assert_eq!(send(tampered).await.0, 401);
+    // The timestamp is part of what is signed.
+    let moved = webhook_call(&app, &template_id, &signature, &(now - 1).to_string(), body);
+    assert_eq!(send(moved).await.0, 401);
     for offset in [-301, 301] {
         let stale = signed_call(&app, &template_id, &secret, now + offset, body);
         let (status, problem) = send(stale).await;
         assert_eq!(status, 401, "{offset}: {problem}");
     }
-    let malformed =
-        signed_call(&app, &template_id, &secret, now, body).header("x-signature", "sha256=nothex");
+    let malformed = webhook_call(&app, &template_id, "sha256=nothex", &timestamp, body);
     assert_eq!(send(malformed).await.0, 401);
+    // A signature without its timestamp.
+    let half = app
+        .client
+        .post(app.url(&format!("/api/v1/triggers/webhook/{template_id}")))
+        .header("content-type", "application/json")
+        .header("x-signature", &signature)
+        .body(body.to_owned());
+    assert_eq!(send(half).await.0, 401);
     // Another template's webhook: no trigger there, no match.
     let other_template = app.create_template("other", quick_definition()).await;
     let elsewhere = signed_call(&app, &other_template, &secret, now, body);
@@ -484,6 +504,43 @@ async fn a_schedule_starts_an_instance_each_tick(backend: Backend) {
     );
 }
 on_both_backends!(a_schedule_starts_an_instance_each_tick);
+
+async fn a_schedule_stops_when_its_template_is_deleted(backend: Backend) {
+    let app = spawn(backend).await;
+    let template_id = app.create_template("doomed", quick_definition()).await;
+    let (status, created) = create_trigger(
+        &app,
+        &app.token,
+        &json!({"template_id": template_id, "type": "schedule", "config": {"cron": "* * * * * *"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["next_fire_at"].is_string(), "{created}");
+    let (status, _) = send(
+        app.client
+            .delete(app.url(&format!("/api/v1/templates/{template_id}")))
+            .bearer_auth(&app.token),
+    )
+    .await;
+    assert_eq!(status, 204);
+
+    let path = format!("/api/v1/triggers/{}", created["id"].as_str().unwrap());
+    let mut trigger = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = app.get(&path).await;
+        assert_eq!(status, 200, "{body}");
+        trigger = body;
+        if trigger.get("next_fire_at").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(trigger.get("next_fire_at").is_none(), "{trigger}");
+    let before = instances_of(&app, &template_id).await.len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(instances_of(&app, &template_id).await.len(), before);
+}
+on_both_backends!(a_schedule_stops_when_its_template_is_deleted);
 
 /// Two schedulers share a database only on Postgres (the embedded SQLite file is one process's).
 macro_rules! on_postgres {

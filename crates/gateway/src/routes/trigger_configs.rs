@@ -16,13 +16,28 @@ use crate::extract::{ApiQuery, IdPath, JsonBody, optional_uuid, page_limit};
 use crate::mapping::Page;
 use crate::state::AppState;
 
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerType {
+    Webhook,
+    Schedule,
+}
+
+impl TriggerType {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Schedule => "schedule",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTriggerBody {
     pub template_id: Uuid,
-    /// `webhook` or `schedule`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: TriggerType,
     /// Default true.
     #[serde(default)]
     pub enabled: Option<bool>,
@@ -74,8 +89,11 @@ impl TryFrom<v1::Trigger> for TriggerDto {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/triggers", tag = "triggers", request_body = CreateTriggerBody,
-    responses((status = 201, body = TriggerDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+#[utoipa::path(post, path = "/api/v1/triggers", tag = "triggers", operation_id = "create_trigger",
+    request_body = CreateTriggerBody,
+    responses((status = 201, body = TriggerDto, description = "the new trigger; a webhook's secret is in `config`, this once"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no such template"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -85,7 +103,7 @@ pub async fn create(
     let b = body.value;
     let request = v1::CreateTriggerRequest {
         template_id: b.template_id.to_string(),
-        r#type: b.kind,
+        r#type: b.kind.as_str().to_owned(),
         enabled: b.enabled,
         config_json: b.config.map(|c| c.to_string()).unwrap_or_default(),
     };
@@ -99,21 +117,33 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListTriggersQuery {
     /// Only this template's triggers.
     #[param(value_type = Option<uuid::Uuid>)]
     pub template_id: Option<String>,
     /// Only `webhook` or only `schedule` triggers.
     #[serde(rename = "type")]
+    #[param(schema_with = trigger_type_schema)]
     pub kind: Option<String>,
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/triggers", tag = "triggers", params(ListTriggersQuery),
-    responses((status = 200, body = Page<TriggerDto>), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+fn trigger_type_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["webhook", "schedule"]))
+        .build()
+}
+
+#[utoipa::path(get, path = "/api/v1/triggers", tag = "triggers", operation_id = "list_triggers",
+    params(ListTriggersQuery),
+    responses((status = 200, body = Page<TriggerDto>, description = "one page of triggers, newest first"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -143,9 +173,9 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/triggers/{id}", tag = "triggers",
+#[utoipa::path(get, path = "/api/v1/triggers/{id}", tag = "triggers", operation_id = "get_trigger",
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = TriggerDto), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, body = TriggerDto, description = "the trigger, without a webhook's secret"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -162,9 +192,9 @@ pub async fn get(
     Ok(Json(trigger.try_into()?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/triggers/{id}", tag = "triggers",
+#[utoipa::path(delete, path = "/api/v1/triggers/{id}", tag = "triggers", operation_id = "delete_trigger",
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 204, description = "deleted"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,

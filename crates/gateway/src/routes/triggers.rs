@@ -21,13 +21,13 @@ const SIGNATURE: &str = "x-signature";
 const SIGNATURE_TIMESTAMP: &str = "x-signature-timestamp";
 
 /// Creates and starts an instance of the template whose variables are the body.
-#[utoipa::path(post, path = "/api/v1/triggers/webhook/{template_id}", tag = "triggers",
+#[utoipa::path(post, path = "/api/v1/triggers/webhook/{template_id}", tag = "triggers", operation_id = "trigger_webhook",
     params(("template_id" = uuid::Uuid, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "a retry with the same body answers the same instance"),
         ("X-Signature" = Option<String>, Header, description = "instead of a token: sha256=<hex HMAC-SHA256 of \"<timestamp>.<raw body>\"> keyed by a webhook trigger's secret"),
         ("X-Signature-Timestamp" = Option<String>, Header, description = "with X-Signature: unix seconds, within 5 minutes of now")),
     request_body(content = Object, description = "the instance's variables"),
-    responses((status = 202, body = WebhookAccepted), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 202, body = WebhookAccepted, description = "the instance was created and started"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []), ()))]
 pub async fn webhook(
     State(state): State<AppState>,

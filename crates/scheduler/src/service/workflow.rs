@@ -3,13 +3,10 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use engine::{Input, InstanceMeta, InstanceState};
-use model::{EventType, WorkflowEvent};
+use engine::Input;
 use proto::v1;
 use proto::v1::workflow_service_server::WorkflowService;
-use storage::{
-    IdempotencyKey, InstanceFilter, NewInstance, Page, StorageError, TemplateFilter, TimerRecord,
-};
+use storage::{InstanceFilter, Page, StorageError, TemplateFilter};
 use tonic::{Request, Response, Status};
 
 use super::caller::{Caller, page_limit};
@@ -17,10 +14,7 @@ use super::templates::{check_definition, check_name, new_template};
 use crate::SchedulerError;
 use crate::convert;
 use crate::core::{self, Core};
-use crate::outbox::Outbox;
-
-/// How long an `Idempotency-Key` answers the same instance.
-const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
+use crate::launch::{self, CreateInstance};
 
 pub struct WorkflowApi {
     core: Arc<Core>,
@@ -197,97 +191,26 @@ impl WorkflowService for WorkflowApi {
         let template_id = convert::id(&body.template_id, "/template_id")?;
         let variables =
             convert::document(&body.variables_json, "/variables", serde_json::json!({}))?;
-        if !variables.is_object() {
-            return Err(SchedulerError::invalid("/variables", "must be a JSON object").into());
-        }
-        let template = self
-            .core
-            .store
-            .get_template(&caller.tenant, template_id, body.version, false)
-            .await
-            .map_err(|e| not_found(e, "template"))?;
-        // Parses (and caches) the definition before anything is written.
-        self.core
-            .definition(&caller.tenant, template.id, template.version)
-            .await?;
-
-        let now = Utc::now();
-        let meta = InstanceMeta {
-            id: model::new_id(),
-            tenant: caller.tenant.clone(),
-            template_id: template.id,
-            template_version: template.version,
-            parent_instance_id: None,
-            parent_execution_id: None,
-            depth: 0,
-        };
-        let state = InstanceState::new(meta, variables, now);
-        let instance = core::new_instance_row(&state);
-        // The start rides on a timer written with the instance, so an accepted start is never
-        // lost to a crash between the two; it is carried out right away below.
-        let start = body.start.then(|| TimerRecord {
-            id: model::new_id(),
-            instance_id: instance.id,
-            due_at: now,
-            payload: Outbox::Input {
-                input: Input::Start,
-            }
-            .to_json(),
-        });
-        let new = NewInstance {
-            instance,
-            state: serde_json::to_value(&state).unwrap_or_default(),
-            timers: start.iter().cloned().collect(),
-        };
-        let idempotency =
-            body.idempotency_key
-                .filter(|k| !k.is_empty())
-                .map(|key| IdempotencyKey {
-                    key,
-                    fingerprint: body.idempotency_fingerprint.unwrap_or_default(),
-                    expires_at: now + chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS),
-                });
-        let (instance, created) = self
-            .core
-            .store
-            .insert_instance(&new, idempotency.as_ref())
-            .await
-            .map_err(SchedulerError::from)?;
-        if !created {
-            return Ok(Response::new(v1::CreateInstanceResponse {
-                instance: Some(convert::instance(&instance)),
-                created: false,
-            }));
-        }
-        let event = WorkflowEvent {
-            event_type: EventType::InstanceCreated,
-            tenant: caller.tenant.clone(),
-            instance_id: instance.id,
-            step_id: None,
-            status: instance.status.to_string(),
-            at: now,
-            data: serde_json::json!({ "template_id": instance.template_id }),
-        };
-        self.core.hand_off(&[], &[event]).await;
-
-        let Some(start) = start else {
-            return Ok(Response::new(v1::CreateInstanceResponse {
-                instance: Some(convert::instance(&instance)),
-                created: true,
-            }));
-        };
-        let started = self
-            .core
-            .apply(vec![core::Request {
-                fired_timer: Some(start.id),
-                ..core::Request::internal(instance.id, Input::Start)
-            }])
-            .await
-            .pop()
-            .unwrap_or(Err(SchedulerError::NotFound("instance")))?;
+        let idempotency = body
+            .idempotency_key
+            .filter(|key| !key.is_empty())
+            .map(|key| (key, body.idempotency_fingerprint.unwrap_or_default()));
+        let (instance, created) = launch::create_instance(
+            &self.core,
+            CreateInstance {
+                tenant: caller.tenant,
+                template_id,
+                version: body.version,
+                variables,
+                start: body.start,
+                idempotency,
+                origin: serde_json::Value::Null,
+            },
+        )
+        .await?;
         Ok(Response::new(v1::CreateInstanceResponse {
-            instance: Some(convert::instance(&started.instance)),
-            created: true,
+            instance: Some(convert::instance(&instance)),
+            created,
         }))
     }
 

@@ -15,6 +15,8 @@ use workflow_engine::token::{TokenRequest, mint};
 use workflow_engine::{App, Mode, Settings};
 
 pub const JWT_SECRET: &str = "integration-test-secret-0123456789";
+pub const TRIGGER_SECRET_KEY: &str =
+    "8d6f0a4e2b1c9d7e5f3a1b0c9e8d7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e";
 
 /// Where the engine keeps its state in a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +81,7 @@ impl TestApp {
         vars.insert("GRPC_PORT".into(), "0".into());
         vars.insert("ENVIRONMENT".into(), "test".into());
         vars.insert("JWT_SECRET".into(), JWT_SECRET.into());
+        vars.insert("TRIGGER_SECRET_KEY".into(), TRIGGER_SECRET_KEY.into());
         vars.insert("LOG_FORMAT".into(), "pretty".into());
         vars.insert("HTTP_ACTION_ALLOW_PRIVATE".into(), "true".into());
         vars.insert("WORKFLOW_CHECK_INTERVAL".into(), "1".into());
@@ -143,15 +146,13 @@ impl TestApp {
 
     async fn wait_healthy(&self) -> anyhow::Result<()> {
         for _ in 0..200 {
-            if let Ok(response) = self
+            let answer = self
                 .client
                 .get(format!("{}/health", self.base))
                 .send()
-                .await
-            {
-                if response.status() == 200 {
-                    return Ok(());
-                }
+                .await;
+            if answer.is_ok_and(|response| response.status() == 200) {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
