@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod config;
+pub mod development;
 pub mod telemetry;
 pub mod token;
 
