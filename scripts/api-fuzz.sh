@@ -131,13 +131,14 @@ if [[ -n "${API_FUZZ_SEED:-}" ]]; then SEED_ARGS=(--seed "$API_FUZZ_SEED"); fi
 # What the spec cannot say. A workflow definition is checked beyond its JSON shape (each step
 # type's config, references between steps, expressions), so a definition that fits the schema's
 # outline can still be invalid content: 422 is a right answer to it, for creating and updating
-# a template alike. Everything else is checked as the spec states it.
+# a template alike. A trigger's config is the same: a schedule's cron expression and time zone
+# are parsed, not matched by a pattern. Everything else is checked as the spec states it.
 cat >"$WORK/schemathesis.toml" <<'TOML'
 [phases.examples.extra-data-sources]
 responses = true
 
 [[operations]]
-include-operation-id = ["create_template", "update_template"]
+include-operation-id = ["create_template", "update_template", "create_trigger"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 409, 422]
 TOML
 
