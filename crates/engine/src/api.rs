@@ -137,6 +137,9 @@ pub enum Input {
         attempt: i32,
         branch: Option<u32>,
         outcome: JobOutcome,
+        /// When the worker began the job, by its clock.
+        #[serde(default)]
+        started_at: Option<DateTime<Utc>>,
     },
     /// A timer the engine set is due.
     Timer {

@@ -129,7 +129,8 @@ impl Machine<'_> {
                 attempt,
                 branch: _,
                 outcome,
-            } => Ok(self.job_finished(*execution_id, *attempt, outcome.clone())),
+                started_at,
+            } => Ok(self.job_finished(*execution_id, *attempt, outcome.clone(), *started_at)),
             Input::Timer { timer_id } => Ok(self.timer(*timer_id)),
             Input::ChildFinished {
                 execution_id,
@@ -975,11 +976,20 @@ impl Machine<'_> {
         false
     }
 
-    fn job_finished(&mut self, execution_id: Uuid, attempt: i32, outcome: JobOutcome) -> bool {
+    fn job_finished(
+        &mut self,
+        execution_id: Uuid,
+        attempt: i32,
+        outcome: JobOutcome,
+        started_at: Option<DateTime<Utc>>,
+    ) -> bool {
         for pos in 0..self.st.active.len() {
             let exec = &self.st.active[pos];
             match &exec.phase {
                 Phase::Job if exec.id == execution_id && exec.attempt == attempt => {
+                    // The worker's clock says when it began; a short job sent no heartbeat.
+                    let exec = &mut self.st.active[pos];
+                    exec.started_at = exec.started_at.or(started_at.filter(|at| *at <= self.now));
                     match outcome {
                         JobOutcome::Completed(output) => {
                             let next = self.next_of(pos);

@@ -117,6 +117,7 @@ fn a_step_past_its_timeout_is_cancelled_and_fails_with_timeout() {
     assert_eq!(failed.error.as_ref().unwrap().kind, "timeout");
     // The late result of the abandoned attempt is ignored.
     let late = sim.input(Input::JobFinished {
+        started_at: None,
         execution_id: first.execution_id,
         attempt: 1,
         branch: None,
@@ -304,6 +305,7 @@ fn cancel_stops_running_work_and_ignores_late_results() {
     assert!(sim.timers.is_empty());
     assert!(sim.event_types().contains(&"step.cancelled"));
     let late = sim.input(Input::JobFinished {
+        started_at: None,
         execution_id: job.execution_id,
         attempt: 1,
         branch: None,
@@ -382,6 +384,7 @@ fn job_started_marks_running_once_and_stale_inputs_are_no_ops() {
     assert!(sim.event_types().contains(&"step.started"));
     assert_eq!(sim.input(started), Ok(false));
     let wrong_attempt = Input::JobFinished {
+        started_at: None,
         execution_id: job.execution_id,
         attempt: 2,
         branch: None,
@@ -408,4 +411,41 @@ fn decisions_are_deterministic_for_a_seed() {
     let (b, sb) = run();
     assert_eq!(a, b);
     assert_eq!(sa, sb);
+}
+
+#[test]
+fn a_finished_job_keeps_the_start_time_its_worker_reported() {
+    let mut sim = Sim::new(
+        json!({"steps": [{"id": "a", "type": "action", "config": {"action": "noop"}}]}),
+        json!({}),
+    );
+    sim.start();
+    sim.advance(5);
+    let began = sim.now - Duration::seconds(3);
+    let job = sim.jobs[0].clone();
+    sim.input(Input::JobFinished {
+        started_at: Some(began),
+        execution_id: job.execution_id,
+        attempt: job.attempt,
+        branch: job.branch,
+        outcome: JobOutcome::Completed(json!({})),
+    })
+    .unwrap();
+    assert_eq!(sim.rows[&job.execution_id].started_at, Some(began));
+    // A worker clock ahead of the scheduler's is not believed.
+    let mut sim = Sim::new(
+        json!({"steps": [{"id": "a", "type": "action", "config": {"action": "noop"}}]}),
+        json!({}),
+    );
+    sim.start();
+    let job = sim.jobs[0].clone();
+    sim.input(Input::JobFinished {
+        started_at: Some(sim.now + Duration::seconds(60)),
+        execution_id: job.execution_id,
+        attempt: job.attempt,
+        branch: job.branch,
+        outcome: JobOutcome::Completed(json!({})),
+    })
+    .unwrap();
+    assert_eq!(sim.rows[&job.execution_id].started_at, Some(sim.now));
 }

@@ -222,6 +222,7 @@ fn drive(words: &[u32], script: &[u32]) {
             4..=7 if !sim.jobs.is_empty() => {
                 let job = sim.jobs[pick(sim.jobs.len())].clone();
                 let input = Input::JobFinished {
+                    started_at: None,
                     execution_id: job.execution_id,
                     attempt: job.attempt,
                     branch: job.branch,
@@ -272,6 +273,7 @@ fn drive(words: &[u32], script: &[u32]) {
             }
             14 => {
                 let stale = Input::JobFinished {
+                    started_at: None,
                     execution_id: Uuid::from_u128(u128::from(c)),
                     attempt: 1,
                     branch: None,
@@ -303,6 +305,7 @@ fn drive(words: &[u32], script: &[u32]) {
             feed(
                 &mut sim,
                 Input::JobFinished {
+                    started_at: None,
                     execution_id: job.execution_id,
                     attempt: job.attempt,
                     branch: job.branch,

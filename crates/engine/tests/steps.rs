@@ -230,6 +230,7 @@ fn parallel_branches_run_as_jobs_and_outputs_keep_their_order() {
     for job in jobs.iter().rev() {
         let n = job.branch.unwrap();
         sim.input(Input::JobFinished {
+            started_at: None,
             execution_id: job.execution_id,
             attempt: 1,
             branch: job.branch,
@@ -257,6 +258,7 @@ fn fail_fast_cancels_the_other_branches() {
     sim.start();
     let jobs = sim.jobs.clone();
     sim.input(Input::JobFinished {
+        started_at: None,
         execution_id: jobs[1].execution_id,
         attempt: 1,
         branch: Some(1),
@@ -286,6 +288,7 @@ fn wait_all_runs_every_branch_and_lists_every_error() {
     sim.start();
     let jobs = sim.jobs.clone();
     sim.input(Input::JobFinished {
+        started_at: None,
         execution_id: jobs[0].execution_id,
         attempt: 1,
         branch: Some(0),
@@ -294,6 +297,7 @@ fn wait_all_runs_every_branch_and_lists_every_error() {
     .unwrap();
     assert_eq!(sim.status(), InstanceStatus::Running);
     sim.input(Input::JobFinished {
+        started_at: None,
         execution_id: jobs[1].execution_id,
         attempt: 1,
         branch: Some(1),
@@ -301,6 +305,7 @@ fn wait_all_runs_every_branch_and_lists_every_error() {
     })
     .unwrap();
     sim.input(Input::JobFinished {
+        started_at: None,
         execution_id: jobs[2].execution_id,
         attempt: 1,
         branch: Some(2),
@@ -345,6 +350,7 @@ fn branches_retry_on_their_own() {
     sim.start();
     let jobs = sim.jobs.clone();
     sim.input(Input::JobFinished {
+        started_at: None,
         execution_id: jobs[1].execution_id,
         attempt: 1,
         branch: Some(1),

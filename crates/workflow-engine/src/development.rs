@@ -19,7 +19,11 @@ pub fn trigger_key(directory: &Path) -> anyhow::Result<scheduler::TriggerKey> {
         return scheduler::TriggerKey::parse(text.trim())
             .with_context(|| format!("{}: not a key", path.display()));
     }
-    let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -42,7 +46,10 @@ mod tests {
         let first = trigger_key(&directory).unwrap();
         let second = trigger_key(&directory).unwrap();
         let sealed = first.seal(uuid::Uuid::nil(), b"webhook secret");
-        assert_eq!(second.open(uuid::Uuid::nil(), &sealed).unwrap(), b"webhook secret");
+        assert_eq!(
+            second.open(uuid::Uuid::nil(), &sealed).unwrap(),
+            b"webhook secret"
+        );
         std::fs::remove_dir_all(&directory).unwrap();
     }
 }

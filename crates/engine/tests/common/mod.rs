@@ -158,6 +158,7 @@ impl Sim {
         let job = self.jobs.first().cloned()?;
         let outcome = outcome(&job);
         self.input(Input::JobFinished {
+            started_at: None,
             execution_id: job.execution_id,
             attempt: job.attempt,
             branch: job.branch,
@@ -174,6 +175,7 @@ impl Sim {
             if let Some(job) = self.jobs.first().cloned() {
                 let outcome = f(&job);
                 self.input(Input::JobFinished {
+                    started_at: None,
                     execution_id: job.execution_id,
                     attempt: job.attempt,
                     branch: job.branch,

@@ -123,7 +123,13 @@ impl WorkerService for WorkerApi {
             }
         };
         let instance_id = convert::id(&body.instance_id, "/instance_id")?;
+        let started_at = body
+            .started_at
+            .as_deref()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.to_utc());
         let input = Input::JobFinished {
+            started_at,
             execution_id,
             attempt: body.attempt,
             branch: body.branch,
