@@ -43,7 +43,6 @@ pub struct Settings {
     pub job_lease: Duration,
     pub smtp_url: Option<String>,
     pub http_action_allow_private: bool,
-    pub otlp_endpoint: Option<String>,
     pub log_format: LogFormat,
     pub body_limit_bytes: usize,
     /// Where a scheduler or worker process serves `/metrics` (the gateway serves its own).
@@ -195,7 +194,6 @@ impl Settings {
             job_lease: seconds(vars, "JOB_LEASE_SECONDS", 30.0)?,
             smtp_url: get("SMTP_URL"),
             http_action_allow_private: boolean(vars, "HTTP_ACTION_ALLOW_PRIVATE", false)?,
-            otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT"),
             log_format,
             body_limit_bytes: parse(vars, "BODY_LIMIT_BYTES", 1024 * 1024)?,
             metrics_port: get("METRICS_PORT")

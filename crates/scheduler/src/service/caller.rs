@@ -40,3 +40,21 @@ pub fn page_limit(limit: u32) -> u32 {
         limit => limit.min(500),
     }
 }
+
+/// The cursor of the next page: the last id of a full page, none after a short one.
+pub fn next_cursor(count: usize, limit: u32, last: Option<uuid::Uuid>) -> Option<String> {
+    if count as u32 != limit {
+        return None;
+    }
+    last.map(|id| id.to_string())
+}
+
+/// An optional id from a request; an empty one means none.
+pub fn optional_id(
+    text: Option<String>,
+    field: &str,
+) -> Result<Option<uuid::Uuid>, SchedulerError> {
+    text.filter(|text| !text.is_empty())
+        .map(|text| crate::convert::id(&text, field))
+        .transpose()
+}

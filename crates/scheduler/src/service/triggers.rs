@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::caller::{Caller, page_limit};
+use super::caller::{Caller, next_cursor, optional_id, page_limit};
 use crate::core::Core;
 use crate::launch::{self, CreateInstance};
 use crate::secrets::{self, TriggerKey};
@@ -196,11 +196,6 @@ impl TriggerService for TriggerApi {
         let caller = Caller::of(&request);
         let body = request.into_inner();
         let limit = page_limit(body.limit);
-        let optional_id = |text: Option<String>, field: &str| {
-            text.filter(|t| !t.is_empty())
-                .map(|t| convert::id(&t, field))
-                .transpose()
-        };
         let kind = body.r#type.filter(|t| !t.is_empty());
         if let Some(kind) = &kind
             && kind != WEBHOOK
@@ -226,9 +221,7 @@ impl TriggerService for TriggerApi {
             .list_triggers(&caller.tenant, &filter)
             .await
             .map_err(SchedulerError::from)?;
-        let next_cursor = (triggers.len() as u32 == limit)
-            .then(|| triggers.last().map(|t| t.id.to_string()))
-            .flatten();
+        let next_cursor = next_cursor(triggers.len(), limit, triggers.last().map(|item| item.id));
         Ok(Response::new(v1::ListTriggersResponse {
             items: triggers.iter().map(shown).collect(),
             next_cursor,

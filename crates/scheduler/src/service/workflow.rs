@@ -9,7 +9,7 @@ use proto::v1::workflow_service_server::WorkflowService;
 use storage::{InstanceFilter, Page, StorageError, TemplateFilter};
 use tonic::{Request, Response, Status};
 
-use super::caller::{Caller, page_limit};
+use super::caller::{Caller, next_cursor, optional_id, page_limit};
 use super::templates::{check_definition, check_name, new_template};
 use crate::SchedulerError;
 use crate::convert;
@@ -119,9 +119,7 @@ impl WorkflowService for WorkflowApi {
             .list_templates(&caller.tenant, &filter)
             .await
             .map_err(SchedulerError::from)?;
-        let next_cursor = (templates.len() as u32 == limit)
-            .then(|| templates.last().map(|t| t.id.to_string()))
-            .flatten();
+        let next_cursor = next_cursor(templates.len(), limit, templates.last().map(|item| item.id));
         Ok(Response::new(v1::ListTemplatesResponse {
             items: templates.iter().map(convert::template).collect(),
             next_cursor,
@@ -244,11 +242,6 @@ impl WorkflowService for WorkflowApi {
                     .map_err(|e| SchedulerError::invalid("/status", e.to_string()))
             })
             .transpose()?;
-        let optional_id = |text: Option<String>, field: &str| {
-            text.filter(|t| !t.is_empty())
-                .map(|t| convert::id(&t, field))
-                .transpose()
-        };
         let filter = InstanceFilter {
             status,
             template_id: optional_id(body.template_id, "/template_id")?,
@@ -264,9 +257,7 @@ impl WorkflowService for WorkflowApi {
             .list_instances(&caller.tenant, &filter)
             .await
             .map_err(SchedulerError::from)?;
-        let next_cursor = (instances.len() as u32 == limit)
-            .then(|| instances.last().map(|i| i.id.to_string()))
-            .flatten();
+        let next_cursor = next_cursor(instances.len(), limit, instances.last().map(|item| item.id));
         Ok(Response::new(v1::ListInstancesResponse {
             items: instances.iter().map(convert::instance).collect(),
             next_cursor,
