@@ -94,6 +94,15 @@ impl Scheduler {
         tracing::info!(port = self.port, "scheduler listening");
 
         let result = tonic::transport::Server::builder()
+            // One span per call, carrying the gateway's request id into every log line of it.
+            .trace_fn(|request| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
+            })
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_alpha)
