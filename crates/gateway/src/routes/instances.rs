@@ -144,14 +144,10 @@ pub async fn get(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<Json<InstanceDto>, ApiError> {
-    let request = v1::InstanceRef { id: id.to_string() };
-    let instance = state
-        .scheduler
-        .call(&caller, request, |mut c, r| async move {
-            c.get_instance(r).await
-        })
-        .await?;
-    Ok(Json(instance.try_into()?))
+    on_instance(&state, &caller, id, |mut c, r| async move {
+        c.get_instance(r).await
+    })
+    .await
 }
 
 #[utoipa::path(put, path = "/api/v1/instances/{id}/start", tag = "instances", operation_id = "start_instance",
@@ -163,14 +159,10 @@ pub async fn start(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<Json<InstanceDto>, ApiError> {
-    let request = v1::InstanceRef { id: id.to_string() };
-    let instance = state
-        .scheduler
-        .call(&caller, request, |mut c, r| async move {
-            c.start_instance(r).await
-        })
-        .await?;
-    Ok(Json(instance.try_into()?))
+    on_instance(&state, &caller, id, |mut c, r| async move {
+        c.start_instance(r).await
+    })
+    .await
 }
 
 #[utoipa::path(put, path = "/api/v1/instances/{id}/pause", tag = "instances", operation_id = "pause_instance",
@@ -182,14 +174,10 @@ pub async fn pause(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<Json<InstanceDto>, ApiError> {
-    let request = v1::InstanceRef { id: id.to_string() };
-    let instance = state
-        .scheduler
-        .call(&caller, request, |mut c, r| async move {
-            c.pause_instance(r).await
-        })
-        .await?;
-    Ok(Json(instance.try_into()?))
+    on_instance(&state, &caller, id, |mut c, r| async move {
+        c.pause_instance(r).await
+    })
+    .await
 }
 
 #[utoipa::path(put, path = "/api/v1/instances/{id}/resume", tag = "instances", operation_id = "resume_instance",
@@ -201,14 +189,10 @@ pub async fn resume(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<Json<InstanceDto>, ApiError> {
-    let request = v1::InstanceRef { id: id.to_string() };
-    let instance = state
-        .scheduler
-        .call(&caller, request, |mut c, r| async move {
-            c.resume_instance(r).await
-        })
-        .await?;
-    Ok(Json(instance.try_into()?))
+    on_instance(&state, &caller, id, |mut c, r| async move {
+        c.resume_instance(r).await
+    })
+    .await
 }
 
 #[utoipa::path(put, path = "/api/v1/instances/{id}/cancel", tag = "instances", operation_id = "cancel_instance",
@@ -220,14 +204,10 @@ pub async fn cancel(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<Json<InstanceDto>, ApiError> {
-    let request = v1::InstanceRef { id: id.to_string() };
-    let instance = state
-        .scheduler
-        .call(&caller, request, |mut c, r| async move {
-            c.cancel_instance(r).await
-        })
-        .await?;
-    Ok(Json(instance.try_into()?))
+    on_instance(&state, &caller, id, |mut c, r| async move {
+        c.cancel_instance(r).await
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}/steps", tag = "instances", operation_id = "list_steps",
@@ -287,4 +267,23 @@ pub async fn send_event(
             accepted: answer.accepted,
         }),
     ))
+}
+
+/// One instance id in, the instance out: the shape of `get` and of every lifecycle call.
+async fn on_instance<F, Fut>(
+    state: &AppState,
+    caller: &Caller,
+    id: uuid::Uuid,
+    rpc: F,
+) -> Result<Json<InstanceDto>, ApiError>
+where
+    F: Fn(
+        v1::workflow_service_client::WorkflowServiceClient<tonic::transport::Channel>,
+        tonic::Request<v1::InstanceRef>,
+    ) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<v1::Instance>, tonic::Status>>,
+{
+    let request = v1::InstanceRef { id: id.to_string() };
+    let instance = state.scheduler.call(caller, request, rpc).await?;
+    Ok(Json(instance.try_into()?))
 }
