@@ -366,6 +366,31 @@ pub(crate) fn initial_lease(job: &Job, lease_until: Option<DateTime<Utc>>) -> Da
     }
 }
 
+/// One template version as the latest; a name taken by another live template is a conflict.
+async fn insert_template_row<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    template: &Template,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO workflow.templates (id, version, tenant, name, description, definition, \
+         warnings, latest, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, $9)",
+    )
+    .bind(template.id)
+    .bind(template.version)
+    .bind(&template.tenant)
+    .bind(&template.name)
+    .bind(&template.description)
+    .bind(&template.definition)
+    .bind(codec::warnings_to_json(&template.warnings))
+    .bind(micros(template.created_at))
+    .bind(micros(template.updated_at))
+    .execute(executor)
+    .await
+    .map_err(|e| codec::template_conflict(e, &template.name))?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StorageError> {
@@ -395,24 +420,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_template(&self, template: &Template) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO workflow.templates (id, version, tenant, name, description, definition, \
-             warnings, latest, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, $9)",
-        )
-        .bind(template.id)
-        .bind(template.version)
-        .bind(&template.tenant)
-        .bind(&template.name)
-        .bind(&template.description)
-        .bind(&template.definition)
-        .bind(codec::warnings_to_json(&template.warnings))
-        .bind(micros(template.created_at))
-        .bind(micros(template.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| codec::template_conflict(e, &template.name))?;
-        Ok(())
+        insert_template_row(&self.pool, template).await
     }
 
     async fn insert_template_version(&self, template: &Template) -> Result<(), StorageError> {
@@ -450,23 +458,7 @@ impl Store for PostgresStore {
             }
             Some(_) => {}
         }
-        sqlx::query(
-            "INSERT INTO workflow.templates (id, version, tenant, name, description, definition, \
-             warnings, latest, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, $9)",
-        )
-        .bind(template.id)
-        .bind(template.version)
-        .bind(&template.tenant)
-        .bind(&template.name)
-        .bind(&template.description)
-        .bind(&template.definition)
-        .bind(codec::warnings_to_json(&template.warnings))
-        .bind(micros(template.created_at))
-        .bind(micros(template.updated_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| codec::template_conflict(e, &template.name))?;
+        insert_template_row(&mut *tx, template).await?;
         tx.commit().await?;
         Ok(())
     }
