@@ -45,13 +45,21 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str, secret: &str) -> anyhow::Result<Client> {
+        let rules = identity::TokenRules {
+            secret: secret.to_owned(),
+            issuer: None,
+            audience: None,
+            max_lifetime: std::time::Duration::from_secs(24 * 3600),
+            max_worker_lifetime: std::time::Duration::from_secs(24 * 3600),
+        };
         let token = mint(
-            secret,
+            &rules,
             &TokenRequest {
                 subject: "bench".into(),
-                tenant: "default".into(),
-                role: "admin".into(),
+                tenant: None,
+                role: model::Role::Admin,
                 ttl_hours: 24,
+                queues: None,
             },
         )?;
         Ok(Client {

@@ -54,6 +54,17 @@ impl Engine {
             "SCHEDULER_URL".into(),
             format!("http://127.0.0.1:{grpc_port}"),
         );
+        let worker_token = workflow_engine::token::mint(
+            &settings.token_rules()?,
+            &workflow_engine::token::TokenRequest {
+                subject: "bench-worker".into(),
+                tenant: None,
+                role: model::Role::Worker,
+                ttl_hours: 24,
+                queues: None,
+            },
+        )?;
+        vars.insert("WORKER_TOKEN".into(), worker_token);
         let settings = Settings::from_vars(&vars)?;
         let worker = App::build(&settings, Mode::Worker)
             .await

@@ -544,11 +544,12 @@ impl Machine<'_> {
             tenant: self.st.meta.tenant.clone(),
             step_id: exec.step.clone(),
             branch: None,
-            queue: action.queue().to_owned(),
+            queue: model::job_queue(&self.st.meta.tenant, action.queue()),
             action: action.action.clone(),
             input: rendered,
             deadline: due,
             traceparent: None,
+            lease_token: String::new(),
         }));
         self.save(&exec, None, None, false);
         self.emit_step(EventType::StepQueued, &exec, Value::Null);
@@ -758,11 +759,12 @@ impl Machine<'_> {
                 tenant: self.st.meta.tenant.clone(),
                 step_id: exec.step.clone(),
                 branch: u32::try_from(i).ok(),
-                queue: action.queue().to_owned(),
+                queue: model::job_queue(&self.st.meta.tenant, action.queue()),
                 action: action.action.clone(),
                 input: b.input.clone(),
                 deadline: due,
                 traceparent: None,
+                lease_token: String::new(),
             }));
         }
     }

@@ -223,7 +223,10 @@ fn next_steps_fan_out_and_the_instance_completes_when_all_end() {
     sim.start();
     sim.finish_next(ok);
     assert_eq!(sim.jobs.len(), 2);
-    assert_eq!(sim.jobs[1].queue, "custom_thing");
+    assert_eq!(
+        sim.jobs[1].queue, "acme/custom_thing",
+        "a custom queue lives in its tenant"
+    );
     sim.finish_next(ok);
     assert_eq!(sim.status(), InstanceStatus::Running);
     sim.finish_next(ok);

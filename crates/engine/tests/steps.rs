@@ -207,8 +207,8 @@ fn parallel_branches_run_as_jobs_and_outputs_keep_their_order() {
     assert_eq!(
         queues,
         [
-            ("process_data_1".into(), Some(0)),
-            ("process_data_2".into(), Some(1)),
+            ("acme/process_data_1".into(), Some(0)),
+            ("acme/process_data_2".into(), Some(1)),
             ("default".into(), Some(2))
         ]
     );

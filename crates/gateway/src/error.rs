@@ -14,8 +14,10 @@ pub enum GatewayError {
     SchedulerUrl {
         url: String,
         #[source]
-        source: tonic::transport::Error,
+        source: proto::EndpointError,
     },
+    #[error("JWT_SECRET: {0}")]
+    Tokens(identity::IdentityError),
     #[error("cannot bind {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,

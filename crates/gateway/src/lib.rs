@@ -16,7 +16,6 @@ mod settings;
 mod startup;
 mod state;
 
-pub use auth::{Claims, Role, issue_token};
 pub use error::{ApiError, GatewayError};
 pub use metrics::handle as metrics_handle;
 pub use settings::GatewaySettings;

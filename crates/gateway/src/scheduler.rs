@@ -4,7 +4,7 @@ use std::time::Duration;
 use proto::v1::trigger_service_client::TriggerServiceClient;
 use proto::v1::workflow_service_client::WorkflowServiceClient;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -33,10 +33,13 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn connect_lazy(urls: &[String]) -> Result<Self, GatewayError> {
+    pub fn connect_lazy(
+        urls: &[String],
+        tls: Option<&proto::ClientTls>,
+    ) -> Result<Self, GatewayError> {
         let mut endpoints = Vec::with_capacity(urls.len());
         for url in urls.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
-            let endpoint = Endpoint::from_shared(url.to_string())
+            let endpoint = proto::endpoint(url, tls)
                 .map_err(|source| GatewayError::SchedulerUrl {
                     url: url.to_string(),
                     source,
@@ -124,8 +127,11 @@ impl Scheduler {
     fn request<M>(&self, caller: &Caller, message: M) -> Result<tonic::Request<M>, ApiError> {
         let mut request = tonic::Request::new(message);
         let metadata = request.metadata_mut();
-        insert(metadata, proto::TENANT_HEADER, &caller.tenant)?;
-        insert(metadata, proto::ROLE_HEADER, caller.role.as_str())?;
+        if let Some(token) = &caller.token {
+            let value = proto::bearer(token)
+                .ok_or_else(|| ApiError::unauthenticated("malformed bearer token"))?;
+            metadata.insert("authorization", value);
+        }
         if let Some(id) = &caller.request_id {
             // The id is only for correlation: one that cannot travel is left behind.
             let _ = insert(metadata, REQUEST_ID_HEADER, id);

@@ -7,8 +7,10 @@ pub struct GatewaySettings {
     pub host: IpAddr,
     /// `PORT` (8081); 0 picks a free port (tests).
     pub port: u16,
-    /// `JWT_SECRET`, the HS256 key.
-    pub jwt_secret: String,
+    /// How bearer tokens are checked (`JWT_*`).
+    pub tokens: identity::TokenRules,
+    /// `GRPC_TLS_*`: the TLS the scheduler channel uses for `https://` URLs.
+    pub tls: Option<proto::ClientTls>,
     /// `SCHEDULER_URL`, comma-separated: calls are balanced over them.
     pub scheduler_urls: Vec<String>,
     /// Largest request body accepted (413 above).

@@ -18,7 +18,6 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::auth::Authenticator;
 use crate::error::{ApiError, GatewayError};
 use crate::metrics;
 use crate::routes::{events, health, instances, ops, templates, trigger_configs, triggers};
@@ -43,12 +42,14 @@ impl Gateway {
         settings: GatewaySettings,
         events: Arc<dyn EventBus>,
     ) -> Result<Self, GatewayError> {
-        let scheduler = Scheduler::connect_lazy(&settings.scheduler_urls)?;
+        let scheduler = Scheduler::connect_lazy(&settings.scheduler_urls, settings.tls.as_ref())?;
         let (stop_streams, streams_stopped) = watch::channel(false);
         let state = AppState {
             scheduler,
             events,
-            auth: Arc::new(Authenticator::new(&settings.jwt_secret)),
+            auth: Arc::new(
+                identity::Verifier::new(&settings.tokens).map_err(GatewayError::Tokens)?,
+            ),
             metrics: metrics::handle(),
             streams_stopped,
         };

@@ -29,6 +29,10 @@ pub struct Job {
     /// W3C trace context of the decision that made the job, so one trace follows an instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// Proof of this delivery, set by the scheduler as the job leaves for its queue:
+    /// `Heartbeat` and `CompleteJob` are refused without it. Empty in the job's own row.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lease_token: String,
 }
 
 /// What a worker reports for one job.

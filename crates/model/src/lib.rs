@@ -6,6 +6,7 @@ mod error;
 mod event;
 mod instance;
 mod job;
+mod role;
 mod status;
 mod template;
 
@@ -13,14 +14,26 @@ pub use error::{ErrorCode, FieldError, StepError};
 pub use event::{EventType, WorkflowEvent};
 pub use instance::{Instance, StepExecution};
 pub use job::{Job, JobOutcome, JobResult};
+pub use role::Role;
 pub use status::{InstanceStatus, ParseStatusError, StepStatus};
 pub use template::{Template, Warning};
 
 /// The tenant every caller belongs to when its token names none.
 pub const DEFAULT_TENANT: &str = "default";
 
-/// The queue that built-in actions go to; custom actions go to the queue named after them.
+/// The queue that built-in actions go to, served by the platform's own workers for every
+/// tenant; custom actions go to their tenant's queue named after them (see [`job_queue`]).
 pub const DEFAULT_QUEUE: &str = "default";
+
+/// The queue a job is kept in: [`DEFAULT_QUEUE`] as it is, a custom action's queue inside its
+/// tenant (`acme/resize_image`), so that a job is never handed to another tenant's worker. `/`
+/// appears in neither tenant nor action names.
+pub fn job_queue(tenant: &str, queue: &str) -> String {
+    if queue == DEFAULT_QUEUE {
+        return queue.to_owned();
+    }
+    format!("{tenant}/{queue}")
+}
 
 /// A new time-ordered id (UUID v7), the kind every entity carries.
 pub fn new_id() -> uuid::Uuid {

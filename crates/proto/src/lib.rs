@@ -10,7 +10,6 @@ pub mod v1 {
 /// For `tonic-reflection`, so that grpcurl works without the .proto files.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("workflow_descriptor");
 
-/// Metadata key carrying the caller's tenant.
-pub const TENANT_HEADER: &str = "x-tenant";
-/// Metadata key carrying the caller's role.
-pub const ROLE_HEADER: &str = "x-role";
+mod channel;
+
+pub use channel::{ClientTls, EndpointError, bearer, endpoint};

@@ -16,13 +16,17 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::cache::DefinitionCache;
 use crate::committer::Committer;
 use crate::core::Core;
-use crate::service::{TriggerApi, WorkerApi, WorkflowApi};
-use crate::{SchedulerError, SchedulerSettings, health, schedules, sweeper};
+use crate::lease::LeaseSigner;
+use crate::service::{GrpcAuth, TriggerApi, WorkerApi, WorkflowApi};
+use crate::{SchedulerError, SchedulerSettings, health, schedules, sweeper, tls};
+use identity::Verifier;
+use tower_http::validate_request::ValidateRequestHeaderLayer;
 
 pub struct Scheduler {
     listener: TcpListener,
     port: u16,
     core: Arc<Core>,
+    auth: GrpcAuth,
 }
 
 impl Scheduler {
@@ -34,6 +38,8 @@ impl Scheduler {
         events: Arc<dyn EventBus>,
     ) -> Result<Self, SchedulerError> {
         store.migrate().await?;
+        let verifier = Verifier::new(&settings.tokens)
+            .map_err(|error| SchedulerError::Config(format!("JWT_SECRET: {error}")))?;
         let address = SocketAddr::new(settings.host, settings.grpc_port);
         let listener = TcpListener::bind(address)
             .await
@@ -44,15 +50,17 @@ impl Scheduler {
             queue,
             events,
             definitions: Arc::new(DefinitionCache::default()),
-            settings,
             sweeper_wake: Notify::new(),
             sweeper_next_wake: Mutex::new(None),
             admission: tokio::sync::Mutex::new(()),
+            lease: LeaseSigner::new(&settings.tokens.secret),
+            settings,
         });
         Ok(Self {
             listener,
             port,
             core,
+            auth: GrpcAuth::new(Arc::new(verifier)),
         })
     }
 
@@ -93,7 +101,13 @@ impl Scheduler {
         let committer = Committer::start(self.core.clone());
         tracing::info!(port = self.port, "scheduler listening");
 
-        let result = tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = &self.core.settings.tls {
+            server = server.tls_config(tls::server_config(tls)?)?;
+        }
+        let reflection = self.core.settings.reflection.then_some(reflection);
+        let reflection_alpha = self.core.settings.reflection.then_some(reflection_alpha);
+        let result = server
             // One span per call, carrying the gateway's request id into every log line of it.
             .trace_fn(|request| {
                 let request_id = request
@@ -103,9 +117,10 @@ impl Scheduler {
                     .unwrap_or_default();
                 tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
             })
+            .layer(ValidateRequestHeaderLayer::custom(self.auth))
             .add_service(health_service)
-            .add_service(reflection)
-            .add_service(reflection_alpha)
+            .add_optional_service(reflection)
+            .add_optional_service(reflection_alpha)
             .add_service(WorkflowServiceServer::new(WorkflowApi::new(
                 self.core.clone(),
             )))

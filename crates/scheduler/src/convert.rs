@@ -89,6 +89,7 @@ pub fn job(job: &Job) -> v1::Job {
         input_json: json(&job.input),
         deadline: time(job.deadline),
         traceparent: job.traceparent.clone(),
+        lease_token: job.lease_token.clone(),
     }
 }
 

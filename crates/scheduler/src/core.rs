@@ -30,6 +30,7 @@ pub enum Admission {
 }
 
 use crate::cache::DefinitionCache;
+use crate::lease::LeaseSigner;
 use crate::outbox::Outbox;
 use crate::{SchedulerError, SchedulerSettings};
 
@@ -89,6 +90,8 @@ pub struct Core {
     /// Serialises the decisions that may take a concurrency slot within this process, so the
     /// count they read stays true until they commit.
     pub admission: tokio::sync::Mutex<()>,
+    /// Signs each job's lease token as it leaves for its queue.
+    pub lease: LeaseSigner,
 }
 
 /// What one instance's decision closure found, read after the transaction.
@@ -330,7 +333,7 @@ impl Core {
             }
         }
 
-        self.hand_off(&jobs, &events).await;
+        self.hand_off(&mut jobs, &events).await;
         if released > 0 {
             let core = self.clone();
             tokio::spawn(async move { core.release_slots(released).await });
@@ -353,7 +356,8 @@ impl Core {
     /// After commit: jobs to their queues, events to watchers. A failure here loses nothing:
     /// the job rows are in the database and the sweeper hands them out again when their lease
     /// runs out.
-    pub async fn hand_off(&self, jobs: &[Job], events: &[WorkflowEvent]) {
+    pub async fn hand_off(&self, jobs: &mut [Job], events: &[WorkflowEvent]) {
+        self.lease.stamp(jobs);
         if !jobs.is_empty()
             && let Err(error) = self.queue.publish(jobs).await
         {

@@ -16,12 +16,20 @@ pub enum SchedulerError {
     Conflict(String),
     #[error("role '{0}' may not do this")]
     PermissionDenied(String),
+    #[error("no valid credential")]
+    Unauthenticated,
+    #[error("the lease token does not match this delivery")]
+    WrongLease,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("cannot bind the grpc listener: {0}")]
     Bind(std::io::Error),
     #[error("grpc server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("grpc tls: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 impl SchedulerError {
@@ -39,9 +47,10 @@ impl SchedulerError {
             Self::BadRequest(_) => ErrorCode::BadRequest,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
-            Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            Self::PermissionDenied(_) | Self::WrongLease => ErrorCode::PermissionDenied,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::Storage(error) => error.code(),
-            Self::Bind(_) | Self::Serve(_) => ErrorCode::Internal,
+            Self::Bind(_) | Self::Serve(_) | Self::Tls(_) | Self::Config(_) => ErrorCode::Internal,
         }
     }
 }

@@ -18,4 +18,22 @@ pub struct SchedulerSettings {
     pub engine: engine::Settings,
     /// `TRIGGER_SECRET_KEY`: encrypts webhook secrets at rest.
     pub trigger_key: crate::TriggerKey,
+    /// How every gRPC caller's token is checked (`JWT_*`); its secret also keys the jobs'
+    /// lease tokens.
+    pub tokens: identity::TokenRules,
+    /// `GRPC_TLS_*`: TLS on the gRPC port, when set.
+    pub tls: Option<GrpcTls>,
+    /// `GRPC_REFLECTION`: serve server reflection (to callers with a user token).
+    pub reflection: bool,
+}
+
+/// TLS on the gRPC port: PEM files read at start.
+#[derive(Debug, Clone)]
+pub struct GrpcTls {
+    /// `GRPC_TLS_CERT`: the server's certificate chain.
+    pub cert: std::path::PathBuf,
+    /// `GRPC_TLS_KEY`: its private key.
+    pub key: std::path::PathBuf,
+    /// `GRPC_TLS_CLIENT_CA`: when set, callers must present a certificate it signed (mTLS).
+    pub client_ca: Option<std::path::PathBuf>,
 }

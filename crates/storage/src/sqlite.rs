@@ -34,6 +34,24 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
+/// Creates a missing database file readable by its owner only: it holds every instance's
+/// variables. SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &std::path::Path) -> Result<(), StorageError> {
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") || path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(StorageError::Database(sqlx::Error::Io(error))),
+    }
+}
+
 impl SqliteStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StorageError> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -42,6 +60,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        create_private(options.get_filename())?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())

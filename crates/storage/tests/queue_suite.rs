@@ -66,6 +66,7 @@ fn job(queue: &str, step: &str) -> Job {
         input: json!({"n": step}),
         deadline: Utc::now(),
         traceparent: Some("00-abc-def-01".to_owned()),
+        lease_token: "lease".to_owned(),
     }
 }
 

@@ -149,6 +149,7 @@ fn job(instance: &Instance, execution: &StepExecution, deadline: DateTime<Utc>) 
         input: json!({"url": "http://example"}),
         deadline,
         traceparent: None,
+        lease_token: String::new(),
     }
 }
 

@@ -7,7 +7,7 @@ pub enum WorkerError {
     #[error("invalid scheduler url {url}: {source}")]
     SchedulerUrl {
         url: String,
-        source: tonic::transport::Error,
+        source: proto::EndpointError,
     },
     #[error("http client setup failed: {0}")]
     HttpClient(#[from] reqwest::Error),

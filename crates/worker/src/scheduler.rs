@@ -8,10 +8,11 @@ use model::{Job, StepError};
 use proto::v1::worker_service_client::WorkerServiceClient;
 use proto::v1::{CompleteJobRequest, HeartbeatRequest, complete_job_request};
 use serde_json::Value;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-use crate::WorkerError;
+use crate::{WorkerError, WorkerSettings};
 
 /// An answer slower than this is treated as lost; a balanced channel with every replica down
 /// would otherwise wait for readiness forever.
@@ -22,6 +23,8 @@ const MAX_RETRY: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub(crate) struct Scheduler {
     client: WorkerServiceClient<Channel>,
+    /// `authorization` metadata of every call: the worker's own token.
+    credential: MetadataValue<Ascii>,
 }
 
 /// What became of a reported result.
@@ -37,10 +40,18 @@ pub(crate) enum Reported {
 impl Scheduler {
     /// Connects lazily: a worker may start before the scheduler, and the channel reconnects by
     /// itself when a replica comes back.
-    pub(crate) fn connect(urls: &[String]) -> Result<Self, WorkerError> {
+    pub(crate) fn connect(settings: &WorkerSettings) -> Result<Self, WorkerError> {
+        let credential = proto::bearer(&settings.token)
+            .filter(|_| !settings.token.is_empty())
+            .ok_or_else(|| WorkerError::Config {
+                name: "WORKER_TOKEN",
+                message: "a worker token is required (workflow-engine token --role worker)"
+                    .to_owned(),
+            })?;
+        let urls = &settings.scheduler_urls;
         let mut endpoints = Vec::with_capacity(urls.len());
         for url in urls {
-            let endpoint = Endpoint::from_shared(url.clone())
+            let endpoint = proto::endpoint(url, settings.tls.as_ref())
                 .map_err(|source| WorkerError::SchedulerUrl {
                     url: url.clone(),
                     source,
@@ -63,20 +74,27 @@ impl Scheduler {
         };
         Ok(Self {
             client: WorkerServiceClient::new(channel),
+            credential,
         })
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", self.credential.clone());
+        request
     }
 
     /// Marks the job running and extends its lease; true when the scheduler says to stop.
     pub(crate) async fn heartbeat(&self, job: &Job) -> Result<bool, Status> {
-        let request = with_tenant(
-            HeartbeatRequest {
-                execution_id: job.execution_id.to_string(),
-                attempt: job.attempt,
-                branch: job.branch,
-                instance_id: job.instance_id.to_string(),
-            },
-            &job.tenant,
-        );
+        let request = self.request(HeartbeatRequest {
+            execution_id: job.execution_id.to_string(),
+            attempt: job.attempt,
+            branch: job.branch,
+            instance_id: job.instance_id.to_string(),
+            lease_token: job.lease_token.clone(),
+        });
         let mut client = self.client.clone();
         let response = tokio::time::timeout(RPC_TIMEOUT, client.heartbeat(request))
             .await
@@ -94,7 +112,7 @@ impl Scheduler {
         loop {
             tries += 1;
             let mut client = self.client.clone();
-            let call = client.complete_job(with_tenant(request.clone(), &job.tenant));
+            let call = client.complete_job(self.request(request.clone()));
             let status = match tokio::time::timeout(RPC_TIMEOUT, call).await {
                 Ok(Ok(response)) if response.get_ref().accepted => return Reported::Accepted,
                 Ok(Ok(_)) => return Reported::Ignored,
@@ -141,23 +159,23 @@ impl Report {
             result: Some(result),
             started_at: Some(self.started_at.to_rfc3339_opts(SecondsFormat::Micros, true)),
             instance_id: job.instance_id.to_string(),
+            lease_token: job.lease_token.clone(),
         }
     }
 }
 
-fn with_tenant<T>(message: T, tenant: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    if let Ok(value) = tenant.parse() {
-        request.metadata_mut().insert(proto::TENANT_HEADER, value);
-    }
-    request
-}
-
 /// Codes that say the same report will never be taken: sending it again would hold a worker
-/// slot forever. Everything else (unavailable, overloaded, internal) may pass later.
+/// slot forever. Everything else (unavailable, overloaded, internal) may pass later. A refused
+/// credential (an expired worker token, a lease token that does not match) does not mend
+/// itself either: the job's lease brings it back to a worker that can report it.
 fn refused_for_good(code: Code) -> bool {
     matches!(
         code,
-        Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::AlreadyExists
+        Code::InvalidArgument
+            | Code::NotFound
+            | Code::FailedPrecondition
+            | Code::AlreadyExists
+            | Code::PermissionDenied
+            | Code::Unauthenticated
     )
 }

@@ -20,6 +20,10 @@ pub struct WorkerSettings {
     pub allow_private_http: bool,
     /// The lease after which another worker takes over a job this one has not acknowledged.
     pub claim_after: Duration,
+    /// `WORKER_TOKEN`: this worker's credential on the scheduler (a JWT of role `worker`).
+    pub token: String,
+    /// `GRPC_TLS_*`: TLS for `https://` scheduler URLs.
+    pub tls: Option<proto::ClientTls>,
 }
 
 impl Default for WorkerSettings {
@@ -32,6 +36,8 @@ impl Default for WorkerSettings {
             smtp_url: None,
             allow_private_http: false,
             claim_after: Duration::from_secs(60),
+            token: String::new(),
+            tls: None,
         }
     }
 }
@@ -46,6 +52,9 @@ impl WorkerSettings {
     /// does not parse is an error naming its variable.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, WorkerError> {
         let mut settings = Self::default();
+        if let Some(token) = lookup("WORKER_TOKEN") {
+            settings.token = token.trim().to_owned();
+        }
         if let Some(raw) = lookup("WORKER_QUEUES") {
             settings.queues = split_list(&raw);
             if settings.queues.is_empty() {

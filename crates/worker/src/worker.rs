@@ -38,7 +38,7 @@ impl Worker {
         queue.ping().await?;
         let context = JobContext {
             actions: Actions::build(&settings)?,
-            scheduler: Scheduler::connect(&settings.scheduler_urls)?,
+            scheduler: Scheduler::connect(&settings)?,
             queue,
             claim_after: settings.claim_after,
             consumer: settings.consumer_name.clone(),

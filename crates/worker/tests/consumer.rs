@@ -45,6 +45,7 @@ impl WorkerService for Peer {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
+        check_credentials(&request, &request.get_ref().lease_token)?;
         self.heartbeats.lock().unwrap().push(request.into_inner());
         Ok(Response::new(HeartbeatResponse {
             cancelled: self.cancel,
@@ -55,6 +56,7 @@ impl WorkerService for Peer {
         &self,
         request: Request<CompleteJobRequest>,
     ) -> Result<Response<CompleteJobResponse>, Status> {
+        check_credentials(&request, &request.get_ref().lease_token)?;
         let refuse = self
             .unavailable_for
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -105,7 +107,27 @@ fn settings(scheduler_url: &str, concurrency: usize, claim_after: Duration) -> W
         smtp_url: None,
         allow_private_http: true,
         claim_after,
+        token: WORKER_TOKEN.to_owned(),
+        tls: None,
     }
+}
+
+/// The worker's credential as the peer expects it; the peer checks it on every call.
+const WORKER_TOKEN: &str = "worker-token-under-test";
+const LEASE_TOKEN: &str = "lease-token-of-the-delivery";
+
+fn check_credentials<T>(request: &Request<T>, lease_token: &str) -> Result<(), Status> {
+    let authorization = request
+        .metadata()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok());
+    if authorization != Some(&format!("Bearer {WORKER_TOKEN}")) {
+        return Err(Status::unauthenticated("no worker token"));
+    }
+    if lease_token != LEASE_TOKEN {
+        return Err(Status::permission_denied("wrong lease token"));
+    }
+    Ok(())
 }
 
 fn job(action: &str, input: Value, deadline_in: Duration) -> Job {
@@ -121,6 +143,7 @@ fn job(action: &str, input: Value, deadline_in: Duration) -> Job {
         input,
         deadline: Utc::now() + chrono::Duration::from_std(deadline_in).unwrap(),
         traceparent: None,
+        lease_token: LEASE_TOKEN.to_owned(),
     }
 }
 

@@ -11,7 +11,8 @@ use storage::{EventBus, JobQueue, Store};
 use tokio::sync::watch;
 use worker::{Worker, WorkerSettings};
 
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
+use crate::token;
 
 /// Which services this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +42,6 @@ impl App {
                 "REDIS_URL: required when running one service per process (the services meet through Redis)"
             );
         }
-        let jwt_secret = settings.jwt_secret.clone();
         let (queue, events) = connect_bus(settings).await?;
 
         let mut app = App {
@@ -68,14 +68,15 @@ impl App {
                 settings.host
             };
             let trigger_key = settings.trigger_key()?;
-            let scheduler = Scheduler::build(
-                scheduler_settings(settings, host, trigger_key),
-                store,
-                queue.clone(),
-                events.clone(),
-            )
-            .await
-            .context("scheduler")?;
+            let mut scheduler_settings = scheduler_settings(settings, host, trigger_key)?;
+            if mode == Mode::Embedded {
+                // Loopback inside one process: the services reach it over plain HTTP/2.
+                scheduler_settings.tls = None;
+            }
+            let scheduler =
+                Scheduler::build(scheduler_settings, store, queue.clone(), events.clone())
+                    .await
+                    .context("scheduler")?;
             let port = scheduler.port();
             if mode == Mode::Embedded {
                 scheduler_urls = vec![format!("http://127.0.0.1:{port}")];
@@ -84,23 +85,30 @@ impl App {
             app.scheduler = Some(scheduler);
         }
         if matches!(mode, Mode::Embedded | Mode::Worker) {
-            let worker = Worker::build(
-                worker_settings(settings, scheduler_urls.clone()),
-                queue.clone(),
-            )
-            .await
-            .context("worker")?;
+            let token = match (mode, &settings.worker_token) {
+                (Mode::Embedded, _) => token::embedded_worker(&settings.token_rules()?)?,
+                (_, Some(token)) => token.clone(),
+                (_, None) => bail!(
+                    "WORKER_TOKEN: required (a token of role worker: workflow-engine token --role worker)"
+                ),
+            };
+            let mut worker_settings = worker_settings(settings, scheduler_urls.clone(), token);
+            if mode == Mode::Embedded {
+                worker_settings.tls = None;
+            }
+            let worker = Worker::build(worker_settings, queue.clone())
+                .await
+                .context("worker")?;
             app.worker = Some(worker);
         }
         if matches!(mode, Mode::Embedded | Mode::Gateway) {
-            let Some(jwt_secret) = jwt_secret else {
-                bail!("JWT_SECRET: required");
-            };
+            let tls = (mode == Mode::Gateway).then(|| settings.client_tls());
             let gateway = Gateway::build(
                 GatewaySettings {
                     host: settings.host,
                     port: settings.port,
-                    jwt_secret,
+                    tokens: settings.token_rules()?,
+                    tls,
                     scheduler_urls,
                     body_limit_bytes: settings.body_limit_bytes,
                 },
@@ -195,8 +203,8 @@ fn scheduler_settings(
     settings: &Settings,
     host: IpAddr,
     trigger_key: scheduler::TriggerKey,
-) -> SchedulerSettings {
-    SchedulerSettings {
+) -> Result<SchedulerSettings, ConfigError> {
+    Ok(SchedulerSettings {
         host,
         grpc_port: settings.grpc_port,
         check_interval: settings.workflow_check_interval,
@@ -208,10 +216,17 @@ fn scheduler_settings(
             ..engine::Settings::default()
         },
         trigger_key,
-    }
+        tokens: settings.token_rules()?,
+        tls: settings.server_tls(),
+        reflection: settings.grpc_reflection,
+    })
 }
 
-fn worker_settings(settings: &Settings, scheduler_urls: Vec<String>) -> WorkerSettings {
+fn worker_settings(
+    settings: &Settings,
+    scheduler_urls: Vec<String>,
+    token: String,
+) -> WorkerSettings {
     WorkerSettings {
         queues: settings.worker_queues.clone(),
         concurrency: settings.worker_concurrency,
@@ -224,6 +239,8 @@ fn worker_settings(settings: &Settings, scheduler_urls: Vec<String>) -> WorkerSe
         smtp_url: settings.smtp_url.clone(),
         allow_private_http: settings.http_action_allow_private,
         claim_after: settings.job_lease,
+        token,
+        tls: Some(settings.client_tls()),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -30,8 +31,23 @@ pub struct Settings {
     pub database_max_connections: u32,
     pub redis_url: Option<String>,
     pub redis_prefix: String,
-    /// `None` in development when none was given: the embedded mode makes one up.
+    /// `None` in development when none was given: the embedded mode makes one up. Workers
+    /// need none (they never verify a token).
     pub jwt_secret: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub jwt_max_lifetime: Duration,
+    pub worker_token_max_lifetime: Duration,
+    /// `WORKER_TOKEN`: a worker process's credential on the scheduler.
+    pub worker_token: Option<String>,
+    /// `GRPC_TLS_CERT` + `GRPC_TLS_KEY`: the scheduler's certificate, or a client's for mTLS.
+    pub grpc_tls_identity: Option<(PathBuf, PathBuf)>,
+    /// `GRPC_TLS_CLIENT_CA`: the scheduler requires client certificates signed by it.
+    pub grpc_tls_client_ca: Option<PathBuf>,
+    /// `GRPC_TLS_CA`: the CA a client trusts for an `https://` scheduler, beside the public roots.
+    pub grpc_tls_ca: Option<PathBuf>,
+    /// `GRPC_REFLECTION`: serve gRPC server reflection (to callers with a user token).
+    pub grpc_reflection: bool,
     pub max_concurrent_workflows: u32,
     pub workflow_check_interval: Duration,
     pub step_retry_limit: u32,
@@ -92,20 +108,22 @@ impl Settings {
                 .filter(|value| !value.is_empty())
         };
         let environment = get("ENVIRONMENT").unwrap_or_else(|| "development".to_owned());
+        let development = environment == "development";
         let jwt_secret = get("JWT_SECRET");
-        if jwt_secret.is_none() && environment != "development" {
-            return Err(ConfigError {
-                name: "JWT_SECRET",
-                reason: format!("required when ENVIRONMENT is '{environment}'"),
-            });
+        if let Some(secret) = &jwt_secret {
+            if secret.len() < identity::MIN_SECRET_BYTES {
+                return Err(ConfigError {
+                    name: "JWT_SECRET",
+                    reason: format!(
+                        "must be at least {} bytes (openssl rand -hex 32)",
+                        identity::MIN_SECRET_BYTES
+                    ),
+                });
+            }
+            refuse_placeholder("JWT_SECRET", secret, development)?;
         }
-        if let Some(secret) = &jwt_secret
-            && secret.len() < 16
-        {
-            return Err(ConfigError {
-                name: "JWT_SECRET",
-                reason: "must be at least 16 characters".to_owned(),
-            });
+        if let Some(key) = get("TRIGGER_SECRET_KEY") {
+            refuse_placeholder("TRIGGER_SECRET_KEY", &key, development)?;
         }
         let trigger_secret_key = get("TRIGGER_SECRET_KEY")
             .map(|text| scheduler::TriggerKey::parse(&text))
@@ -200,6 +218,73 @@ impl Settings {
                 .map(|_| parse(vars, "METRICS_PORT", 0u16))
                 .transpose()?,
             trigger_secret_key,
+            jwt_issuer: get("JWT_ISSUER"),
+            jwt_audience: get("JWT_AUDIENCE"),
+            jwt_max_lifetime: seconds(vars, "JWT_MAX_LIFETIME", 24.0 * 3600.0)?,
+            worker_token_max_lifetime: seconds(
+                vars,
+                "WORKER_TOKEN_MAX_LIFETIME",
+                90.0 * 24.0 * 3600.0,
+            )?,
+            worker_token: get("WORKER_TOKEN"),
+            grpc_tls_identity: match (get("GRPC_TLS_CERT"), get("GRPC_TLS_KEY")) {
+                (Some(cert), Some(key)) => Some((cert.into(), key.into())),
+                (None, None) => None,
+                (Some(_), None) => {
+                    return Err(ConfigError {
+                        name: "GRPC_TLS_KEY",
+                        reason: "required with GRPC_TLS_CERT".to_owned(),
+                    });
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError {
+                        name: "GRPC_TLS_CERT",
+                        reason: "required with GRPC_TLS_KEY".to_owned(),
+                    });
+                }
+            },
+            grpc_tls_client_ca: get("GRPC_TLS_CLIENT_CA").map(PathBuf::from),
+            grpc_tls_ca: get("GRPC_TLS_CA").map(PathBuf::from),
+            grpc_reflection: boolean(vars, "GRPC_REFLECTION", true)?,
+        })
+    }
+
+    /// The token rules of a process that verifies tokens (gateway, scheduler); the secret is
+    /// required there outside development.
+    pub fn token_rules(&self) -> Result<identity::TokenRules, ConfigError> {
+        let Some(secret) = self.jwt_secret.clone() else {
+            return Err(ConfigError {
+                name: "JWT_SECRET",
+                reason: format!(
+                    "required by the gateway and the scheduler when ENVIRONMENT is '{}'",
+                    self.environment
+                ),
+            });
+        };
+        Ok(identity::TokenRules {
+            secret,
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            max_lifetime: self.jwt_max_lifetime,
+            max_worker_lifetime: self.worker_token_max_lifetime,
+        })
+    }
+
+    /// TLS for the clients of the scheduler (`https://` URLs).
+    pub fn client_tls(&self) -> proto::ClientTls {
+        proto::ClientTls {
+            ca: self.grpc_tls_ca.clone(),
+            identity: self.grpc_tls_identity.clone(),
+        }
+    }
+
+    /// TLS on the scheduler's port, when a certificate is configured.
+    pub fn server_tls(&self) -> Option<scheduler::GrpcTls> {
+        let (cert, key) = self.grpc_tls_identity.clone()?;
+        Some(scheduler::GrpcTls {
+            cert,
+            key,
+            client_ca: self.grpc_tls_client_ca.clone(),
         })
     }
 
@@ -238,6 +323,33 @@ impl Settings {
             }),
         }
     }
+}
+
+/// Values that were published (in our own compose file, in examples) and so protect nothing.
+const PLACEHOLDERS: &[&str] = &[
+    "change-me-to-a-long-random-secret",
+    "8d6f0a4e2b1c9d7e5f3a1b0c9e8d7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e",
+];
+
+/// Outside development a secret that anyone could know (published, or a `change-me` kind of
+/// value) stops the process.
+fn refuse_placeholder(
+    name: &'static str,
+    value: &str,
+    development: bool,
+) -> Result<(), ConfigError> {
+    let lowered = value.to_ascii_lowercase();
+    let known = PLACEHOLDERS.contains(&value)
+        || ["change-me", "changeme", "replace-me", "example"]
+            .iter()
+            .any(|marker| lowered.contains(marker));
+    if known && !development {
+        return Err(ConfigError {
+            name,
+            reason: "is a placeholder value; set a random secret of your own".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn parse<T: FromStr>(
@@ -350,17 +462,42 @@ mod tests {
     }
 
     #[test]
-    fn jwt_secret_is_required_outside_development() {
-        let error = Settings::from_vars(&vars(&[("ENVIRONMENT", "production")]))
-            .err()
-            .unwrap();
-        assert_eq!(error.name, "JWT_SECRET");
+    fn jwt_secret_is_required_where_tokens_are_verified() {
+        // A worker process needs no JWT_SECRET: only the processes that verify tokens do.
+        let worker = Settings::from_vars(&vars(&[("ENVIRONMENT", "production")])).unwrap();
+        assert_eq!(worker.token_rules().err().unwrap().name, "JWT_SECRET");
         let settings = Settings::from_vars(&vars(&[
             ("ENVIRONMENT", "production"),
-            ("JWT_SECRET", "0123456789abcdef0123"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
         ]))
         .unwrap();
         assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(
+            settings.token_rules().unwrap().max_lifetime,
+            Duration::from_secs(24 * 3600)
+        );
+    }
+
+    #[test]
+    fn short_and_placeholder_secrets_are_refused() {
+        let error = Settings::from_vars(&vars(&[("JWT_SECRET", "sixteen-chars-ok")]))
+            .err()
+            .unwrap();
+        assert_eq!(error.name, "JWT_SECRET");
+        for (name, value) in [
+            ("JWT_SECRET", "change-me-to-a-long-random-secret"),
+            (
+                "TRIGGER_SECRET_KEY",
+                "8d6f0a4e2b1c9d7e5f3a1b0c9e8d7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e",
+            ),
+        ] {
+            let error = Settings::from_vars(&vars(&[("ENVIRONMENT", "production"), (name, value)]))
+                .err()
+                .unwrap();
+            assert_eq!(error.name, name);
+            // A laptop may keep them.
+            assert!(Settings::from_vars(&vars(&[(name, value)])).is_ok());
+        }
     }
 
     #[test]
@@ -390,7 +527,7 @@ mod tests {
     fn trigger_secret_key_is_required_outside_development() {
         let production = [
             ("ENVIRONMENT", "production"),
-            ("JWT_SECRET", "0123456789abcdef0123"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
         ];
         let settings = Settings::from_vars(&vars(&production)).unwrap();
         assert_eq!(
@@ -418,11 +555,15 @@ mod tests {
 
     #[test]
     fn the_development_trigger_key_comes_from_jwt_secret() {
-        let settings =
-            Settings::from_vars(&vars(&[("JWT_SECRET", "a-development-secret-1234")])).unwrap();
+        let settings = Settings::from_vars(&vars(&[(
+            "JWT_SECRET",
+            "a-development-secret-0123456789abcdef",
+        )]))
+        .unwrap();
         let key = settings.trigger_key().unwrap();
         let sealed = key.seal(uuid::Uuid::nil(), b"secret");
-        let derived = scheduler::TriggerKey::derive_from_jwt_secret("a-development-secret-1234");
+        let derived =
+            scheduler::TriggerKey::derive_from_jwt_secret("a-development-secret-0123456789abcdef");
         assert_eq!(derived.open(uuid::Uuid::nil(), &sealed).unwrap(), b"secret");
     }
 
@@ -446,7 +587,7 @@ mod tests {
                 "DATABASE_URL",
                 "postgres://chorus:password@localhost:5432/chorus",
             ),
-            ("JWT_SECRET", "a-very-secret-value-here"),
+            ("JWT_SECRET", "a-very-secret-value-here-0123456789"),
         ]))
         .unwrap();
         let text = format!("{settings:?}");

@@ -27,22 +27,41 @@ enum Command {
     Worker,
     /// Apply the database migrations and exit.
     Migrate,
-    /// Print a bearer token signed with JWT_SECRET.
+    /// Print a bearer token signed with JWT_SECRET (and JWT_ISSUER, JWT_AUDIENCE when set).
+    ///
+    /// `token --role worker` is a platform worker's WORKER_TOKEN (every tenant's `default`
+    /// queue); `token --role worker --tenant acme --queues resize_image` is a credential for
+    /// acme's own worker pool, limited to its `resize_image` queue.
     Token {
         #[arg(long, default_value = "developer")]
         sub: String,
-        #[arg(long, default_value = model::DEFAULT_TENANT)]
-        tenant: String,
-        #[arg(long, default_value = "admin")]
-        role: String,
+        /// The tenant; default `default`, or `*` (every tenant) for a worker.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// admin, operator, viewer or worker.
+        #[arg(long, default_value = "admin", value_parser = parse_role)]
+        role: model::Role,
+        /// Hours until it expires; at most JWT_MAX_LIFETIME (WORKER_TOKEN_MAX_LIFETIME for a
+        /// worker), which the verifying services enforce.
         #[arg(long, default_value_t = 24)]
-        ttl_hours: i64,
+        ttl_hours: u64,
+        /// A worker token's queues, comma-separated (default: all of its tenant's).
+        #[arg(long, value_delimiter = ',')]
+        queues: Option<Vec<String>>,
     },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() {
+    // One line naming what went wrong, never a backtrace, whatever RUST_BACKTRACE says: the
+    // message is for the operator who set the variable.
+    if let Err(error) = run(Cli::parse()).await {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
@@ -68,17 +87,19 @@ async fn main() -> anyhow::Result<()> {
             tenant,
             role,
             ttl_hours,
+            queues,
         }) => {
-            let secret = settings
-                .jwt_secret
+            let rules = settings
+                .token_rules()
                 .context("JWT_SECRET: required to sign a token")?;
             let request = TokenRequest {
                 subject: sub,
                 tenant,
                 role,
                 ttl_hours,
+                queues,
             };
-            println!("{}", token::mint(&secret, &request)?);
+            println!("{}", token::mint(&rules, &request)?);
             return Ok(());
         }
     };
@@ -89,22 +110,26 @@ async fn main() -> anyhow::Result<()> {
         settings.jwt_secret = Some(token::development_secret());
     }
     let app = App::build(&settings, mode).await?;
-    if let (true, Some(secret), Some(port)) =
-        (announce_token, &settings.jwt_secret, app.gateway_port())
-    {
+    if let (true, Some(port)) = (announce_token, app.gateway_port()) {
         let request = TokenRequest {
             subject: "developer".to_owned(),
-            tenant: model::DEFAULT_TENANT.to_owned(),
-            role: "admin".to_owned(),
+            tenant: None,
+            role: model::Role::Admin,
             ttl_hours: 24,
+            queues: None,
         };
-        let bearer = token::mint(secret, &request)?;
+        let bearer = token::mint(&settings.token_rules()?, &request)?;
         println!(
             "\nno JWT_SECRET set (development): made one for this run. A token valid for 24 hours:\n\n  export TOKEN={bearer}\n\n  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{port}/api/v1/templates\n"
         );
     }
     tracing::info!(?mode, gateway_port = ?app.gateway_port(), grpc_port = ?app.grpc_port(), "workflow engine started");
     app.run_until_stopped(shutdown_signal()).await
+}
+
+fn parse_role(text: &str) -> Result<model::Role, String> {
+    model::Role::parse(text)
+        .ok_or_else(|| format!("'{text}' is not admin, operator, viewer or worker"))
 }
 
 async fn shutdown_signal() {

@@ -12,7 +12,7 @@ use common::{Backend, Options, TestApp, token_for};
 use serde_json::{Value, json};
 use workflow_engine::{App, Mode, Settings};
 
-const TRIGGER_SECRET_KEY: &str = "8d6f0a4e2b1c9d7e5f3a1b0c9e8d7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e";
+const TRIGGER_SECRET_KEY: &str = "3b9e1c7a5d2f8e4b6a0c9d1e7f3a5b8c2d4e6f0a1b3c5d7e9f2a4b6c8d0e1f3a";
 
 async fn spawn(backend: Backend) -> TestApp {
     TestApp::spawn_with(

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use proto::v1;
 
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{IdPath, JsonBody};
 use crate::idempotency::{self, Idempotency};
@@ -47,7 +47,15 @@ pub async fn webhook(
                 idempotency_key: idem.as_ref().map(|i| i.key.clone()),
                 idempotency_fingerprint: idem.map(|i| i.fingerprint),
             };
-            let caller = signed_caller(&parts.headers);
+            // `FireWebhook` takes the tenant from the trigger the signature matches, never
+            // from the caller; the signature is the call's only credential.
+            let caller = Caller::signed_webhook(
+                parts
+                    .headers
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            );
             state
                 .scheduler
                 .call_triggers(&caller, request, |mut c, r| async move {
@@ -111,19 +119,5 @@ fn signature(headers: &HeaderMap) -> Result<Option<(String, String)>, ApiError> 
         _ => Err(ApiError::unauthenticated(
             "a signed webhook call needs both X-Signature and X-Signature-Timestamp",
         )),
-    }
-}
-
-/// The caller of a signed call, for the scheduler call's metadata only: `FireWebhook` takes
-/// the tenant from the trigger the signature matches, never from the caller.
-fn signed_caller(headers: &HeaderMap) -> Caller {
-    Caller {
-        subject: "webhook".to_owned(),
-        tenant: model::DEFAULT_TENANT.to_owned(),
-        role: Role::Operator,
-        request_id: headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
     }
 }

@@ -3,7 +3,8 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gateway::{Claims, Gateway, GatewaySettings};
+use gateway::{Gateway, GatewaySettings};
+use identity::{Claims, TokenRules, Verifier};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use proto::v1::workflow_service_server::WorkflowServiceServer;
 use serde_json::{Value, json};
@@ -86,7 +87,8 @@ async fn spawn_with(
     let settings = GatewaySettings {
         host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
-        jwt_secret: SECRET.into(),
+        tokens: rules(),
+        tls: None,
         scheduler_urls,
         body_limit_bytes,
     };
@@ -107,6 +109,20 @@ async fn spawn_with(
     }
 }
 
+pub fn rules() -> TokenRules {
+    TokenRules {
+        secret: SECRET.into(),
+        issuer: None,
+        audience: None,
+        max_lifetime: std::time::Duration::from_secs(24 * 3600),
+        max_worker_lifetime: std::time::Duration::from_secs(24 * 3600),
+    }
+}
+
+pub fn verifier() -> Verifier {
+    Verifier::new(&rules()).unwrap()
+}
+
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -120,6 +136,7 @@ pub fn token_for(tenant: &str, role: Option<&str>) -> String {
         exp: now() + 600,
         tenant: Some(tenant.into()),
         role: role.map(str::to_string),
+        ..Claims::default()
     };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),

@@ -46,6 +46,7 @@ impl Peer {
         self.data.lock().unwrap().created_fingerprints.clone()
     }
 
+    /// The tenant of the forwarded token, verified as the real scheduler verifies it.
     fn tenant<T>(&self, request: &Request<T>) -> String {
         let get = |k: &str| {
             request
@@ -54,9 +55,15 @@ impl Peer {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
+        let authorization = get("authorization");
+        let identity = identity::bearer(authorization.as_deref())
+            .ok()
+            .and_then(|token| crate::helpers::verifier().verify(token).ok());
         let seen = Seen {
-            tenant: get(proto::TENANT_HEADER),
-            role: get(proto::ROLE_HEADER),
+            tenant: identity
+                .as_ref()
+                .and_then(|identity| identity.tenant().map(str::to_owned)),
+            role: identity.map(|identity| identity.role.as_str().to_owned()),
             request_id: get("x-request-id"),
         };
         self.seen.lock().unwrap().push(seen.clone());

@@ -1,38 +1,39 @@
-//! Who is calling: tenant and role from request metadata (set by the gateway from the JWT).
+//! Who is calling: the identity the authentication layer ([`super::auth`]) verified.
+
+use identity::Identity;
+use model::Role;
 
 use crate::SchedulerError;
 
+/// A user's call: one tenant, one role.
 pub struct Caller {
     pub tenant: String,
-    pub role: String,
+    pub role: Role,
 }
 
 impl Caller {
-    pub fn of<T>(request: &tonic::Request<T>) -> Self {
-        let header = |name: &str| {
-            request
-                .metadata()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .filter(|value| !value.is_empty())
-                .map(str::to_owned)
-        };
-        Self {
-            tenant: header(proto::TENANT_HEADER)
-                .unwrap_or_else(|| model::DEFAULT_TENANT.to_owned()),
-            role: header(proto::ROLE_HEADER).unwrap_or_else(|| "operator".to_owned()),
-        }
+    /// The verified caller of a user method. Without an identity (a service not behind the
+    /// authentication layer) nobody is let in.
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<Self, SchedulerError> {
+        let identity = request
+            .extensions()
+            .get::<Identity>()
+            .ok_or(SchedulerError::Unauthenticated)?;
+        let tenant = identity.tenant().ok_or(SchedulerError::Unauthenticated)?;
+        Ok(Self {
+            tenant: tenant.to_owned(),
+            role: identity.role,
+        })
     }
 
     /// Viewers may only read.
     pub fn may_write(&self) -> Result<(), SchedulerError> {
-        if self.role == "viewer" {
-            return Err(SchedulerError::PermissionDenied(self.role.clone()));
+        if !self.role.may_write() {
+            return Err(SchedulerError::PermissionDenied(self.role.to_string()));
         }
         Ok(())
     }
 }
-
 /// `limit` as the API defines it: default 50, at most 500.
 pub fn page_limit(limit: u32) -> u32 {
     match limit {

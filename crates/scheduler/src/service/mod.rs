@@ -1,11 +1,13 @@
 //! The gRPC services.
 
+mod auth;
 mod caller;
 mod templates;
 mod triggers;
 mod worker;
 mod workflow;
 
+pub use auth::GrpcAuth;
 pub use triggers::TriggerApi;
 pub use worker::WorkerApi;
 pub use workflow::WorkflowApi;

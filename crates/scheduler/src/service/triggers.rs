@@ -112,7 +112,7 @@ impl TriggerService for TriggerApi {
         &self,
         request: Request<v1::CreateTriggerRequest>,
     ) -> Result<Response<v1::Trigger>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         caller.may_write()?;
         let body = request.into_inner();
         let template_id = convert::id(&body.template_id, "/template_id")?;
@@ -184,7 +184,7 @@ impl TriggerService for TriggerApi {
         &self,
         request: Request<v1::TriggerRef>,
     ) -> Result<Response<v1::Trigger>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         let trigger = self.trigger(&caller, &request.get_ref().id).await?;
         Ok(Response::new(shown(&trigger)))
     }
@@ -193,7 +193,7 @@ impl TriggerService for TriggerApi {
         &self,
         request: Request<v1::ListTriggersRequest>,
     ) -> Result<Response<v1::ListTriggersResponse>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         let body = request.into_inner();
         let limit = page_limit(body.limit);
         let kind = body.r#type.filter(|t| !t.is_empty());
@@ -232,7 +232,7 @@ impl TriggerService for TriggerApi {
         &self,
         request: Request<v1::TriggerRef>,
     ) -> Result<Response<()>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         caller.may_write()?;
         let id = convert::id(&request.get_ref().id, "/id")?;
         self.core

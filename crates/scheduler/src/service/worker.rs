@@ -14,6 +14,8 @@ use crate::SchedulerError;
 use crate::committer::Committer;
 use crate::convert;
 use crate::core::{self, Core};
+use crate::lease::Delivery;
+use identity::Identity;
 
 /// Longest a `PollJobs` call may wait.
 const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
@@ -28,6 +30,39 @@ impl WorkerApi {
     pub fn new(core: Arc<Core>, committer: Committer) -> Self {
         Self { core, committer }
     }
+
+    /// The delivery a report names, once its lease token proves it was handed out.
+    fn leased(&self, claim: LeaseClaim<'_>) -> Result<Delivery, SchedulerError> {
+        let delivery = Delivery {
+            instance_id: convert::id(claim.instance_id, "/instance_id")?,
+            execution_id: convert::id(claim.execution_id, "/execution_id")?,
+            attempt: claim.attempt,
+            branch: claim.branch,
+        };
+        if !self.core.lease.verify(delivery, claim.lease_token) {
+            return Err(SchedulerError::WrongLease);
+        }
+        Ok(delivery)
+    }
+}
+
+/// What a heartbeat or a result says of its delivery.
+struct LeaseClaim<'a> {
+    execution_id: &'a str,
+    instance_id: &'a str,
+    attempt: i32,
+    branch: Option<u32>,
+    lease_token: &'a str,
+}
+
+/// The worker identity the authentication layer let through (it admits nothing else here).
+fn worker_identity<T>(request: &Request<T>) -> Result<Identity, SchedulerError> {
+    request
+        .extensions()
+        .get::<Identity>()
+        .filter(|identity| identity.role == model::Role::Worker)
+        .cloned()
+        .ok_or(SchedulerError::Unauthenticated)
 }
 
 #[tonic::async_trait]
@@ -36,10 +71,16 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<v1::PollJobsRequest>,
     ) -> Result<Response<v1::PollJobsResponse>, Status> {
+        let identity = worker_identity(&request)?;
         let body = request.into_inner();
         if body.queue.is_empty() {
             return Err(SchedulerError::invalid("/queue", "must not be empty").into());
         }
+        // The queue as it is kept: a tenant's worker names its own queues by their action, and
+        // never reaches the shared queue or another tenant's.
+        let queue = identity.worker_queue(&body.queue).ok_or_else(|| {
+            SchedulerError::PermissionDenied(format!("worker for queue '{}'", body.queue))
+        })?;
         let worker_id = if body.worker_id.is_empty() {
             "external".to_owned()
         } else {
@@ -50,13 +91,7 @@ impl WorkerService for WorkerApi {
         let deliveries = self
             .core
             .queue
-            .consume(
-                &body.queue,
-                &worker_id,
-                max,
-                wait,
-                self.core.settings.job_lease,
-            )
+            .consume(&queue, &worker_id, max, wait, self.core.settings.job_lease)
             .await
             .map_err(SchedulerError::from)?;
         // An external worker cannot acknowledge stream entries; the job's row and lease in the
@@ -65,7 +100,7 @@ impl WorkerService for WorkerApi {
         if !ids.is_empty() {
             self.core
                 .queue
-                .ack(&body.queue, &ids)
+                .ack(&queue, &ids)
                 .await
                 .map_err(SchedulerError::from)?;
         }
@@ -78,8 +113,19 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<v1::HeartbeatRequest>,
     ) -> Result<Response<v1::HeartbeatResponse>, Status> {
+        worker_identity(&request)?;
         let body = request.into_inner();
-        let execution_id = convert::id(&body.execution_id, "/execution_id")?;
+        let Delivery {
+            instance_id,
+            execution_id,
+            ..
+        } = self.leased(LeaseClaim {
+            execution_id: &body.execution_id,
+            instance_id: &body.instance_id,
+            attempt: body.attempt,
+            branch: body.branch,
+            lease_token: &body.lease_token,
+        })?;
         let lease = chrono::Duration::from_std(self.core.settings.job_lease)
             .unwrap_or(chrono::Duration::seconds(30));
         let current = self
@@ -91,7 +137,6 @@ impl WorkerService for WorkerApi {
         if !current {
             return Ok(Response::new(v1::HeartbeatResponse { cancelled: true }));
         }
-        let instance_id = convert::id(&body.instance_id, "/instance_id")?;
         let input = Input::JobStarted {
             execution_id,
             attempt: body.attempt,
@@ -107,8 +152,19 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<v1::CompleteJobRequest>,
     ) -> Result<Response<v1::CompleteJobResponse>, Status> {
+        worker_identity(&request)?;
         let body = request.into_inner();
-        let execution_id = convert::id(&body.execution_id, "/execution_id")?;
+        let Delivery {
+            instance_id,
+            execution_id,
+            ..
+        } = self.leased(LeaseClaim {
+            execution_id: &body.execution_id,
+            instance_id: &body.instance_id,
+            attempt: body.attempt,
+            branch: body.branch,
+            lease_token: &body.lease_token,
+        })?;
         let outcome = match body.result {
             Some(v1::complete_job_request::Result::OutputJson(text)) => JobOutcome::Completed(
                 convert::document(&text, "/output_json", serde_json::Value::Null)?,
@@ -122,7 +178,6 @@ impl WorkerService for WorkerApi {
                 );
             }
         };
-        let instance_id = convert::id(&body.instance_id, "/instance_id")?;
         let started_at = body
             .started_at
             .as_deref()

@@ -30,7 +30,7 @@ impl WorkflowApi {
         request: Request<v1::InstanceRef>,
         input: Input,
     ) -> Result<Response<v1::Instance>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         caller.may_write()?;
         let id = convert::id(&request.get_ref().id, "/id")?;
         let applied = self
@@ -56,7 +56,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         request: Request<v1::CreateTemplateRequest>,
     ) -> Result<Response<v1::Template>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         caller.may_write()?;
         let body = request.into_inner();
         check_name(&body.name)?;
@@ -85,7 +85,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         request: Request<v1::GetTemplateRequest>,
     ) -> Result<Response<v1::Template>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         let body = request.into_inner();
         let id = convert::id(&body.id, "/id")?;
         let template = self
@@ -101,7 +101,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         request: Request<v1::ListTemplatesRequest>,
     ) -> Result<Response<v1::ListTemplatesResponse>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         let body = request.into_inner();
         let limit = page_limit(body.limit);
         let cursor = body
@@ -130,7 +130,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         request: Request<v1::UpdateTemplateRequest>,
     ) -> Result<Response<v1::Template>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         caller.may_write()?;
         let body = request.into_inner();
         let id = convert::id(&body.id, "/id")?;
@@ -168,7 +168,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         request: Request<v1::DeleteTemplateRequest>,
     ) -> Result<Response<()>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         caller.may_write()?;
         let id = convert::id(&request.get_ref().id, "/id")?;
         self.core
@@ -183,7 +183,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         request: Request<v1::CreateInstanceRequest>,
     ) -> Result<Response<v1::CreateInstanceResponse>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         caller.may_write()?;
         let body = request.into_inner();
         let template_id = convert::id(&body.template_id, "/template_id")?;
@@ -216,7 +216,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         request: Request<v1::InstanceRef>,
     ) -> Result<Response<v1::Instance>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         let id = convert::id(&request.get_ref().id, "/id")?;
         let instance = self
             .core
@@ -231,7 +231,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         request: Request<v1::ListInstancesRequest>,
     ) -> Result<Response<v1::ListInstancesResponse>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         let body = request.into_inner();
         let limit = page_limit(body.limit);
         let status = body
@@ -296,7 +296,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         request: Request<v1::InstanceRef>,
     ) -> Result<Response<v1::ListStepsResponse>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         let id = convert::id(&request.get_ref().id, "/id")?;
         self.core
             .store
@@ -318,7 +318,7 @@ impl WorkflowService for WorkflowApi {
         &self,
         request: Request<v1::SendEventRequest>,
     ) -> Result<Response<v1::SendEventResponse>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request)?;
         caller.may_write()?;
         let body = request.into_inner();
         let id = convert::id(&body.instance_id, "/instance_id")?;

@@ -79,6 +79,7 @@ mod tests {
             input,
             deadline: Utc::now() + chrono::Duration::seconds(30),
             traceparent: None,
+            lease_token: String::new(),
         }
     }
 

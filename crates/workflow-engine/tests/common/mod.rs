@@ -16,7 +16,7 @@ use workflow_engine::{App, Mode, Settings};
 
 pub const JWT_SECRET: &str = "integration-test-secret-0123456789";
 pub const TRIGGER_SECRET_KEY: &str =
-    "8d6f0a4e2b1c9d7e5f3a1b0c9e8d7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e";
+    "3b9e1c7a5d2f8e4b6a0c9d1e7f3a5b8c2d4e6f0a1b3c5d7e9f2a4b6c8d0e1f3a";
 
 /// Where the engine keeps its state in a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +122,7 @@ impl TestApp {
                     "SCHEDULER_URL".into(),
                     format!("http://127.0.0.1:{grpc_port}"),
                 );
+                vars.insert("WORKER_TOKEN".into(), worker_token(None, None));
                 let settings = Settings::from_vars(&vars)?;
                 let worker = App::build(&settings, Mode::Worker).await?;
                 stops.push(run(worker));
@@ -269,14 +270,57 @@ fn run(app: App) -> oneshot::Sender<()> {
     stop
 }
 
+pub fn rules() -> identity::TokenRules {
+    identity::TokenRules {
+        secret: JWT_SECRET.into(),
+        issuer: None,
+        audience: None,
+        max_lifetime: Duration::from_secs(24 * 3600),
+        max_worker_lifetime: Duration::from_secs(90 * 24 * 3600),
+    }
+}
+
 pub fn token_for(subject: &str, tenant: &str, role: &str) -> String {
     mint(
-        JWT_SECRET,
+        &rules(),
         &TokenRequest {
             subject: subject.into(),
-            tenant: tenant.into(),
-            role: role.into(),
+            tenant: Some(tenant.into()),
+            role: model::Role::parse(role).expect("a known role"),
             ttl_hours: 1,
+            queues: None,
+        },
+    )
+    .expect("token")
+}
+
+/// A token with any role text, signed but not checked on the way out (the services must refuse
+/// what they do not know).
+pub fn token_for_unchecked(subject: &str, tenant: &str, role: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    sign(&json!({"sub": subject, "tenant": tenant, "role": role, "iat": now, "exp": now + 600}))
+}
+
+/// `claims` signed with the test secret.
+pub fn sign(claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .expect("token")
+}
+
+/// A worker token: `tenant` `None` is a platform worker (every tenant's `default` queue).
+pub fn worker_token(tenant: Option<&str>, queues: Option<Vec<String>>) -> String {
+    mint(
+        &rules(),
+        &TokenRequest {
+            subject: "test-worker".into(),
+            tenant: tenant.map(str::to_owned),
+            role: model::Role::Worker,
+            ttl_hours: 1,
+            queues,
         },
     )
     .expect("token")

@@ -1,0 +1,10 @@
+//! Who is calling: the bearer tokens (HS256 JWTs) that every REST and gRPC caller presents, the
+//! rules they are checked by, and the identity (tenant, role, queues) read from them. The
+//! gateway and the scheduler verify with this one crate, so a token means the same on both
+//! ports; `workflow-engine token` and the development mode mint with it.
+
+mod claims;
+mod rules;
+
+pub use claims::{Claims, Identity, MintRequest, TenantScope};
+pub use rules::{IdentityError, MIN_SECRET_BYTES, TokenRules, Verifier, bearer, mint};
