@@ -1,5 +1,6 @@
 //! `workflow-engine`: with no subcommand, the whole engine in one process; otherwise one
-//! service (`gateway`, `scheduler`, `worker`), `migrate`, or `token`.
+//! service (`gateway`, `scheduler`, `worker`), `migrate`, `token`, or `ctl` (the terminal
+//! client, which reads none of the engine's configuration).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -38,11 +39,20 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         ttl_hours: i64,
     },
+    /// The terminal client: validate, apply, start and watch workflows (`ctl --help`).
+    #[command(disable_help_flag = true)]
+    Ctl {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Ctl { args }) = cli.command {
+        std::process::exit(ctl::main(args).await);
+    }
     let mut settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
@@ -63,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             return Ok(());
         }
+        Some(Command::Ctl { .. }) => unreachable!("ctl runs before the settings are read"),
         Some(Command::Token {
             sub,
             tenant,
