@@ -13,14 +13,22 @@ pub fn run(shell: Shell) -> Result<i32> {
         Shell::Zsh => Target::Zsh,
         Shell::Fish => Target::Fish,
     };
+    crate::table::print(script(target)?)?;
+    Ok(exit::OK)
+}
+
+fn script(target: Target) -> Result<String> {
     let mut script = Vec::new();
     clap_complete::generate(target, &mut command(), "workflow-engine", &mut script);
-    crate::table::print(
-        String::from_utf8(script).map_err(|e| {
-            CtlError::Output(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-        })?,
-    )?;
-    Ok(exit::OK)
+    let script = String::from_utf8(script)
+        .map_err(|e| CtlError::Output(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+    Ok(match target {
+        // clap_complete spells a hyphenated binary's states two ways in bash (clap-rs/clap
+        // #6421): the loop sets `workflow__engine__subcmd__ctl`, the arms match
+        // `workflow__subcmd__engine__subcmd__ctl`, so nothing past `ctl` would complete.
+        Target::Bash => script.replace("workflow__subcmd__engine", "workflow__engine"),
+        _ => script,
+    })
 }
 
 /// The binary as the shell sees it: `workflow-engine` with `ctl` under it.
@@ -36,12 +44,28 @@ mod tests {
     #[test]
     fn every_shell_gets_a_script_naming_the_commands() {
         for target in [Target::Bash, Target::Zsh, Target::Fish] {
-            let mut script = Vec::new();
-            clap_complete::generate(target, &mut command(), "workflow-engine", &mut script);
-            let script = String::from_utf8(script).unwrap();
+            let script = script(target).unwrap();
             for word in ["ctl", "validate", "send-event", "idempotency-key"] {
                 assert!(script.contains(word), "{target:?} lacks {word}");
             }
+        }
+    }
+
+    #[test]
+    fn bash_matches_the_states_it_sets() {
+        let script = script(Target::Bash).unwrap();
+        let set: Vec<&str> = script
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("cmd=\""))
+            .filter_map(|l| l.strip_suffix('"'))
+            .filter(|state| !state.is_empty())
+            .collect();
+        assert!(set.contains(&"workflow__engine__subcmd__ctl__subcmd__start"));
+        for state in set {
+            assert!(
+                script.contains(&format!("        {state})")),
+                "no arm for {state}"
+            );
         }
     }
 }
