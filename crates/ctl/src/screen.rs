@@ -174,12 +174,8 @@ fn mark(status: &str) -> &'static str {
 /// `instance 019a…: running · 1/3 steps done, 1 running · 1.2s`.
 pub fn progress_line(view: &View) -> String {
     let done = view.rows.iter().filter(|r| r.is_finished()).count();
-    let running = view
-        .rows
-        .iter()
-        .filter(|r| matches!(r.status.as_str(), "running" | "waiting"))
-        .count();
-    let failed = view.rows.iter().filter(|r| r.status == "failed").count();
+    let count = |status: &str| view.rows.iter().filter(|r| r.status == status).count();
+    let (running, waiting, failed) = (count("running"), count("waiting"), count("failed"));
     let mut line = format!(
         "instance {}: {} · {done}/{} steps done",
         view.instance.id,
@@ -188,6 +184,9 @@ pub fn progress_line(view: &View) -> String {
     );
     if running > 0 {
         line.push_str(&format!(", {running} running"));
+    }
+    if waiting > 0 {
+        line.push_str(&format!(", {waiting} waiting"));
     }
     if failed > 0 {
         line.push_str(&format!(", {failed} failed"));
@@ -201,4 +200,49 @@ pub fn progress_line(view: &View) -> String {
         line.push_str(&format!(" · {}", duration(from, to)));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::{Instance, Step};
+
+    #[test]
+    fn the_lines_say_where_each_step_and_the_instance_are() {
+        let instance: Instance = serde_json::from_value(json!({"id": "i1", "template_id": "t",
+            "template_version": 1, "status": "running", "variables": {}, "output": null,
+            "error": null, "parent_instance_id": null, "created_at": "2026-12-01T10:00:00Z",
+            "started_at": "2026-12-01T10:00:00Z", "completed_at": null,
+            "updated_at": "2026-12-01T10:00:01Z"}))
+        .unwrap();
+        let step = |id: &str, step: &str, status: &str, done: Option<&str>| -> Step {
+            serde_json::from_value(json!({"id": id, "step_id": step, "name": null,
+                "type": "action", "status": status, "attempt": 1, "error": null,
+                "created_at": "2026-12-01T10:00:00Z", "started_at": "2026-12-01T10:00:00Z",
+                "completed_at": done}))
+            .unwrap()
+        };
+        let view = View::new(
+            instance,
+            &[
+                step("e1", "fetch", "completed", Some("2026-12-01T10:00:01.5Z")),
+                step("e2", "approve", "waiting", None),
+            ],
+        );
+        assert_eq!(
+            step_line(&view.rows[0], 7, false),
+            "fetch    completed  attempt 1  1.5s"
+        );
+        assert_eq!(
+            step_line(&view.rows[0], 7, true),
+            "✓ fetch    completed  attempt 1  1.5s"
+        );
+        let progress = progress_line(&view);
+        assert!(
+            progress.starts_with("instance i1: running · 1/2 steps done, 1 waiting · "),
+            "{progress}"
+        );
+    }
 }

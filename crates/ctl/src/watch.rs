@@ -185,6 +185,9 @@ impl View {
         if event.kind == "instance.started" && self.instance.started_at.is_none() {
             self.instance.started_at = Some(event.at.to_rfc3339());
         }
+        if self.finished() {
+            self.instance.completed_at = Some(event.at.to_rfc3339());
+        }
         Applied::Instance
     }
 }
@@ -333,6 +336,10 @@ mod tests {
         );
         assert_eq!(view.apply(&end), Applied::Instance);
         assert!(view.finished());
+        assert_eq!(
+            view.instance.completed_at.as_deref().and_then(parse_time),
+            Some(end.at)
+        );
         assert_eq!(exit_code(&view.instance.status), exit::OK);
     }
 
