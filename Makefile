@@ -32,6 +32,12 @@ services:
 build:
 	$(CARGO) build --workspace
 
+# Where `make run` and `make release` put the binary, for the terminal client:
+# export PATH="$(make -s bindir):$PATH"; workflow-engine ctl --help
+.PHONY: bindir
+bindir:
+	@echo $(CARGO_TARGET_DIR)/release
+
 release:
 	$(CARGO) build --release --bin workflow-engine
 

@@ -1,5 +1,6 @@
 //! `workflow-engine`: with no subcommand, the whole engine in one process; otherwise one
-//! service (`gateway`, `scheduler`, `worker`), `migrate`, or `token`.
+//! service (`gateway`, `scheduler`, `worker`), `migrate`, `token`, or `ctl` (the terminal
+//! client, which reads none of the engine's configuration).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -49,13 +50,23 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         queues: Option<Vec<String>>,
     },
+    /// The terminal client: validate, apply, start and watch workflows (`ctl --help`).
+    #[command(disable_help_flag = true)]
+    Ctl {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[tokio::main]
 async fn main() {
+    let cli = Cli::parse();
+    if let Some(Command::Ctl { args }) = cli.command {
+        std::process::exit(ctl::main(args).await);
+    }
     // One line naming what went wrong, never a backtrace, whatever RUST_BACKTRACE says: the
     // message is for the operator who set the variable.
-    if let Err(error) = run(Cli::parse()).await {
+    if let Err(error) = run(cli).await {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
@@ -82,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             return Ok(());
         }
+        Some(Command::Ctl { .. }) => unreachable!("ctl runs before the settings are read"),
         Some(Command::Token {
             sub,
             tenant,
