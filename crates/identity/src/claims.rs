@@ -76,6 +76,28 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// Whether a worker with this identity may be handed jobs of the queue kept as `kept`
+    /// (`default`, or `tenant/action`): the same reach as [`Identity::worker_queue`].
+    pub fn may_consume(&self, kept: &str) -> bool {
+        if self.role != Role::Worker {
+            return false;
+        }
+        let logical = match (&self.tenant, kept.split_once('/')) {
+            (TenantScope::All, _) => return self.allows(kept),
+            (TenantScope::One(tenant), Some((owner, action))) if owner == tenant => action,
+            (TenantScope::One(_), _) => return false,
+        };
+        self.allows(logical)
+    }
+
+    fn allows(&self, queue: &str) -> bool {
+        self.queues
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|name| name == queue))
+    }
+}
+
 /// What `workflow-engine token` and the development mode ask for.
 #[derive(Debug, Clone)]
 pub struct MintRequest {

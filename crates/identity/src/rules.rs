@@ -370,6 +370,8 @@ mod tests {
             Some("acme/billing")
         );
         assert_eq!(acme.worker_queue("default"), None);
+        assert!(acme.may_consume("acme/billing"));
+        assert!(!acme.may_consume("globex/billing") && !acme.may_consume("default"));
         assert_eq!(acme.worker_queue("globex/billing"), None);
         let platform = worker(TenantScope::All, None);
         assert_eq!(platform.worker_queue("default").as_deref(), Some("default"));
@@ -378,6 +380,7 @@ mod tests {
             Some(vec!["billing".into()]),
         );
         assert_eq!(limited.worker_queue("resize"), None);
+        assert!(limited.may_consume("acme/billing") && !limited.may_consume("acme/resize"));
         let user = Identity {
             role: Role::Admin,
             ..acme

@@ -90,6 +90,7 @@ pub fn job(job: &Job) -> v1::Job {
         deadline: time(job.deadline),
         traceparent: job.traceparent.clone(),
         lease_token: job.lease_token.clone(),
+        tenant: job.tenant.clone(),
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Request {
     pub fired_timer: Option<Uuid>,
     /// A refusal is not an error (outbox work: cancelling a child that already ended).
     pub tolerate_rejection: bool,
+    /// Eager dispatch: the reporting worker takes the next job on this queue in its answer.
+    pub eager_queue: Option<String>,
 }
 
 impl Request {
@@ -56,6 +58,7 @@ impl Request {
             tenant: Some(tenant.to_owned()),
             fired_timer: None,
             tolerate_rejection: false,
+            eager_queue: None,
         }
     }
 
@@ -66,6 +69,7 @@ impl Request {
             tenant: None,
             fired_timer: None,
             tolerate_rejection: true,
+            eager_queue: None,
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct Applied {
     pub instance: Instance,
     /// False when the engine found nothing to do (a stale result, a duplicate).
     pub accepted: bool,
+    /// The job handed to the reporting worker in its answer (eager dispatch), stamped.
+    pub next_job: Option<Job>,
 }
 
 pub struct Core {
@@ -268,6 +274,7 @@ impl Core {
         let mut due_timers: Vec<TimerRecord> = Vec::new();
         let mut earliest_later_timer: Option<DateTime<Utc>> = None;
         let mut released: u32 = 0;
+        let mut eager: Vec<Option<Job>> = (0..requests.len()).map(|_| None).collect();
         for (((_, members), outcome), result) in groups.iter().zip(&outcomes).zip(written) {
             let mut outcome = outcome.lock().unwrap_or_else(|e| e.into_inner());
             match result {
@@ -286,7 +293,8 @@ impl Core {
                     }
                     continue;
                 }
-                Ok(Some(transition)) => {
+                Ok(Some(mut transition)) => {
+                    self.take_eager(requests, members, &mut transition.jobs, &mut eager);
                     jobs.extend(transition.jobs);
                     events.extend(transition.events);
                     for new_instance in transition.new_instances {
@@ -323,6 +331,7 @@ impl Core {
                         Some(instance) => Ok(Applied {
                             instance: instance.clone(),
                             accepted,
+                            next_job: eager[*index].take(),
                         }),
                         None => Err(SchedulerError::NotFound("instance")),
                     },
@@ -351,6 +360,32 @@ impl Core {
                 attempt.unwrap_or(Attempt::Done(Err(SchedulerError::NotFound("instance"))))
             })
             .collect()
+    }
+
+    /// Eager dispatch (as Temporal's eager activities): the first job a worker's result makes
+    /// on the queue that worker asked for goes back in its answer instead of through the queue.
+    /// The job's row and lease were written with the decision, so a worker that dies with it
+    /// loses nothing: the sweeper hands it out again when the lease runs out.
+    fn take_eager(
+        &self,
+        requests: &[Request],
+        members: &[usize],
+        jobs: &mut Vec<Job>,
+        eager: &mut [Option<Job>],
+    ) {
+        let Some((member, queue)) = members
+            .iter()
+            .find_map(|index| Some((*index, requests[*index].eager_queue.as_deref()?)))
+        else {
+            return;
+        };
+        let Some(position) = jobs.iter().position(|job| job.queue == queue) else {
+            return;
+        };
+        let mut job = jobs.remove(position);
+        self.lease.stamp(std::slice::from_mut(&mut job));
+        metrics::counter!("workflow_eager_dispatches_total").increment(1);
+        eager[member] = Some(job);
     }
 
     /// After commit: jobs to their queues, events to watchers. A failure here loses nothing:

@@ -2,12 +2,14 @@
 //! it runs long, report the result, and only then acknowledge.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use model::StepError;
+use model::{Job, StepError};
 use storage::{Delivery, JobQueue};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use crate::actions::{ActionResult, Actions};
@@ -34,7 +36,14 @@ pub(crate) struct JobContext {
     /// this one included (a heartbeat that failed to renew it); a job this worker is still
     /// running is not started a second time beside itself.
     pub in_flight: Mutex<HashSet<String>>,
+    /// Jobs running at once, over all queues (`WORKER_CONCURRENCY`).
+    pub slots: Arc<Semaphore>,
+    /// Set once a stop is asked: no job is taken in an answer any more.
+    pub stopping: AtomicBool,
 }
+
+/// Delivery ids of jobs handed over in the scheduler's answer: no queue entry to acknowledge.
+const EAGER_PREFIX: &str = "eager:";
 
 impl JobContext {
     /// Claims the delivery for this worker; false when it is already running here.
@@ -51,12 +60,42 @@ impl JobContext {
     }
 }
 
+/// Runs the delivery, then each next job the scheduler hands over in its answer (eager
+/// dispatch), one after another on this task, each in a run slot of its own.
 pub(crate) async fn handle(
     context: Arc<JobContext>,
     queue_name: String,
     delivery: Delivery,
-    slot: tokio::sync::OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 ) {
+    let mut next = Some((delivery, slot));
+    while let Some((delivery, slot)) = next.take() {
+        let Some(job) = handle_one(&context, &queue_name, delivery, slot).await else {
+            return;
+        };
+        // The slot given back at the end of the action may be taken by now; the job's lease
+        // holds it for this worker while it waits for another.
+        let Ok(slot) = context.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let delivery = Delivery {
+            id: format!("{EAGER_PREFIX}{}:{}", job.execution_id, job.attempt),
+            job,
+        };
+        if !context.start(&delivery.id) {
+            return;
+        }
+        next = Some((delivery, slot));
+    }
+}
+
+/// One job: run, report, acknowledge. Answers the next job the scheduler handed over.
+async fn handle_one(
+    context: &Arc<JobContext>,
+    queue_name: &str,
+    delivery: Delivery,
+    slot: OwnedSemaphorePermit,
+) -> Option<Job> {
     let job = &delivery.job;
     let span = tracing::info_span!(
         "job",
@@ -71,7 +110,7 @@ pub(crate) async fn handle(
     async {
         let started_at = Utc::now();
         let clock = Instant::now();
-        let finished = run(&context, &queue_name, &delivery).await;
+        let finished = run(context, queue_name, &delivery).await;
         let reporting = context.reporting.clone().acquire_owned().await;
         drop(slot);
         let outcome = match &finished {
@@ -81,27 +120,38 @@ pub(crate) async fn handle(
             Some(Err(_)) => Outcome::Failed,
         };
         record_step(&job.action, outcome, clock.elapsed());
+        let mut handed_over = None;
         match finished {
             None => tracing::info!("cancelled by the scheduler; not reporting"),
             Some(result) => {
                 if let Err(error) = &result {
                     tracing::info!(error_type = %error.kind, retryable = error.retryable, error = %error.message, "step failed");
                 }
-                let reported = context
-                    .scheduler
-                    .report(job, Report { result, started_at })
-                    .await;
-                if reported == Reported::Ignored {
-                    tracing::debug!("result ignored: the attempt is no longer current");
+                let accept_next_from =
+                    (!context.stopping.load(Ordering::Relaxed)).then(|| job.queue.clone());
+                let report = Report {
+                    result,
+                    started_at,
+                    accept_next_from,
+                };
+                match context.scheduler.report(job, report).await {
+                    Reported::Accepted(next) => handed_over = next.map(|job| *job),
+                    Reported::Ignored => {
+                        tracing::debug!("result ignored: the attempt is no longer current");
+                    }
+                    Reported::Refused => {}
                 }
             }
         }
-        ack(&context, &queue_name, &delivery.id).await;
+        if !delivery.id.starts_with(EAGER_PREFIX) {
+            ack(context, queue_name, &delivery.id).await;
+        }
         context.finish(&delivery.id);
         drop(reporting);
+        handed_over
     }
     .instrument(span)
-    .await;
+    .await
 }
 
 /// Runs the action; `None` when the scheduler cancelled it (nothing to report).

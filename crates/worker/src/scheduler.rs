@@ -28,9 +28,10 @@ pub(crate) struct Scheduler {
 }
 
 /// What became of a reported result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Reported {
-    Accepted,
+    /// Taken; with the next job the scheduler handed over in its answer (eager dispatch).
+    Accepted(Option<Box<Job>>),
     /// The attempt was no longer current (cancelled, timed out, already reported).
     Ignored,
     /// The scheduler refused the report for good (unknown execution, malformed result).
@@ -114,7 +115,10 @@ impl Scheduler {
             let mut client = self.client.clone();
             let call = client.complete_job(self.request(request.clone()));
             let status = match tokio::time::timeout(RPC_TIMEOUT, call).await {
-                Ok(Ok(response)) if response.get_ref().accepted => return Reported::Accepted,
+                Ok(Ok(response)) if response.get_ref().accepted => {
+                    let next = response.into_inner().next_jobs.into_iter().next();
+                    return Reported::Accepted(next.and_then(job_from_proto).map(Box::new));
+                }
                 Ok(Ok(_)) => return Reported::Ignored,
                 Ok(Err(status)) => status,
                 Err(_) => Status::deadline_exceeded("complete job timed out"),
@@ -140,6 +144,33 @@ impl Scheduler {
 pub(crate) struct Report {
     pub result: Result<Value, StepError>,
     pub started_at: DateTime<Utc>,
+    /// Take the next job on this queue in the answer (eager dispatch).
+    pub accept_next_from: Option<String>,
+}
+
+/// A job handed over in an answer, as the queue would have delivered it. One that does not
+/// read is left to its lease: the sweeper hands it out again.
+fn job_from_proto(job: proto::v1::Job) -> Option<Job> {
+    let parsed = (|| {
+        Some(Job {
+            execution_id: job.execution_id.parse().ok()?,
+            attempt: job.attempt,
+            instance_id: job.instance_id.parse().ok()?,
+            tenant: job.tenant,
+            step_id: job.step_id,
+            branch: job.branch,
+            queue: job.queue,
+            action: job.action,
+            input: serde_json::from_str(&job.input_json).ok()?,
+            deadline: DateTime::parse_from_rfc3339(&job.deadline).ok()?.to_utc(),
+            traceparent: job.traceparent,
+            lease_token: job.lease_token,
+        })
+    })();
+    if parsed.is_none() {
+        tracing::warn!("a job handed over in an answer did not read; its lease brings it back");
+    }
+    parsed
 }
 
 impl Report {
@@ -160,6 +191,7 @@ impl Report {
             started_at: Some(self.started_at.to_rfc3339_opts(SecondsFormat::Micros, true)),
             instance_id: job.instance_id.to_string(),
             lease_token: job.lease_token.clone(),
+            accept_next_from: self.accept_next_from.unwrap_or_default(),
         }
     }
 }

@@ -46,6 +46,8 @@ impl Worker {
                 settings.concurrency.saturating_mul(8),
             )),
             in_flight: Default::default(),
+            slots: Arc::new(Semaphore::new(settings.concurrency)),
+            stopping: Default::default(),
         };
         Ok(Self {
             settings,
@@ -61,7 +63,7 @@ impl Worker {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), WorkerError> {
         let (stop, stopped) = watch::channel(false);
-        let slots = Arc::new(Semaphore::new(self.settings.concurrency));
+        let slots = self.context.slots.clone();
         let mut loops = JoinSet::new();
         for queue in &self.settings.queues {
             let queue_loop = QueueLoop {
@@ -87,6 +89,9 @@ impl Worker {
                 failure = ended.err();
             }
         }
+        self.context
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = stop.send(true);
         while let Some(ended) = loops.join_next().await {
             if let Err(error) = ended {

@@ -30,6 +30,8 @@ struct Peer {
     cancel: bool,
     /// Refuse this many CompleteJob calls with UNAVAILABLE before taking one.
     unavailable_for: AtomicUsize,
+    /// Jobs to hand over in the answers to results that ask for one (eager dispatch).
+    hand_over: Arc<Mutex<Vec<proto::v1::Job>>>,
 }
 
 #[tonic::async_trait]
@@ -64,8 +66,17 @@ impl WorkerService for Peer {
         if refuse {
             return Err(Status::unavailable("scheduler is restarting"));
         }
-        let _ = self.completions.send(request.into_inner());
-        Ok(Response::new(CompleteJobResponse { accepted: true }))
+        let request = request.into_inner();
+        let next_jobs = if request.accept_next_from.is_empty() {
+            Vec::new()
+        } else {
+            self.hand_over.lock().unwrap().pop().into_iter().collect()
+        };
+        let _ = self.completions.send(request);
+        Ok(Response::new(CompleteJobResponse {
+            accepted: true,
+            next_jobs,
+        }))
     }
 }
 
@@ -73,6 +84,7 @@ struct Scheduler {
     url: String,
     completions: mpsc::UnboundedReceiver<CompleteJobRequest>,
     heartbeats: Arc<Mutex<Vec<HeartbeatRequest>>>,
+    hand_over: Arc<Mutex<Vec<proto::v1::Job>>>,
 }
 
 async fn start_scheduler(cancel: bool, unavailable_for: usize) -> Scheduler {
@@ -80,11 +92,13 @@ async fn start_scheduler(cancel: bool, unavailable_for: usize) -> Scheduler {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (sender, completions) = mpsc::unbounded_channel();
     let heartbeats = Arc::new(Mutex::new(Vec::new()));
+    let hand_over = Arc::new(Mutex::new(Vec::new()));
     let peer = Peer {
         completions: sender,
         heartbeats: heartbeats.clone(),
         cancel,
         unavailable_for: AtomicUsize::new(unavailable_for),
+        hand_over: hand_over.clone(),
     };
     tokio::spawn(
         tonic::transport::Server::builder()
@@ -95,6 +109,7 @@ async fn start_scheduler(cancel: bool, unavailable_for: usize) -> Scheduler {
         url,
         completions,
         heartbeats,
+        hand_over,
     }
 }
 
@@ -265,6 +280,47 @@ async fn results_reach_the_scheduler_and_jobs_are_acknowledged() {
     assert!(scheduler.heartbeats.lock().unwrap().is_empty());
 
     running.stop().await;
+    assert!(redelivered(&queue, claim_after).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_job_handed_over_in_the_answer_runs_without_the_queue() {
+    let mut scheduler = start_scheduler(false, 0).await;
+    let queue = Arc::new(MemoryQueue::new());
+    let claim_after = Duration::from_millis(300);
+    let running = start_worker(settings(&scheduler.url, 1, claim_after), queue.clone()).await;
+    let next = job(
+        "set_variable",
+        json!({"name": "n", "value": 2}),
+        Duration::from_secs(30),
+    );
+    scheduler.hand_over.lock().unwrap().push(proto::v1::Job {
+        execution_id: next.execution_id.to_string(),
+        attempt: 1,
+        instance_id: next.instance_id.to_string(),
+        step_id: next.step_id.clone(),
+        queue: "default".into(),
+        action: next.action.clone(),
+        input_json: next.input.to_string(),
+        deadline: next.deadline.to_rfc3339(),
+        lease_token: LEASE_TOKEN.into(),
+        tenant: next.tenant.clone(),
+        ..Default::default()
+    });
+    let first = job("noop", json!({}), Duration::from_secs(30));
+    queue.publish(std::slice::from_ref(&first)).await.unwrap();
+
+    let reported = next_completion(&mut scheduler).await;
+    assert_eq!(reported.execution_id, first.execution_id.to_string());
+    assert_eq!(
+        reported.accept_next_from, "default",
+        "the worker asks for its queue's next job"
+    );
+    let handed = next_completion(&mut scheduler).await;
+    assert_eq!(handed.execution_id, next.execution_id.to_string());
+    assert_eq!(output(&handed), json!({"n": 2}));
+    running.stop().await;
+    // The queue only ever held the first job, acknowledged.
     assert!(redelivered(&queue, claim_after).await.is_empty());
 }
 

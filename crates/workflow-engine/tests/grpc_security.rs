@@ -606,3 +606,107 @@ async fn token_rules_hold_on_both_ports(backend: Backend) {
     }
 }
 on_both_backends!(token_rules_hold_on_both_ports);
+
+async fn the_next_job_comes_in_the_answer_and_survives_a_lost_worker(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            vars: vec![("JOB_LEASE_SECONDS", "1".to_owned())],
+            ..Options::default()
+        },
+    )
+    .await;
+    let acme = common::token_for("alice", "acme", "admin");
+    let chain = json!({"steps": [
+        {"id": "one", "type": "action", "config": {"action": "acme_billing"}, "next_steps": ["two"]},
+        {"id": "two", "type": "action", "config": {"action": "acme_billing"}}
+    ]});
+    let instance_id = start_as(&app, &acme, chain, json!({})).await;
+    let worker_token = common::worker_token(Some("acme"), None);
+    let first = poll_one(&app, &worker_token, "acme_billing").await;
+    let mut worker = WorkerServiceClient::new(channel(&app).await);
+    let complete = |job: &v1::Job, accept_next_from: &str| v1::CompleteJobRequest {
+        execution_id: job.execution_id.clone(),
+        attempt: job.attempt,
+        branch: job.branch,
+        instance_id: job.instance_id.clone(),
+        result: Some(v1::complete_job_request::Result::OutputJson("{}".into())),
+        lease_token: job.lease_token.clone(),
+        accept_next_from: accept_next_from.to_owned(),
+        ..Default::default()
+    };
+    let answer = worker
+        .complete_job(request(
+            complete(&first, "acme/acme_billing"),
+            Some(&worker_token),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let [second] = answer.next_jobs.as_slice() else {
+        panic!("expected the next job in the answer: {answer:?}");
+    };
+    assert_eq!(second.step_id, "two");
+    assert!(!second.lease_token.is_empty());
+    // This worker "dies" with it: the job's row and lease bring it back through the queue.
+    let again = poll_one(&app, &worker_token, "acme_billing").await;
+    assert_eq!(again.execution_id, second.execution_id);
+    worker
+        .complete_job(request(
+            complete(&again, "acme/acme_billing"),
+            Some(&worker_token),
+        ))
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let (_, body) = app_get_as(&app, &acme, &format!("/api/v1/instances/{instance_id}")).await;
+        if body["status"] == "completed" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the instance never completed");
+}
+on_both_backends!(the_next_job_comes_in_the_answer_and_survives_a_lost_worker);
+
+async fn no_job_is_handed_over_on_a_queue_the_worker_may_not_read(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let acme = common::token_for("alice", "acme", "admin");
+    let chain = json!({"steps": [
+        {"id": "one", "type": "action", "config": {"action": "acme_billing"}, "next_steps": ["two"]},
+        {"id": "two", "type": "action", "config": {"action": "noop"}}
+    ]});
+    let instance_id = start_as(&app, &acme, chain, json!({})).await;
+    let worker_token = common::worker_token(Some("acme"), None);
+    let first = poll_one(&app, &worker_token, "acme_billing").await;
+    let mut worker = WorkerServiceClient::new(channel(&app).await);
+    // The next step is a built-in action on the shared queue: a tenant's worker asking for it
+    // gets nothing, and the platform's worker runs it.
+    let answer = worker
+        .complete_job(request(
+            v1::CompleteJobRequest {
+                execution_id: first.execution_id.clone(),
+                attempt: first.attempt,
+                branch: first.branch,
+                instance_id: first.instance_id.clone(),
+                result: Some(v1::complete_job_request::Result::OutputJson("{}".into())),
+                lease_token: first.lease_token.clone(),
+                accept_next_from: "default".into(),
+                ..Default::default()
+            },
+            Some(&worker_token),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.next_jobs.is_empty(), "{answer:?}");
+    for _ in 0..200 {
+        let (_, body) = app_get_as(&app, &acme, &format!("/api/v1/instances/{instance_id}")).await;
+        if body["status"] == "completed" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the instance never completed");
+}
+on_both_backends!(no_job_is_handed_over_on_a_queue_the_worker_may_not_read);

@@ -152,7 +152,7 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<v1::CompleteJobRequest>,
     ) -> Result<Response<v1::CompleteJobResponse>, Status> {
-        worker_identity(&request)?;
+        let identity = worker_identity(&request)?;
         let body = request.into_inner();
         let Delivery {
             instance_id,
@@ -165,6 +165,9 @@ impl WorkerService for WorkerApi {
             branch: body.branch,
             lease_token: &body.lease_token,
         })?;
+        // A queue this worker could not poll is not handed to it in an answer either.
+        let eager_queue = Some(body.accept_next_from)
+            .filter(|queue| !queue.is_empty() && identity.may_consume(queue));
         let outcome = match body.result {
             Some(v1::complete_job_request::Result::OutputJson(text)) => JobOutcome::Completed(
                 convert::document(&text, "/output_json", serde_json::Value::Null)?,
@@ -190,12 +193,12 @@ impl WorkerService for WorkerApi {
             branch: body.branch,
             outcome,
         };
-        let applied = self
-            .committer
-            .submit(core::Request::internal(instance_id, input))
-            .await?;
+        let mut request = core::Request::internal(instance_id, input);
+        request.eager_queue = eager_queue;
+        let applied = self.committer.submit(request).await?;
         Ok(Response::new(v1::CompleteJobResponse {
             accepted: applied.accepted,
+            next_jobs: applied.next_job.iter().map(convert::job).collect(),
         }))
     }
 }
