@@ -1,6 +1,7 @@
 //! The gRPC services.
 
 mod caller;
+mod search;
 mod templates;
 mod triggers;
 mod worker;
