@@ -114,32 +114,39 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("missing bearer token"))?;
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::unauthenticated("malformed authorization header"))?;
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Err(ApiError::unauthenticated("expected a bearer token")),
-        };
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let caller = state.auth.verify(token, request_id)?;
+        let caller = bearer(parts, state)?;
         let reads = parts.method == Method::GET || parts.method == Method::HEAD;
         if caller.role == Role::Viewer && !reads {
             return Err(ApiError::forbidden("a viewer may only read"));
         }
-        let span = tracing::Span::current();
-        span.record("tenant", caller.tenant.as_str());
-        span.record("subject", caller.subject.as_str());
         Ok(caller)
     }
+}
+
+/// The caller named by the bearer token, of any role: the viewer's read-only rule is the
+/// extractor's, and a stream ticket (`routes::tickets`) is open to viewers too.
+pub fn bearer(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("missing bearer token"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("malformed authorization header"))?;
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return Err(ApiError::unauthenticated("expected a bearer token")),
+    };
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let caller = state.auth.verify(token, request_id)?;
+    let span = tracing::Span::current();
+    span.record("tenant", caller.tenant.as_str());
+    span.record("subject", caller.subject.as_str());
+    Ok(caller)
 }
 
 /// Signs `claims` with `secret` (HS256): the token the binary prints for local use when it

@@ -12,7 +12,9 @@ use crate::mapping::{
     StepExecutionDto, TemplateDto, UpdateTemplateBody, WarningDto, WebhookAccepted,
 };
 use crate::routes::trigger_configs::{CreateTriggerBody, TriggerDto, TriggerType};
-use crate::routes::{events, health, instances, ops, templates, trigger_configs, triggers};
+use crate::routes::{
+    events, health, instances, ops, templates, tickets, trigger_configs, triggers,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,13 +24,14 @@ use crate::routes::{events, health, instances, ops, templates, trigger_configs, 
         instances::create, instances::list, instances::get, instances::start, instances::pause,
         instances::resume, instances::cancel, instances::steps, instances::send_event,
         trigger_configs::create, trigger_configs::list, trigger_configs::get,
-        trigger_configs::delete, triggers::webhook, events::all, events::instance,
+        trigger_configs::delete, triggers::webhook, events::all, events::instance, tickets::create,
         health::ready, health::live, ops::metrics, ops::openapi_json,
     ),
     components(schemas(
         Problem, ProblemField, TemplateDto, WarningDto, InstanceDto, StepErrorDto,
         StepExecutionDto, CreateTemplateBody, UpdateTemplateBody, CreateInstanceBody,
         SendEventBody, Accepted, WebhookAccepted, health::Health, CreateTriggerBody, TriggerDto, TriggerType,
+        tickets::TicketDto,
     )),
     modifiers(&BearerAuth),
 )]

@@ -21,6 +21,7 @@ use tracing::Span;
 use crate::auth::Authenticator;
 use crate::error::{ApiError, GatewayError};
 use crate::metrics;
+use crate::routes::tickets::{self, Tickets};
 use crate::routes::{events, health, instances, ops, templates, trigger_configs, triggers};
 use crate::scheduler::Scheduler;
 use crate::settings::GatewaySettings;
@@ -49,6 +50,7 @@ impl Gateway {
             scheduler,
             events,
             auth: Arc::new(Authenticator::new(&settings.jwt_secret)),
+            tickets: Arc::new(Tickets::new(&settings.jwt_secret)),
             metrics: metrics::handle(),
             streams_stopped,
         };
@@ -122,6 +124,7 @@ fn router(state: AppState, body_limit: usize) -> Router {
         .route("/instances/{id}/events", post(instances::send_event))
         .route("/instances/{id}/events/stream", get(events::instance))
         .route("/events/stream", get(events::all))
+        .route("/events/tickets", post(tickets::create))
         .route(
             "/triggers",
             post(trigger_configs::create).get(trigger_configs::list),
@@ -138,6 +141,7 @@ fn router(state: AppState, body_limit: usize) -> Router {
         .route("/health", get(health::ready))
         .route("/health/live", get(health::live))
         .route("/metrics", get(ops::metrics))
+        .merge(ui::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(axum::middleware::from_fn(metrics::track))

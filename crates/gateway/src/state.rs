@@ -4,6 +4,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use storage::EventBus;
 
 use crate::auth::Authenticator;
+use crate::routes::tickets::Tickets;
 use crate::scheduler::Scheduler;
 
 /// What every handler shares: no workflow state, only the ways to reach those who hold it.
@@ -12,6 +13,7 @@ pub struct AppState {
     pub scheduler: Scheduler,
     pub events: Arc<dyn EventBus>,
     pub auth: Arc<Authenticator>,
+    pub tickets: Arc<Tickets>,
     pub metrics: PrometheusHandle,
     /// Turns true when the gateway shuts down; open event streams end then.
     pub streams_stopped: tokio::sync::watch::Receiver<bool>,
