@@ -2,6 +2,7 @@
 // data from workflows cannot inject markup.
 
 import { ApiProblem } from './api.js';
+import { signOut } from './auth.js';
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -59,6 +60,10 @@ export function problem(error) {
     box.append(h('ul', {}, p.errors.map((e) => h('li', {}, h('code', {}, e.path || '/'), ' ', e.message))));
   }
   if (p.type) box.append(h('div', { class: 'type' }, p.type));
+  if (p.status === 401) {
+    // An expired or foreign token: back to the sign-in page, which a reload shows.
+    box.append(h('button', { type: 'button', onclick: () => { signOut(); window.location.reload(); } }, 'Sign in again'));
+  }
   return box;
 }
 

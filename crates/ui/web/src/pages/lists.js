@@ -111,7 +111,7 @@ export function listPage(app, navigate) {
     TIMES.map(([key, label]) => h('label', {}, `${label} `,
       h('input', { type: 'datetime-local', step: 1, name: key, value: params.get(key) ? toLocalInput(params.get(key)) : '' }))),
     h('label', { class: 'wide' }, 'variables ', h('textarea', {
-      name: 'variables', rows: 1, placeholder: 'email=ann@example.com (one path=value a line)', spellcheck: 'false',
+      name: 'variables', rows: 1, placeholder: 'email=ann@example.com', title: 'one path=value a line, all must hold', spellcheck: 'false',
     }, variables.map(([k, v]) => `${k.slice('variables.'.length)}=${v}`).join('\n'))),
     h('button', { type: 'submit' }, 'Search'),
     link('/ui/', 'clear'));
