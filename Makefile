@@ -5,7 +5,7 @@
 CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(shell if [ -w /work ]; then echo /work/target; else echo $$HOME/.cache/chorus-workflow-engine/target; fi)
 
-.PHONY: run test lint fmt services build release bench clean-test-dbs api-fuzz
+.PHONY: run test lint fmt services build release bench clean-test-dbs api-fuzz ui-test ui-build
 
 run:
 	$(CARGO) run --release --bin workflow-engine
@@ -13,11 +13,22 @@ run:
 test: services lint
 	$(CARGO) test --workspace --all-targets
 	$(MAKE) api-fuzz
+	$(MAKE) ui-test
 
 # The API against its own OpenAPI document: schemathesis (installed into the target directory
 # on first use) fuzzes the embedded engine; any 5xx or answer the spec does not describe fails.
 api-fuzz:
 	CARGO="$(CARGO)" ./scripts/api-fuzz.sh
+
+# The dashboard in headless Chromium (Debian's, installed on first use): checks that the
+# committed crates/ui/dist is what crates/ui/web builds, then runs the end-to-end scenario
+# against the embedded engine; the screenshot lands in $(CARGO_TARGET_DIR)/ui-artifacts.
+ui-test:
+	CARGO="$(CARGO)" ./scripts/ui-test.sh
+
+# Rebuilds crates/ui/dist from crates/ui/web (Node 20+; commit the result).
+ui-build:
+	./scripts/build-ui.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -42,7 +53,8 @@ release:
 	$(CARGO) build --release --bin workflow-engine
 
 # The engine's speed as the product states it: per-step overhead and steps per second against
-# pgbench on the same server (docs/benchmark.md). `make bench BENCH_ARGS="--instances 1000"`.
+# pgbench on the same server, and the instance search over 1 000 000 rows (docs/benchmark.md).
+# `make bench BENCH_ARGS="--instances 1000"`, `make bench BENCH_ARGS=--search-only`.
 BENCH_ARGS ?=
 bench:
 	./scripts/ensure-services.sh

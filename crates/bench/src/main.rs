@@ -11,6 +11,7 @@ mod load;
 mod pgbench;
 mod probes;
 mod report;
+mod search;
 mod stats;
 
 use std::path::PathBuf;
@@ -63,6 +64,18 @@ struct Cli {
     /// Keep the engine's and the scratch database (their names are printed).
     #[arg(long)]
     keep_databases: bool,
+    /// Instances in the search benchmark's database (`GET /instances` filters on Postgres).
+    #[arg(long, default_value_t = 1_000_000)]
+    search_rows: u64,
+    /// Queries per filter shape in the search benchmark.
+    #[arg(long, default_value_t = 200)]
+    search_queries: usize,
+    /// Skip the search benchmark.
+    #[arg(long)]
+    no_search: bool,
+    /// Run only the search benchmark.
+    #[arg(long)]
+    search_only: bool,
 }
 
 fn setting(text: &str) -> Result<(String, String), String> {
@@ -86,6 +99,9 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(cli.instances)
         .clamp(1, cli.instances);
     let poll = Duration::from_millis(cli.poll_ms.max(1));
+    if cli.search_only {
+        return search_benchmark(cli.search_rows, cli.search_queries, cli.keep_databases).await;
+    }
 
     eprintln!("bench: starting the engine (scheduler, worker, gateway over postgres and redis)");
     let engine = Engine::start(&cli.settings).await?;
@@ -175,6 +191,9 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", output.display()))?;
     println!("results written to {}", output.display());
 
+    if !cli.no_search {
+        search_benchmark(cli.search_rows, cli.search_queries, cli.keep_databases).await?;
+    }
     if cli.keep_databases {
         println!("databases kept: {engine_database} {scratch}");
     } else {
@@ -183,6 +202,25 @@ async fn main() -> anyhow::Result<()> {
                 eprintln!("bench: could not drop {url}: {error:#}");
             }
         }
+    }
+    Ok(())
+}
+
+/// The instance search at size (`search.rs`): its own database, its own results file.
+async fn search_benchmark(rows: u64, queries: usize, keep: bool) -> anyhow::Result<()> {
+    let (report, url) = search::run(rows, queries.max(1)).await?;
+    println!("{}", search::table(&report));
+    let output = default_output().with_file_name("bench-search-results.json");
+    if let Some(dir) = output.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&output, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", output.display()))?;
+    println!("search results written to {}", output.display());
+    if keep {
+        println!("search database kept: {url}");
+    } else if let Err(error) = drop_database(&url).await {
+        eprintln!("bench: could not drop {url}: {error:#}");
     }
     Ok(())
 }

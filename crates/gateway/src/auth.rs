@@ -6,6 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use identity::{IdentityError, TenantScope};
+use model::Role;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -14,7 +15,9 @@ use crate::state::AppState;
 /// the viewer's read-only rule.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    pub subject: String,
     pub tenant: String,
+    pub role: Role,
     /// The bearer token, forwarded to the scheduler as the call's credential. `None` only for
     /// a signed webhook call, whose signature is its credential.
     pub token: Option<String>,
@@ -26,7 +29,9 @@ impl Caller {
     /// The caller of a webhook call that carries a signature instead of a token.
     pub fn signed_webhook(request_id: Option<String>) -> Self {
         Self {
+            subject: "webhook".to_owned(),
             tenant: model::DEFAULT_TENANT.to_owned(),
+            role: Role::Operator,
             token: None,
             request_id,
         }
@@ -42,36 +47,43 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(|value| value.to_str().map_err(|_| IdentityError::NotBearer))
-            .transpose()
-            .map_err(refused)?;
-        let token = identity::bearer(header).map_err(refused)?;
-        let identity = state.auth.verify(token).map_err(refused)?;
-        let TenantScope::One(tenant) = identity.tenant else {
-            return Err(ApiError::forbidden("a worker token may not call the API"));
-        };
-        if !identity.role.may_read() {
-            return Err(ApiError::forbidden("a worker token may not call the API"));
-        }
+        let caller = bearer(parts, state)?;
         let reads = parts.method == Method::GET || parts.method == Method::HEAD;
-        if !identity.role.may_write() && !reads {
+        if !caller.role.may_write() && !reads {
             return Err(ApiError::forbidden("a viewer may only read"));
         }
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let span = tracing::Span::current();
-        span.record("tenant", tenant.as_str());
-        span.record("subject", identity.subject.as_str());
-        Ok(Caller {
-            tenant,
-            token: Some(token.to_owned()),
-            request_id,
-        })
+        Ok(caller)
     }
+}
+
+/// The caller named by the bearer token, of any user role: the viewer's read-only rule is the
+/// extractor's, and a stream ticket (`routes::tickets`) is open to viewers too. A worker token
+/// never calls the API.
+pub fn bearer(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().map_err(|_| IdentityError::NotBearer))
+        .transpose()
+        .map_err(refused)?;
+    let token = identity::bearer(header).map_err(refused)?;
+    let identity = state.auth.verify(token).map_err(refused)?;
+    let (TenantScope::One(tenant), true) = (identity.tenant, identity.role.may_read()) else {
+        return Err(ApiError::forbidden("a worker token may not call the API"));
+    };
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let span = tracing::Span::current();
+    span.record("tenant", tenant.as_str());
+    span.record("subject", identity.subject.as_str());
+    Ok(Caller {
+        subject: identity.subject,
+        tenant,
+        role: identity.role,
+        token: Some(token.to_owned()),
+        request_id,
+    })
 }

@@ -12,6 +12,7 @@ mod metrics;
 mod openapi;
 mod routes;
 mod scheduler;
+mod search;
 mod settings;
 mod startup;
 mod state;

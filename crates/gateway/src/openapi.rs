@@ -12,7 +12,9 @@ use crate::mapping::{
     StepExecutionDto, TemplateDto, UpdateTemplateBody, WarningDto, WebhookAccepted,
 };
 use crate::routes::trigger_configs::{CreateTriggerBody, TriggerDto, TriggerType};
-use crate::routes::{events, health, instances, ops, templates, trigger_configs, triggers};
+use crate::routes::{
+    events, health, instances, ops, templates, tickets, trigger_configs, triggers,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,13 +24,14 @@ use crate::routes::{events, health, instances, ops, templates, trigger_configs, 
         instances::create, instances::list, instances::get, instances::start, instances::pause,
         instances::resume, instances::cancel, instances::steps, instances::send_event,
         trigger_configs::create, trigger_configs::list, trigger_configs::get,
-        trigger_configs::delete, triggers::webhook, events::all, events::instance,
+        trigger_configs::delete, triggers::webhook, events::all, events::instance, tickets::create,
         health::ready, health::live, ops::metrics, ops::openapi_json,
     ),
     components(schemas(
         Problem, ProblemField, TemplateDto, WarningDto, InstanceDto, StepErrorDto,
         StepExecutionDto, CreateTemplateBody, UpdateTemplateBody, CreateInstanceBody,
         SendEventBody, Accepted, WebhookAccepted, health::Health, CreateTriggerBody, TriggerDto, TriggerType,
+        tickets::TicketDto,
     )),
     modifiers(&BearerAuth),
 )]
@@ -127,6 +130,20 @@ fn add_problems(method: &str, operation: &mut Value) {
     let has_query = parameters_in(operation, "query").next().is_some();
     let has_header = parameters_in(operation, "header").next().is_some();
     let has_body = operation.get("requestBody").is_some();
+    // A stream ticket is open to every role and changes nothing: only credentials can fail.
+    if operation["operationId"] == "create_stream_ticket" {
+        if let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        {
+            responses.remove("4XX");
+            responses.insert("401".into(), json!({
+                "description": "no or bad credentials",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }));
+        }
+        return;
+    }
     let writes = method != "get";
     let mut codes: Vec<(&str, &str)> = vec![("401", "no or bad credentials")];
     if has_path || has_query || has_header || has_body {
@@ -411,6 +428,15 @@ mod tests {
             }
             let responses = operation["responses"].as_object().unwrap();
             assert!(!responses.contains_key("4XX"), "{method} {path}");
+            if operation["operationId"] == "create_stream_ticket" {
+                let codes: Vec<&String> = responses.keys().collect();
+                assert_eq!(
+                    codes,
+                    ["201", "401"],
+                    "any role may ask, nothing else can fail"
+                );
+                continue;
+            }
             for code in ["400", "401", "503"] {
                 let schema = &responses[code]["content"]["application/problem+json"]["schema"];
                 assert_eq!(

@@ -20,6 +20,7 @@ use tracing::Span;
 
 use crate::error::{ApiError, GatewayError};
 use crate::metrics;
+use crate::routes::tickets::{self, Tickets};
 use crate::routes::{events, health, instances, ops, templates, trigger_configs, triggers};
 use crate::scheduler::Scheduler;
 use crate::settings::GatewaySettings;
@@ -50,6 +51,7 @@ impl Gateway {
             auth: Arc::new(
                 identity::Verifier::new(&settings.tokens).map_err(GatewayError::Tokens)?,
             ),
+            tickets: Arc::new(Tickets::new(&settings.tokens)),
             metrics: metrics::handle(),
             streams_stopped,
         };
@@ -123,6 +125,7 @@ fn router(state: AppState, body_limit: usize) -> Router {
         .route("/instances/{id}/events", post(instances::send_event))
         .route("/instances/{id}/events/stream", get(events::instance))
         .route("/events/stream", get(events::all))
+        .route("/events/tickets", post(tickets::create))
         .route(
             "/triggers",
             post(trigger_configs::create).get(trigger_configs::list),
@@ -139,6 +142,7 @@ fn router(state: AppState, body_limit: usize) -> Router {
         .route("/health", get(health::ready))
         .route("/health/live", get(health::live))
         .route("/metrics", get(ops::metrics))
+        .merge(ui::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(axum::middleware::from_fn(metrics::track))

@@ -16,6 +16,7 @@ use crate::{
     TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 
+mod search;
 mod triggers;
 
 /// Taken around migrations so that replicas starting together apply them once.
@@ -618,25 +619,7 @@ impl Store for PostgresStore {
         tenant: &str,
         filter: &InstanceFilter,
     ) -> Result<Vec<Instance>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
-             parent_instance_id, created_at, started_at, completed_at, updated_at \
-             FROM workflow.instances WHERE tenant = $1 \
-             AND ($2::text IS NULL OR status = $2) \
-             AND ($3::uuid IS NULL OR template_id = $3) \
-             AND ($4::uuid IS NULL OR parent_instance_id = $4) \
-             AND ($5::uuid IS NULL OR id < $5) \
-             ORDER BY id DESC LIMIT $6",
-        )
-        .bind(tenant)
-        .bind(filter.status.map(|status| status.as_str()))
-        .bind(filter.template_id)
-        .bind(filter.parent_instance_id)
-        .bind(filter.page.cursor)
-        .bind(page_limit(filter.page.limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(instance_from_row).collect()
+        search::list(self, tenant, filter).await
     }
 
     async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StorageError> {

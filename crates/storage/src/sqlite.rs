@@ -26,6 +26,7 @@ use crate::{
     TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 
+mod search;
 mod triggers;
 
 #[derive(Debug, Clone)]
@@ -522,23 +523,7 @@ impl Store for SqliteStore {
         tenant: &str,
         filter: &InstanceFilter,
     ) -> Result<Vec<Instance>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT * FROM instances WHERE tenant = ?1 \
-             AND (?2 IS NULL OR status = ?2) \
-             AND (?3 IS NULL OR template_id = ?3) \
-             AND (?4 IS NULL OR parent_instance_id = ?4) \
-             AND (?5 IS NULL OR id < ?5) \
-             ORDER BY id DESC LIMIT ?6",
-        )
-        .bind(tenant)
-        .bind(filter.status.map(|status| status.as_str()))
-        .bind(filter.template_id.map(|id| id.to_string()))
-        .bind(filter.parent_instance_id.map(|id| id.to_string()))
-        .bind(filter.page.cursor.map(|id| id.to_string()))
-        .bind(page_limit(filter.page.limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(instance_from_row).collect()
+        search::list(self, tenant, filter).await
     }
 
     async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StorageError> {

@@ -25,6 +25,12 @@ pub struct InstanceFilter {
     pub status: Option<model::InstanceStatus>,
     pub template_id: Option<Uuid>,
     pub parent_instance_id: Option<Uuid>,
+    /// Created strictly after / before these times; updated strictly after.
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+    /// Variables equal to values at paths, all of them (`crate::search`).
+    pub variables: Vec<crate::VariableFilter>,
     pub page: Page,
 }
 

@@ -132,7 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         };
         let bearer = token::mint(&settings.token_rules()?, &request)?;
         println!(
-            "\nno JWT_SECRET set (development): made one for this run. A token valid for 24 hours:\n\n  export TOKEN={bearer}\n\n  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{port}/api/v1/templates\n"
+            "\nno JWT_SECRET set (development): made one for this run. A token valid for 24 hours:\n\n  export TOKEN={bearer}\n\n  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:{port}/api/v1/templates\n\nThe dashboard, signed in with it (the token stays in the URL fragment, never sent to a server):\n\n  http://127.0.0.1:{port}/ui/#token={bearer}\n"
         );
     }
     tracing::info!(?mode, gateway_port = ?app.gateway_port(), grpc_port = ?app.grpc_port(), "workflow engine started");

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiQuery, IdPath, optional_uuid};
+use crate::routes::tickets::StreamCaller;
 use crate::state::AppState;
 
 /// The `data:` of one server-sent event. The tenant stays out: it is the caller's own.
@@ -96,15 +96,15 @@ fn last_event_id(headers: &HeaderMap) -> Option<String> {
 
 /// All events of the caller's tenant, optionally narrowed by instance and type.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", operation_id = "stream_events",
-    params(StreamQuery,
+    params(StreamQuery, ("ticket" = Option<String>, Query, description = "instead of the `Authorization` header: a ticket from `POST /api/v1/events/tickets` (`EventSource` cannot send headers)"),
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses((status = 200, content_type = "text/event-stream", body = EventData,
         description = "server-sent events: `id`, `event` (the type) and `data`"),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ()))]
 pub async fn all(
     State(state): State<AppState>,
-    caller: Caller,
+    StreamCaller(caller): StreamCaller,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -119,15 +119,15 @@ pub async fn all(
 /// One instance's events; 404 when the instance is unknown to the caller's tenant.
 #[utoipa::path(get, path = "/api/v1/instances/{id}/events/stream", tag = "events",
     operation_id = "stream_instance_events",
-    params(("id" = Uuid, Path), InstanceStreamQuery,
+    params(("id" = Uuid, Path), InstanceStreamQuery, ("ticket" = Option<String>, Query, description = "instead of the `Authorization` header: a ticket from `POST /api/v1/events/tickets` (`EventSource` cannot send headers)"),
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses((status = 200, content_type = "text/event-stream", body = EventData,
         description = "server-sent events: `id`, `event` (the type) and `data`"),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ()))]
 pub async fn instance(
     State(state): State<AppState>,
-    caller: Caller,
+    StreamCaller(caller): StreamCaller,
     IdPath(id): IdPath,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<InstanceStreamQuery>,

@@ -13,6 +13,7 @@ use crate::mapping::{
     Accepted, CreateInstanceBody, InstanceDto, Items, Page, SendEventBody, StepExecutionDto,
     check_version, convert_all,
 };
+use crate::search;
 use crate::state::AppState;
 
 /// Variables must be a JSON object: anything else is invalid content at `path`.
@@ -104,8 +105,24 @@ pub struct ListInstancesQuery {
     /// The `next_cursor` of the previous page.
     #[param(value_type = Option<uuid::Uuid>)]
     pub cursor: Option<String>,
+    /// Only instances created strictly after this time (RFC 3339).
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
+    pub created_after: Option<String>,
+    /// Only instances created strictly before this time (RFC 3339).
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
+    pub created_before: Option<String>,
+    /// Only instances updated strictly after this time (RFC 3339).
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
+    pub updated_after: Option<String>,
 }
 
+/// One page of instances, newest first. Besides the parameters below, any number of
+/// `variables.<path>=<value>` parameters keep the instances whose variables hold that value at
+/// that path, all of them: `?variables.email=ann@example.com&variables.order.total=42`. A path is
+/// object keys of `[A-Za-z0-9_-]` separated by dots (at most 8); a value that reads as a JSON
+/// scalar (`42`, `true`, `null`, `"42"`) is compared as that scalar, any other text as a string.
+/// A malformed or overlapping path, or a value that is an array or object, answers 422 with
+/// `errors[0].path` `/variables.<path>`.
 #[utoipa::path(get, path = "/api/v1/instances", tag = "instances", operation_id = "list_instances",
     params(ListInstancesQuery),
     responses((status = 200, body = Page<InstanceDto>, description = "one page of instances, newest first"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
@@ -114,8 +131,13 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListInstancesQuery>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<Page<InstanceDto>>, ApiError> {
     let request = v1::ListInstancesRequest {
+        created_after: search::time(q.created_after, "created_after")?,
+        created_before: search::time(q.created_before, "created_before")?,
+        updated_after: search::time(q.updated_after, "updated_after")?,
+        variables: search::variables(&pairs)?,
         status: instance_status(q.status)?,
         template_id: optional_uuid(q.template_id.as_deref(), "template_id")?.map(|u| u.to_string()),
         parent_instance_id: optional_uuid(q.parent_instance_id.as_deref(), "parent_instance_id")?

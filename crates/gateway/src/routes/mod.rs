@@ -3,5 +3,6 @@ pub mod health;
 pub mod instances;
 pub mod ops;
 pub mod templates;
+pub mod tickets;
 pub mod trigger_configs;
 pub mod triggers;

@@ -7,3 +7,5 @@ mod idempotency;
 mod operations;
 mod peer;
 mod resources;
+mod search;
+mod tickets;

@@ -2,6 +2,7 @@
 
 mod auth;
 mod caller;
+mod search;
 mod templates;
 mod triggers;
 mod worker;

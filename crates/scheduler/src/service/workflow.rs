@@ -10,6 +10,7 @@ use storage::{InstanceFilter, Page, StorageError, TemplateFilter};
 use tonic::{Request, Response, Status};
 
 use super::caller::{Caller, next_cursor, optional_id, page_limit};
+use super::search;
 use super::templates::{check_definition, check_name, new_template};
 use crate::SchedulerError;
 use crate::convert;
@@ -246,6 +247,10 @@ impl WorkflowService for WorkflowApi {
             status,
             template_id: optional_id(body.template_id, "/template_id")?,
             parent_instance_id: optional_id(body.parent_instance_id, "/parent_instance_id")?,
+            created_after: search::time(body.created_after, "/created_after")?,
+            created_before: search::time(body.created_before, "/created_before")?,
+            updated_after: search::time(body.updated_after, "/updated_after")?,
+            variables: search::variables(body.variables)?,
             page: Page {
                 limit,
                 cursor: optional_id(body.cursor, "/cursor")?,
