@@ -60,6 +60,10 @@ impl FromRequestParts<AppState> for Caller {
         if !identity.role.may_write() && !reads {
             return Err(ApiError::forbidden("a viewer may only read"));
         }
+        // After the token is verified: only a signed tenant claim spends a tenant's budget.
+        if let Some(limit) = &state.rate_limit {
+            limit.check(&tenant)?;
+        }
         let request_id = parts
             .headers
             .get("x-request-id")

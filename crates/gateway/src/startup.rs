@@ -51,6 +51,11 @@ impl Gateway {
                 identity::Verifier::new(&settings.tokens).map_err(GatewayError::Tokens)?,
             ),
             metrics: metrics::handle(),
+            limits: Arc::new(settings.limits.clone()),
+            rate_limit: settings
+                .limits
+                .rate
+                .map(|rate| Arc::new(crate::rate_limit::TenantRateLimit::new(rate))),
             streams_stopped,
         };
         let router = router(state, settings.body_limit_bytes);

@@ -91,6 +91,7 @@ async fn spawn_with(
         tls: None,
         scheduler_urls,
         body_limit_bytes,
+        limits: gateway::RequestLimits::default(),
     };
     let gateway = Gateway::build(settings, bus.clone()).await.unwrap();
     let base = format!("http://127.0.0.1:{}", gateway.port());

@@ -1,0 +1,131 @@
+//! The byte limits and per-tenant quotas (`MAX_*_BYTES`, `TENANT_*`, `RETENTION_DAYS`,
+//! circuit breakers): kept apart from the rest of the configuration, with their defaults
+//! documented in README's configuration table.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{ConfigError, parse, seconds};
+
+const MIB: usize = 1 << 20;
+
+/// Bounds that keep one tenant, or one request, from growing the engine without limit.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `MAX_RENDER_BYTES`: bytes one step render may produce, as JSON.
+    pub max_render_bytes: usize,
+    /// `MAX_STEP_OUTPUT_BYTES`: the largest step output, as JSON.
+    pub max_step_output_bytes: usize,
+    /// `MAX_EVENT_BYTES`: the largest `data` of one event sent to an instance.
+    pub max_event_bytes: usize,
+    /// `MAX_BUFFERED_EVENT_BYTES`: events an instance keeps for later wait steps, in bytes.
+    pub max_buffered_event_bytes: usize,
+    /// `MAX_VARIABLES_BYTES`: the largest `variables` an instance may be created with.
+    pub max_variables_bytes: usize,
+    /// `GRPC_MAX_MESSAGE_BYTES`: the gRPC message limit of every service, on both ends; above
+    /// the step output limit so a bounded result always fits its report.
+    pub grpc_max_message_bytes: usize,
+    /// `TENANT_RATE_LIMIT`: requests per second one tenant may make at the gateway (0: off).
+    pub tenant_rate_limit: u32,
+    /// `TENANT_RATE_BURST`: requests one tenant may make at once before the rate applies.
+    pub tenant_rate_burst: u32,
+    /// `CIRCUIT_BREAKER_FAILURES`: consecutive failures of one host that open its breaker.
+    pub breaker_failures: u32,
+    /// `CIRCUIT_BREAKER_COOLDOWN`: how long an open breaker fails fast before one probe.
+    pub breaker_cooldown: Duration,
+    /// `DATABASE_ACQUIRE_TIMEOUT`: how long a request waits for a database connection before
+    /// it answers 503.
+    pub database_acquire_timeout: Duration,
+}
+
+impl Limits {
+    pub(super) fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let limits = Self {
+            max_render_bytes: positive(vars, "MAX_RENDER_BYTES", MIB)?,
+            max_step_output_bytes: positive(vars, "MAX_STEP_OUTPUT_BYTES", MIB)?,
+            max_event_bytes: positive(vars, "MAX_EVENT_BYTES", 256 * 1024)?,
+            max_buffered_event_bytes: positive(vars, "MAX_BUFFERED_EVENT_BYTES", MIB)?,
+            max_variables_bytes: positive(vars, "MAX_VARIABLES_BYTES", MIB)?,
+            grpc_max_message_bytes: positive(vars, "GRPC_MAX_MESSAGE_BYTES", 4 * MIB)?,
+            tenant_rate_limit: parse(vars, "TENANT_RATE_LIMIT", 100)?,
+            tenant_rate_burst: positive(vars, "TENANT_RATE_BURST", 200)?,
+            breaker_failures: positive(vars, "CIRCUIT_BREAKER_FAILURES", 5)?,
+            breaker_cooldown: seconds(vars, "CIRCUIT_BREAKER_COOLDOWN", 30.0)?,
+            database_acquire_timeout: seconds(vars, "DATABASE_ACQUIRE_TIMEOUT", 2.0)?,
+        };
+        // A result at the output limit, plus its envelope, must fit one message.
+        if limits.grpc_max_message_bytes < limits.max_step_output_bytes + 64 * 1024 {
+            return Err(ConfigError {
+                name: "GRPC_MAX_MESSAGE_BYTES",
+                reason: "must be at least MAX_STEP_OUTPUT_BYTES + 65536".to_owned(),
+            });
+        }
+        Ok(limits)
+    }
+}
+
+impl Limits {
+    /// What the gateway enforces per request and per tenant.
+    pub fn request_limits(&self) -> gateway::RequestLimits {
+        let rate = std::num::NonZeroU32::new(self.tenant_rate_limit).map(|per_second| {
+            gateway::RateSettings {
+                per_second,
+                burst: std::num::NonZeroU32::new(self.tenant_rate_burst)
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+            }
+        });
+        gateway::RequestLimits {
+            max_event_bytes: self.max_event_bytes,
+            max_variables_bytes: self.max_variables_bytes,
+            rate,
+        }
+    }
+}
+
+fn positive<T>(
+    vars: &HashMap<String, String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialEq + Default,
+    T::Err: std::fmt::Display,
+{
+    let value = parse(vars, name, default)?;
+    if value == T::default() {
+        return Err(ConfigError {
+            name,
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let limits = Limits::from_vars(&vars(&[])).unwrap();
+        assert_eq!(limits.max_render_bytes, MIB);
+        assert_eq!(limits.max_event_bytes, 256 * 1024);
+        let limits = Limits::from_vars(&vars(&[("MAX_EVENT_BYTES", "1000")])).unwrap();
+        assert_eq!(limits.max_event_bytes, 1000);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = Limits::from_vars(&vars(&[("MAX_RENDER_BYTES", "0")])).unwrap_err();
+        assert_eq!(err.name, "MAX_RENDER_BYTES");
+        let err = Limits::from_vars(&vars(&[("GRPC_MAX_MESSAGE_BYTES", "1048576")])).unwrap_err();
+        assert_eq!(err.name, "GRPC_MAX_MESSAGE_BYTES");
+    }
+}
