@@ -33,9 +33,6 @@ pub struct Limits {
     pub breaker_failures: u32,
     /// `CIRCUIT_BREAKER_COOLDOWN`: how long an open breaker fails fast before one probe.
     pub breaker_cooldown: Duration,
-    /// `DATABASE_ACQUIRE_TIMEOUT`: how long a request waits for a database connection before
-    /// it answers 503.
-    pub database_acquire_timeout: Duration,
 }
 
 impl Limits {
@@ -47,11 +44,10 @@ impl Limits {
             max_buffered_event_bytes: positive(vars, "MAX_BUFFERED_EVENT_BYTES", MIB)?,
             max_variables_bytes: positive(vars, "MAX_VARIABLES_BYTES", MIB)?,
             grpc_max_message_bytes: positive(vars, "GRPC_MAX_MESSAGE_BYTES", 4 * MIB)?,
-            tenant_rate_limit: parse(vars, "TENANT_RATE_LIMIT", 100)?,
-            tenant_rate_burst: positive(vars, "TENANT_RATE_BURST", 200)?,
+            tenant_rate_limit: parse(vars, "TENANT_RATE_LIMIT", 1000)?,
+            tenant_rate_burst: positive(vars, "TENANT_RATE_BURST", 2000)?,
             breaker_failures: positive(vars, "CIRCUIT_BREAKER_FAILURES", 5)?,
             breaker_cooldown: seconds(vars, "CIRCUIT_BREAKER_COOLDOWN", 30.0)?,
-            database_acquire_timeout: seconds(vars, "DATABASE_ACQUIRE_TIMEOUT", 2.0)?,
         };
         // A result at the output limit, plus its envelope, must fit one message.
         if limits.grpc_max_message_bytes < limits.max_step_output_bytes + 64 * 1024 {
