@@ -27,6 +27,8 @@ pub struct WorkerSettings {
     /// `MAX_STEP_OUTPUT_BYTES`: the largest output a step may report (1 MiB), well below the
     /// gRPC message limit, so a result always fits its report.
     pub max_output_bytes: usize,
+    /// `CIRCUIT_BREAKER_FAILURES` / `CIRCUIT_BREAKER_COOLDOWN`: breakers per target host.
+    pub breaker: crate::actions::BreakerSettings,
 }
 
 impl Default for WorkerSettings {
@@ -42,6 +44,7 @@ impl Default for WorkerSettings {
             token: String::new(),
             tls: None,
             max_output_bytes: 1 << 20,
+            breaker: crate::actions::BreakerSettings::default(),
         }
     }
 }

@@ -110,6 +110,7 @@ fn settings(scheduler_url: &str, concurrency: usize, claim_after: Duration) -> W
         token: WORKER_TOKEN.to_owned(),
         tls: None,
         max_output_bytes: 1 << 20,
+        breaker: worker::BreakerSettings::default(),
     }
 }
 

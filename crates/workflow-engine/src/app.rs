@@ -246,6 +246,10 @@ fn worker_settings(
         token,
         tls: Some(settings.client_tls()),
         max_output_bytes: settings.limits.max_step_output_bytes,
+        breaker: worker::BreakerSettings {
+            failures: settings.limits.breaker_failures,
+            cooldown: settings.limits.breaker_cooldown,
+        },
     }
 }
 

@@ -2,6 +2,7 @@
 //! output, or a typed [`StepError`] whose `retryable` tells the scheduler whether to try again.
 
 mod address_guard;
+mod breaker;
 mod http_request;
 mod log_message;
 mod noop;
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 use crate::{WorkerError, WorkerSettings};
 
+pub use breaker::BreakerSettings;
 pub(crate) use http_request::HttpRequest;
 pub(crate) use send_email::SendEmail;
 
@@ -23,6 +25,8 @@ pub(crate) type ActionResult = Result<Value, StepError>;
 pub(crate) struct Actions {
     http: HttpRequest,
     email: SendEmail,
+    /// One breaker per `http_request` host and one for the SMTP server.
+    breakers: breaker::Breakers,
     /// `MAX_STEP_OUTPUT_BYTES`: an output above it is never sent (it would exceed the
     /// scheduler's message limit, or be refused there anyway).
     max_output_bytes: usize,
@@ -37,6 +41,7 @@ impl Actions {
         Ok(Self {
             http: HttpRequest::new(settings.allow_private_http)?,
             email: SendEmail::new(settings.smtp_url.as_deref())?,
+            breakers: breaker::Breakers::new(settings.breaker),
             max_output_bytes: settings.max_output_bytes,
         })
     }
@@ -48,8 +53,14 @@ impl Actions {
 
     async fn execute(&self, job: &Job) -> ActionResult {
         match job.action.as_str() {
-            "http_request" => self.http.run(&job.input).await,
-            "send_email" => self.email.run(&job.input).await,
+            "http_request" => match http_target(&job.input) {
+                Some(target) => {
+                    let call = self.http.run(&job.input);
+                    self.breakers.call(&target, call).await
+                }
+                None => self.http.run(&job.input).await,
+            },
+            "send_email" => self.breakers.call("smtp", self.email.run(&job.input)).await,
             "log_message" => log_message::run(job),
             "noop" => noop::run(),
             "set_variable" => set_variable::run(&job.input),
@@ -60,6 +71,17 @@ impl Actions {
             )),
         }
     }
+}
+
+/// The breaker key of an `http_request`: the URL's host and port. A URL that does not parse
+/// has none (the action refuses it as `invalid_config`).
+fn http_target(input: &Value) -> Option<String> {
+    let url = reqwest::Url::parse(input.get("url")?.as_str()?).ok()?;
+    Some(format!(
+        "{}:{}",
+        url.host_str()?,
+        url.port_or_known_default().unwrap_or_default()
+    ))
 }
 
 /// An output over `limit` bytes of JSON fails the step for good (`output_too_large`): the same

@@ -8,6 +8,8 @@ use std::time::Duration;
 use super::{ConfigError, parse, seconds};
 
 const MIB: usize = 1 << 20;
+/// tonic's default decoding limit, which the scheduler keeps.
+const GRPC_MESSAGE_BYTES: usize = 4 * MIB;
 
 /// Bounds that keep one tenant, or one request, from growing the engine without limit.
 #[derive(Debug, Clone)]
@@ -22,9 +24,6 @@ pub struct Limits {
     pub max_buffered_event_bytes: usize,
     /// `MAX_VARIABLES_BYTES`: the largest `variables` an instance may be created with.
     pub max_variables_bytes: usize,
-    /// `GRPC_MAX_MESSAGE_BYTES`: the gRPC message limit of every service, on both ends; above
-    /// the step output limit so a bounded result always fits its report.
-    pub grpc_max_message_bytes: usize,
     /// `TENANT_RATE_LIMIT`: requests per second one tenant may make at the gateway (0: off).
     pub tenant_rate_limit: u32,
     /// `TENANT_RATE_BURST`: requests one tenant may make at once before the rate applies.
@@ -43,17 +42,16 @@ impl Limits {
             max_event_bytes: positive(vars, "MAX_EVENT_BYTES", 256 * 1024)?,
             max_buffered_event_bytes: positive(vars, "MAX_BUFFERED_EVENT_BYTES", MIB)?,
             max_variables_bytes: positive(vars, "MAX_VARIABLES_BYTES", MIB)?,
-            grpc_max_message_bytes: positive(vars, "GRPC_MAX_MESSAGE_BYTES", 4 * MIB)?,
             tenant_rate_limit: parse(vars, "TENANT_RATE_LIMIT", 1000)?,
             tenant_rate_burst: positive(vars, "TENANT_RATE_BURST", 2000)?,
             breaker_failures: positive(vars, "CIRCUIT_BREAKER_FAILURES", 5)?,
             breaker_cooldown: seconds(vars, "CIRCUIT_BREAKER_COOLDOWN", 30.0)?,
         };
-        // A result at the output limit, plus its envelope, must fit one message.
-        if limits.grpc_max_message_bytes < limits.max_step_output_bytes + 64 * 1024 {
+        // A result at the output limit, plus its envelope, must fit tonic's 4 MiB message.
+        if limits.max_step_output_bytes > GRPC_MESSAGE_BYTES - 64 * 1024 {
             return Err(ConfigError {
-                name: "GRPC_MAX_MESSAGE_BYTES",
-                reason: "must be at least MAX_STEP_OUTPUT_BYTES + 65536".to_owned(),
+                name: "MAX_STEP_OUTPUT_BYTES",
+                reason: "must leave 64 KiB below the 4 MiB gRPC message limit".to_owned(),
             });
         }
         Ok(limits)
@@ -121,7 +119,7 @@ mod tests {
     fn bad_values_name_their_variable() {
         let err = Limits::from_vars(&vars(&[("MAX_RENDER_BYTES", "0")])).unwrap_err();
         assert_eq!(err.name, "MAX_RENDER_BYTES");
-        let err = Limits::from_vars(&vars(&[("GRPC_MAX_MESSAGE_BYTES", "1048576")])).unwrap_err();
-        assert_eq!(err.name, "GRPC_MAX_MESSAGE_BYTES");
+        let err = Limits::from_vars(&vars(&[("MAX_STEP_OUTPUT_BYTES", "4194304")])).unwrap_err();
+        assert_eq!(err.name, "MAX_STEP_OUTPUT_BYTES");
     }
 }
