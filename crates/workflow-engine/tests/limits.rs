@@ -1,7 +1,8 @@
 //! Bounded under abuse: the reproductions, end to end. A 12 MB render fails its step
 //! and is never stored; an oversized result fails its step and another tenant's job still
 //! runs on the same (one-slot) worker; a replayed signed webhook starts one instance; one
-//! tenant's request flood is answered 429 while another tenant's instance runs.
+//! tenant's request flood is answered 429 while another tenant's instance runs; a circuit
+//! breaker opens on a failing host and closes after a good probe.
 
 mod common;
 mod language_support;
@@ -245,3 +246,52 @@ async fn one_tenants_flood_leaves_another_tenants_instance_running(backend: Back
     assert_eq!(instance["status"], "completed", "{instance}");
 }
 on_both_backends!(one_tenants_flood_leaves_another_tenants_instance_running);
+
+async fn a_breaker_opens_on_a_failing_host_and_closes_after_a_good_probe(backend: Backend) {
+    // The first two requests fail (500), every later one succeeds.
+    let server = HttpServer::start(|_, n| {
+        if n < 2 {
+            Reply::text(500, "down")
+        } else {
+            Reply::json(200, &json!({"ok": true}))
+        }
+    })
+    .await;
+    let app = spawn(
+        backend,
+        vec![
+            ("CIRCUIT_BREAKER_FAILURES", "2".to_owned()),
+            ("CIRCUIT_BREAKER_COOLDOWN", "1".to_owned()),
+        ],
+    )
+    .await;
+    let template = app
+        .create_template(
+            "fetch-once",
+            json!({"steps": [{"id": "fetch", "type": "action",
+                "config": {"action": "http_request", "url": server.url("/x")},
+                "retry": {"max_attempts": 1}}]}),
+        )
+        .await;
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let id = app.start_instance(&template, json!({})).await;
+        let instance = app.wait_finished(&id).await;
+        kinds.push(instance["error"]["type"].clone());
+    }
+    // Two failures open the breaker; the third call fails fast without reaching the host.
+    assert_eq!(
+        kinds,
+        [json!("http_5xx"), json!("http_5xx"), json!("circuit_open")]
+    );
+    assert_eq!(server.requests().len(), 2);
+    // Past the cool-down one probe goes through, succeeds, and closes the breaker.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    for _ in 0..2 {
+        let id = app.start_instance(&template, json!({})).await;
+        let instance = app.wait_finished(&id).await;
+        assert_eq!(instance["status"], "completed", "{instance}");
+    }
+    assert_eq!(server.requests().len(), 4);
+}
+on_both_backends!(a_breaker_opens_on_a_failing_host_and_closes_after_a_good_probe);
