@@ -106,7 +106,7 @@ fn bounded(result: ActionResult, limit: usize) -> ActionResult {
                     end -= 1;
                 }
                 error.message.truncate(end);
-                error.message.push_str("…");
+                error.message.push('…');
             }
             Err(error)
         }
