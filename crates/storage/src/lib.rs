@@ -15,6 +15,7 @@ mod queue;
 mod redis_bus;
 mod redis_conn;
 mod redis_queue;
+mod retention;
 mod sqlite;
 mod store;
 mod stream_id;
@@ -29,6 +30,7 @@ pub use postgres::PostgresStore;
 pub use queue::{Delivery, EventBus, EventStream, JobQueue, StoredEvent};
 pub use redis_bus::RedisEventBus;
 pub use redis_queue::RedisQueue;
+pub use retention::Purged;
 pub use sqlite::SqliteStore;
 pub use store::{
     Decide, IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Page, Store,

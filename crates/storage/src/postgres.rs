@@ -806,4 +806,13 @@ impl Store for PostgresStore {
     async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StorageError> {
         triggers::fire(self, firing).await
     }
+
+    async fn purge(
+        &self,
+        finished_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<crate::Purged, StorageError> {
+        crate::retention::postgres::purge(&self.pool, finished_before, now, limit).await
+    }
 }

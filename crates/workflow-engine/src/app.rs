@@ -223,6 +223,7 @@ fn scheduler_settings(
         tokens: settings.token_rules()?,
         tls: settings.server_tls(),
         reflection: settings.grpc_reflection,
+        retention: settings.limits.retention,
     })
 }
 

@@ -295,3 +295,45 @@ async fn a_breaker_opens_on_a_failing_host_and_closes_after_a_good_probe(backend
     assert_eq!(server.requests().len(), 4);
 }
 on_both_backends!(a_breaker_opens_on_a_failing_host_and_closes_after_a_good_probe);
+
+async fn finished_instances_past_the_retention_are_purged(backend: Backend) {
+    // A retention of about 0.9 s; the task runs that often.
+    let app = spawn(backend, vec![("RETENTION_DAYS", "0.00001".to_owned())]).await;
+    let template = app
+        .create_template(
+            "short-lived",
+            json!({"steps": [{"id": "log", "type": "action",
+                "config": {"action": "log_message", "message": "bye"}}]}),
+        )
+        .await;
+    let id = app.start_instance(&template, json!({})).await;
+    assert_eq!(app.wait_finished(&id).await["status"], "completed");
+    // A waiting instance is not finished: it stays whatever its age.
+    let waiting = app
+        .create_template(
+            "waiting",
+            json!({"steps": [{"id": "w", "type": "wait",
+                "config": {"wait_type": "event", "event": "never"}}]}),
+        )
+        .await;
+    let kept = app.start_instance(&waiting, json!({})).await;
+    let mut gone = false;
+    for _ in 0..300 {
+        let (status, _) = app.get(&format!("/api/v1/instances/{id}")).await;
+        if status == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the finished instance was never purged");
+    let (status, steps) = app.get(&format!("/api/v1/instances/{id}/steps")).await;
+    assert!(
+        status == 404 || steps["items"] == json!([]),
+        "{status} {steps}"
+    );
+    let (status, body) = app.get(&format!("/api/v1/instances/{kept}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "running");
+}
+on_both_backends!(finished_instances_past_the_retention_are_purged);

@@ -32,6 +32,8 @@ pub struct Limits {
     pub breaker_failures: u32,
     /// `CIRCUIT_BREAKER_COOLDOWN`: how long an open breaker fails fast before one probe.
     pub breaker_cooldown: Duration,
+    /// `RETENTION_DAYS`: finished instances older than this are purged (0: kept forever).
+    pub retention: Option<Duration>,
 }
 
 impl Limits {
@@ -46,6 +48,7 @@ impl Limits {
             tenant_rate_burst: positive(vars, "TENANT_RATE_BURST", 2000)?,
             breaker_failures: positive(vars, "CIRCUIT_BREAKER_FAILURES", 5)?,
             breaker_cooldown: seconds(vars, "CIRCUIT_BREAKER_COOLDOWN", 30.0)?,
+            retention: retention_days(vars)?,
         };
         // A result at the output limit, plus its envelope, must fit tonic's 4 MiB message.
         if limits.max_step_output_bytes > GRPC_MESSAGE_BYTES - 64 * 1024 {
@@ -74,6 +77,18 @@ impl Limits {
             rate,
         }
     }
+}
+
+/// Days, fractions allowed (tests use a fraction of a second); 0 keeps everything.
+fn retention_days(vars: &HashMap<String, String>) -> Result<Option<Duration>, ConfigError> {
+    let days: f64 = parse(vars, "RETENTION_DAYS", 30.0)?;
+    if !days.is_finite() || !(0.0..=36_500.0).contains(&days) {
+        return Err(ConfigError {
+            name: "RETENTION_DAYS",
+            reason: format!("'{days}' must be a number of days from 0 to 36500"),
+        });
+    }
+    Ok((days > 0.0).then(|| Duration::from_secs_f64(days * 86_400.0)))
 }
 
 fn positive<T>(
@@ -113,6 +128,9 @@ mod tests {
         assert_eq!(limits.max_event_bytes, 256 * 1024);
         let limits = Limits::from_vars(&vars(&[("MAX_EVENT_BYTES", "1000")])).unwrap();
         assert_eq!(limits.max_event_bytes, 1000);
+        assert_eq!(limits.retention, Some(Duration::from_secs(30 * 86_400)));
+        let limits = Limits::from_vars(&vars(&[("RETENTION_DAYS", "0")])).unwrap();
+        assert_eq!(limits.retention, None);
     }
 
     #[test]
