@@ -27,6 +27,9 @@ pub struct Settings {
     /// Bytes of events an instance keeps for wait steps that have not asked for them yet
     /// (`MAX_BUFFERED_EVENT_BYTES`); the oldest go first beyond it.
     pub max_buffered_event_bytes: usize,
+    /// Largest variables of an instance, as JSON (`MAX_VARIABLES_BYTES`): a step whose
+    /// `set_variable` or `output_variable` would grow them beyond fails with `output_too_large`.
+    pub max_variables_bytes: usize,
 }
 
 /// One MiB, the default of the byte limits.
@@ -42,6 +45,7 @@ impl Default for Settings {
             max_render_bytes: MIB,
             max_step_output_bytes: MIB,
             max_buffered_event_bytes: MIB,
+            max_variables_bytes: MIB,
         }
     }
 }

@@ -579,10 +579,39 @@ impl Machine<'_> {
                 config.get("value").cloned().unwrap_or(Value::Null),
             );
         }
+        if !self.variables_fit(set.iter().map(|(k, v)| (k.as_str(), v))) {
+            return Err(self.variables_too_large());
+        }
         for (k, v) in &set {
             self.set_variable(k, v.clone());
         }
         Ok(Value::Object(set))
+    }
+
+    /// Whether the variables with `set` applied stay within `MAX_VARIABLES_BYTES`: every
+    /// decision, list and read carries them, so they may not grow step by step without end.
+    fn variables_fit<'v>(&self, set: impl Iterator<Item = (&'v str, &'v Value)>) -> bool {
+        let mut vars = match &self.st.variables {
+            Value::Object(vars) => vars.clone(),
+            _ => Map::new(),
+        };
+        let mut changed = false;
+        for (name, value) in set {
+            vars.insert(name.to_owned(), value.clone());
+            changed = true;
+        }
+        !changed || json_fits(&vars, self.settings.max_variables_bytes)
+    }
+
+    fn variables_too_large(&self) -> StepError {
+        StepError::new(
+            "output_too_large",
+            format!(
+                "the instance's variables would be larger than {} bytes",
+                self.settings.max_variables_bytes
+            ),
+            false,
+        )
     }
 
     fn set_variable(&mut self, name: &str, value: Value) {
@@ -709,6 +738,17 @@ impl Machine<'_> {
                 .collect();
             if failed.is_empty() {
                 let outputs: Vec<Value> = branches.iter().map(|b| b.output.clone()).collect();
+                let set = par
+                    .branches
+                    .iter()
+                    .zip(&outputs)
+                    .filter_map(|(action, output)| {
+                        action.output_variable.as_deref().map(|name| (name, output))
+                    });
+                if !self.variables_fit(set) {
+                    let error = self.variables_too_large();
+                    return self.fail_exec(pos, error);
+                }
                 for (action, output) in par.branches.iter().zip(&outputs) {
                     if let Some(name) = &action.output_variable {
                         self.set_variable(name, output.clone());
@@ -859,6 +899,14 @@ impl Machine<'_> {
 
     /// An execution finished well: record it and start its successors.
     fn complete_exec(&mut self, pos: usize, output: Value, next: &[usize]) {
+        if let Some(StepKind::Action(action)) =
+            self.step_def(&self.st.active[pos].step).map(|s| &s.kind)
+            && let Some(name) = &action.output_variable
+            && !self.variables_fit(std::iter::once((name.as_str(), &output)))
+        {
+            let error = self.variables_too_large();
+            return self.fail_exec(pos, error);
+        }
         let mut exec = self.st.active.remove(pos);
         self.release(&mut exec, false);
         exec.status = StepStatus::Completed;

@@ -141,3 +141,28 @@ fn definitions_are_bounded_in_steps_and_bytes() {
     assert_eq!(errors[0].0, "", "{errors:?}");
     assert!(errors[0].1.contains("larger than"), "{errors:?}");
 }
+
+#[test]
+fn variables_may_not_grow_past_their_limit_step_by_step() {
+    // Each output fits; the third one stored in the variables would not.
+    let step = |id: &str, next: &[&str]| {
+        json!({"id": id, "type": "action",
+            "config": {"action": "noop", "output_variable": id}, "next_steps": next})
+    };
+    let def = json!({"steps": [step("a", &["b"]), step("b", &["c"]), step("c", &[])]});
+    let mut sim = Sim::new(def, json!({}));
+    sim.settings.max_variables_bytes = 2500;
+    sim.start();
+    for _ in 0..3 {
+        sim.finish_next(|_| JobOutcome::Completed(json!("v".repeat(1000))));
+    }
+    assert_eq!(sim.status(), InstanceStatus::Failed);
+    assert_eq!(error_of(&sim, "c").kind, "output_too_large");
+    assert!(sim.state.variables().get("c").is_none());
+    let set = json!({"steps": [{"id": "s", "type": "action",
+        "config": {"action": "set_variable", "name": "big", "value": "{{ 'x' * 3000 }}"}}]});
+    let mut sim = Sim::new(set, json!({}));
+    sim.settings.max_variables_bytes = 2500;
+    sim.start();
+    assert_eq!(error_of(&sim, "s").kind, "output_too_large");
+}

@@ -217,6 +217,7 @@ fn scheduler_settings(
             max_render_bytes: settings.limits.max_render_bytes,
             max_step_output_bytes: settings.limits.max_step_output_bytes,
             max_buffered_event_bytes: settings.limits.max_buffered_event_bytes,
+            max_variables_bytes: settings.limits.max_variables_bytes,
             ..engine::Settings::default()
         },
         trigger_key,
