@@ -18,7 +18,22 @@ pub struct Settings {
     pub max_executions: u32,
     /// Deepest subflow nesting.
     pub max_subflow_depth: u32,
+    /// Bytes one step render may produce, as JSON (`MAX_RENDER_BYTES`); beyond it the step
+    /// fails with `input_too_large`.
+    pub max_render_bytes: usize,
+    /// Largest step output, as JSON (`MAX_STEP_OUTPUT_BYTES`); beyond it the step fails with
+    /// `output_too_large`.
+    pub max_step_output_bytes: usize,
+    /// Bytes of events an instance keeps for wait steps that have not asked for them yet
+    /// (`MAX_BUFFERED_EVENT_BYTES`); the oldest go first beyond it.
+    pub max_buffered_event_bytes: usize,
+    /// Largest variables of an instance, as JSON (`MAX_VARIABLES_BYTES`): a step whose
+    /// `set_variable` or `output_variable` would grow them beyond fails with `output_too_large`.
+    pub max_variables_bytes: usize,
 }
+
+/// One MiB, the default of the byte limits.
+pub const MIB: usize = 1 << 20;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -27,6 +42,10 @@ impl Default for Settings {
             step_timeout_seconds: 300.0,
             max_executions: 10_000,
             max_subflow_depth: 32,
+            max_render_bytes: MIB,
+            max_step_output_bytes: MIB,
+            max_buffered_event_bytes: MIB,
+            max_variables_bytes: MIB,
         }
     }
 }

@@ -17,6 +17,13 @@ use crate::template::{self, is_template};
 pub(crate) const WORKER_ACTIONS: [&str; 4] = ["http_request", "send_email", "log_message", "noop"];
 /// The built-in action the engine applies itself.
 pub(crate) const SET_VARIABLE: &str = "set_variable";
+/// Language limits (docs/workflow-language.md#limits): a definition is parsed into every
+/// scheduler's cache and walked by every decision, and each parallel branch is a job row.
+pub const MAX_DEFINITION_BYTES: usize = 1 << 20;
+pub const MAX_STEPS: usize = 1000;
+pub const MAX_PARALLEL_BRANCHES: usize = 1000;
+/// Branches of one parallel step queued or running at once when it sets no `max_concurrency`.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 100;
 const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "warning", "error"];
 const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -137,6 +144,18 @@ pub(crate) fn validate(json: &Value) -> Result<Validated, Vec<FieldError>> {
         Some(_) => return Err(vec![FieldError::new("/steps", "steps must be an array")]),
         None => return Err(vec![FieldError::new("/steps", "steps is required")]),
     };
+    if !crate::machine::json_fits(json, MAX_DEFINITION_BYTES) {
+        return Err(vec![FieldError::new(
+            "",
+            format!("definition is larger than {MAX_DEFINITION_BYTES} bytes"),
+        )]);
+    }
+    if steps_json.len() > MAX_STEPS {
+        return Err(vec![FieldError::new(
+            "/steps",
+            format!("a definition has at most {MAX_STEPS} steps"),
+        )]);
+    }
 
     let mut index = HashMap::new();
     for (i, step) in steps_json.iter().enumerate() {
@@ -756,6 +775,13 @@ fn parse_clause(ck: &mut Checker, value: &Value, path: &str) -> Option<Clause> {
 
 fn parse_parallel(ck: &mut Checker, config: &Value, path: &str) -> Option<ParallelDef> {
     let branches_json = match config.get("parallel_steps") {
+        Some(Value::Array(items)) if items.len() > MAX_PARALLEL_BRANCHES => {
+            ck.error(
+                format!("{path}/parallel_steps"),
+                format!("a parallel step has at most {MAX_PARALLEL_BRANCHES} branches"),
+            );
+            return None;
+        }
         Some(Value::Array(items)) if !items.is_empty() => items,
         _ => {
             ck.error(
@@ -784,7 +810,7 @@ fn parse_parallel(ck: &mut Checker, config: &Value, path: &str) -> Option<Parall
         }
     };
     let max_concurrency = match config.get("max_concurrency") {
-        None | Some(Value::Null) => None,
+        None | Some(Value::Null) => Some(DEFAULT_MAX_CONCURRENCY),
         Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
             Some(n) if n >= 1 => Some(n),
             _ => {

@@ -15,4 +15,7 @@ mod state;
 mod template;
 
 pub use api::*;
-pub use definition::{custom_actions, subflow_targets};
+pub use definition::{
+    DEFAULT_MAX_CONCURRENCY, MAX_DEFINITION_BYTES, MAX_PARALLEL_BRANCHES, MAX_STEPS,
+    custom_actions, subflow_targets,
+};

@@ -15,7 +15,7 @@ use crate::definition::{ActionDef, ParsedDefinition, SET_VARIABLE, StepDef, Step
 use crate::duration::parse_duration;
 use crate::ids::Rng;
 use crate::state::{Branch, BranchStatus, BufferedEvent, Exec, Phase, StateData, StepResult};
-use crate::template::{TemplateError, render_str, render_value};
+use crate::template::{Budget, TemplateError, render_str_within, render_value_within};
 
 /// Events kept for wait steps that have not asked for them yet; the oldest go first beyond it.
 const MAX_BUFFERED_EVENTS: usize = 1000;
@@ -353,6 +353,11 @@ impl Machine<'_> {
         self.st.active.push(exec);
     }
 
+    /// The byte budget of one step render (`MAX_RENDER_BYTES`).
+    fn budget(&self) -> Budget {
+        Budget::new(self.settings.max_render_bytes)
+    }
+
     fn scope(&self) -> Value {
         let steps: Map<String, Value> = self
             .st
@@ -388,7 +393,7 @@ impl Machine<'_> {
             StepKind::Action(action) => self.launch_action(pos, &step, action),
             StepKind::Condition(cond) => {
                 let scope = self.scope();
-                match evaluate_condition(cond, &scope) {
+                match evaluate_condition(cond, &scope, &mut self.budget()) {
                     Ok((result, input)) => {
                         self.st.active[pos].input = Some(input);
                         let next: Vec<usize> = if result {
@@ -403,9 +408,10 @@ impl Machine<'_> {
             }
             StepKind::Parallel(par) => {
                 let scope = self.scope();
+                let mut budget = self.budget();
                 let mut branches = Vec::with_capacity(par.branches.len());
                 for branch in &par.branches {
-                    match render_value(&branch.config, &scope) {
+                    match render_value_within(&branch.config, &scope, &mut budget) {
                         Ok(input) => branches.push(Branch {
                             job: Uuid::nil(),
                             attempt: 1,
@@ -445,7 +451,7 @@ impl Machine<'_> {
                     );
                 }
                 let scope = self.scope();
-                let target = match render_value(&sub.target, &scope) {
+                let target = match render_value_within(&sub.target, &scope, &mut self.budget()) {
                     Ok(Value::String(t)) if !t.trim().is_empty() => t,
                     Ok(_) => {
                         return self.fail_exec(
@@ -457,7 +463,7 @@ impl Machine<'_> {
                 };
                 let variables = match &sub.variables {
                     None => self.st.variables.clone(),
-                    Some(v) => match render_value(v, &scope) {
+                    Some(v) => match render_value_within(v, &scope, &mut self.budget()) {
                         Ok(v @ Value::Object(_)) => v,
                         Ok(_) => {
                             return self.fail_exec(
@@ -512,7 +518,7 @@ impl Machine<'_> {
 
     fn launch_action(&mut self, pos: usize, step: &StepDef, action: &ActionDef) {
         let scope = self.scope();
-        let rendered = match render_value(&action.config, &scope) {
+        let rendered = match render_value_within(&action.config, &scope, &mut self.budget()) {
             Ok(r) => r,
             Err(e) => return self.fail_exec(pos, template_error(e)),
         };
@@ -573,10 +579,39 @@ impl Machine<'_> {
                 config.get("value").cloned().unwrap_or(Value::Null),
             );
         }
+        if !self.variables_fit(set.iter().map(|(k, v)| (k.as_str(), v))) {
+            return Err(self.variables_too_large());
+        }
         for (k, v) in &set {
             self.set_variable(k, v.clone());
         }
         Ok(Value::Object(set))
+    }
+
+    /// Whether the variables with `set` applied stay within `MAX_VARIABLES_BYTES`: every
+    /// decision, list and read carries them, so they may not grow step by step without end.
+    fn variables_fit<'v>(&self, set: impl Iterator<Item = (&'v str, &'v Value)>) -> bool {
+        let mut vars = match &self.st.variables {
+            Value::Object(vars) => vars.clone(),
+            _ => Map::new(),
+        };
+        let mut changed = false;
+        for (name, value) in set {
+            vars.insert(name.to_owned(), value.clone());
+            changed = true;
+        }
+        !changed || json_fits(&vars, self.settings.max_variables_bytes)
+    }
+
+    fn variables_too_large(&self) -> StepError {
+        StepError::new(
+            "output_too_large",
+            format!(
+                "the instance's variables would be larger than {} bytes",
+                self.settings.max_variables_bytes
+            ),
+            false,
+        )
     }
 
     fn set_variable(&mut self, name: &str, value: Value) {
@@ -592,7 +627,7 @@ impl Machine<'_> {
         let scope = self.scope();
         let due = match wait {
             WaitDef::Duration(spec) => {
-                let secs = match render_value(spec, &scope) {
+                let secs = match render_value_within(spec, &scope, &mut self.budget()) {
                     Ok(Value::Number(n)) => n.as_f64().filter(|f| *f >= 0.0),
                     Ok(Value::String(s)) => parse_duration(&s),
                     Ok(_) => None,
@@ -607,7 +642,7 @@ impl Machine<'_> {
                 due
             }
             WaitDef::Until(spec) => {
-                let until = match render_value(spec, &scope) {
+                let until = match render_value_within(spec, &scope, &mut self.budget()) {
                     Ok(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
                         .ok()
                         .map(|t| t.to_utc()),
@@ -703,6 +738,17 @@ impl Machine<'_> {
                 .collect();
             if failed.is_empty() {
                 let outputs: Vec<Value> = branches.iter().map(|b| b.output.clone()).collect();
+                let set = par
+                    .branches
+                    .iter()
+                    .zip(&outputs)
+                    .filter_map(|(action, output)| {
+                        action.output_variable.as_deref().map(|name| (name, output))
+                    });
+                if !self.variables_fit(set) {
+                    let error = self.variables_too_large();
+                    return self.fail_exec(pos, error);
+                }
                 for (action, output) in par.branches.iter().zip(&outputs) {
                     if let Some(name) = &action.output_variable {
                         self.set_variable(name, output.clone());
@@ -853,6 +899,14 @@ impl Machine<'_> {
 
     /// An execution finished well: record it and start its successors.
     fn complete_exec(&mut self, pos: usize, output: Value, next: &[usize]) {
+        if let Some(StepKind::Action(action)) =
+            self.step_def(&self.st.active[pos].step).map(|s| &s.kind)
+            && let Some(name) = &action.output_variable
+            && !self.variables_fit(std::iter::once((name.as_str(), &output)))
+        {
+            let error = self.variables_too_large();
+            return self.fail_exec(pos, error);
+        }
         let mut exec = self.st.active.remove(pos);
         self.release(&mut exec, false);
         exec.status = StepStatus::Completed;
@@ -985,6 +1039,7 @@ impl Machine<'_> {
         outcome: JobOutcome,
         started_at: Option<DateTime<Utc>>,
     ) -> bool {
+        let outcome = self.bounded(outcome);
         for pos in 0..self.st.active.len() {
             let exec = &self.st.active[pos];
             match &exec.phase {
@@ -1016,6 +1071,23 @@ impl Machine<'_> {
             }
         }
         false
+    }
+
+    /// A result larger than `MAX_STEP_OUTPUT_BYTES` fails its step: an external worker may send
+    /// one (ours cap it before sending), and storing it would grow every later decision of the
+    /// instance. The same data would come back on a retry, so it is final.
+    fn bounded(&self, outcome: JobOutcome) -> JobOutcome {
+        let limit = self.settings.max_step_output_bytes;
+        match &outcome {
+            JobOutcome::Completed(output) if !json_fits(output, limit) => {
+                JobOutcome::Failed(StepError::new(
+                    "output_too_large",
+                    format!("the step output is larger than {limit} bytes"),
+                    false,
+                ))
+            }
+            _ => outcome,
+        }
     }
 
     fn child_finished(&mut self, execution_id: Uuid, child_id: Uuid, outcome: JobOutcome) -> bool {
@@ -1052,13 +1124,18 @@ impl Machine<'_> {
                 self.complete_exec(pos, data, &next);
             }
             None => {
-                if self.st.events.len() >= MAX_BUFFERED_EVENTS {
-                    self.st.events.pop_front();
-                }
                 self.st.events.push_back(BufferedEvent {
                     name: name.to_owned(),
                     data,
                 });
+                // Bounded by count and by bytes (`MAX_BUFFERED_EVENT_BYTES`): every decision
+                // reads and writes the whole state, buffered events included.
+                let limit = self.settings.max_buffered_event_bytes;
+                while self.st.events.len() > MAX_BUFFERED_EVENTS
+                    || !json_fits(&self.st.events, limit)
+                {
+                    self.st.events.pop_front();
+                }
             }
         }
     }
@@ -1245,7 +1322,33 @@ impl Machine<'_> {
 }
 
 fn template_error(e: TemplateError) -> StepError {
-    StepError::new("template_error", e.0, false)
+    match e {
+        TemplateError::Invalid(message) => StepError::new("template_error", message, false),
+        // Rendering again renders the same data: retrying cannot help.
+        too_large @ TemplateError::TooLarge { .. } => {
+            StepError::new("input_too_large", too_large.to_string(), false)
+        }
+    }
+}
+
+/// Whether `value` as JSON takes at most `limit` bytes, found without building the text.
+pub(crate) fn json_fits(value: &impl serde::Serialize, limit: usize) -> bool {
+    struct Count {
+        left: usize,
+    }
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.left = self
+                .left
+                .checked_sub(buf.len())
+                .ok_or_else(|| std::io::Error::other("over the limit"))?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Count { left: limit }, value).is_ok()
 }
 
 fn invalid_config(message: &str) -> StepError {
@@ -1257,13 +1360,14 @@ fn invalid_config(message: &str) -> StepError {
 fn evaluate_condition(
     cond: &crate::definition::ConditionDef,
     scope: &Value,
+    budget: &mut Budget,
 ) -> Result<(bool, Value), StepError> {
     let mut rendered = Vec::with_capacity(cond.clauses.len());
     let mut results = Vec::with_capacity(cond.clauses.len());
     for clause in &cond.clauses {
         let value = match &clause.value {
-            Value::String(s) => render_str(s, scope).map_err(template_error)?,
-            other => render_value(other, scope).map_err(template_error)?,
+            Value::String(s) => render_str_within(s, scope, budget).map_err(template_error)?,
+            other => render_value_within(other, scope, budget).map_err(template_error)?,
         };
         let field = condition::lookup(scope, &clause.field);
         let result =

@@ -9,12 +9,103 @@ use serde_json::Value;
 
 /// Instructions one rendering may run before it is stopped.
 const FUEL: u64 = 200_000;
-/// Longest text one template may produce.
-const MAX_OUTPUT: usize = 1 << 20;
 
+/// Fuel counts instructions, not bytes: `'x' * 12000000` is one instruction. A budget of bytes
+/// per step render (the rendered config as JSON) bounds what one step can make a scheduler hold
+/// and store, whatever the expression.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct TemplateError(pub(crate) String);
+pub(crate) enum TemplateError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the rendered config is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+}
+
+impl TemplateError {
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into())
+    }
+}
+
+/// Bytes a render may still produce, counted as JSON.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: usize,
+    used: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self { limit, used: 0 }
+    }
+
+    fn spend(&mut self, bytes: usize) -> Result<(), TemplateError> {
+        self.used = self.used.saturating_add(bytes);
+        if self.used > self.limit {
+            return Err(TemplateError::TooLarge { limit: self.limit });
+        }
+        Ok(())
+    }
+
+    fn left(&self) -> usize {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// Charges the JSON size of `value`, stopping the serializer once past the budget rather
+    /// than building the whole text first.
+    fn spend_json(&mut self, value: &impl serde::Serialize) -> Result<(), TemplateError> {
+        let mut counter = Capped::new(self.left());
+        match serde_json::to_writer(&mut counter, value) {
+            Ok(()) => self.spend(counter.written),
+            Err(_) if counter.overflowed => Err(TemplateError::TooLarge { limit: self.limit }),
+            Err(e) => Err(TemplateError::invalid(e.to_string())),
+        }
+    }
+}
+
+/// A writer that keeps at most `cap` bytes and fails past them.
+struct Capped {
+    cap: usize,
+    written: usize,
+    overflowed: bool,
+    text: Option<Vec<u8>>,
+}
+
+impl Capped {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            written: 0,
+            overflowed: false,
+            text: None,
+        }
+    }
+
+    fn keeping(cap: usize) -> Self {
+        Self {
+            text: Some(Vec::new()),
+            ..Self::new(cap)
+        }
+    }
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.written + buf.len() > self.cap {
+            self.overflowed = true;
+            return Err(std::io::Error::other("render budget exceeded"));
+        }
+        self.written += buf.len();
+        if let Some(text) = &mut self.text {
+            text.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -75,7 +166,7 @@ pub(crate) fn check(text: &str) -> Result<(), TemplateError> {
         Some(expr) => env.compile_expression(expr).map(|_| ()),
         None => env.template_from_str(text).map(|_| ()),
     };
-    result.map_err(|e| TemplateError(describe(&e)))
+    result.map_err(|e| TemplateError::invalid(describe(&e)))
 }
 
 /// Every template string in a JSON value, with its JSON pointer below `path`.
@@ -104,9 +195,21 @@ pub(crate) fn escape_pointer(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-/// Renders one string against `scope`.
+/// Renders one string against `scope`, without a byte budget (tests and callers that bound
+/// their input otherwise).
+#[cfg(test)]
 pub(crate) fn render_str(text: &str, scope: &Value) -> Result<Value, TemplateError> {
+    render_str_within(text, scope, &mut Budget::new(usize::MAX))
+}
+
+/// Renders one string against `scope`, charging its JSON size to `budget`.
+pub(crate) fn render_str_within(
+    text: &str,
+    scope: &Value,
+    budget: &mut Budget,
+) -> Result<Value, TemplateError> {
     if !is_template(text) {
+        budget.spend_json(&text)?;
         return Ok(Value::String(text.to_owned()));
     }
     let env = environment();
@@ -114,41 +217,81 @@ pub(crate) fn render_str(text: &str, scope: &Value) -> Result<Value, TemplateErr
     if let Some(expr) = sole_expression(text) {
         let compiled = env
             .compile_expression(expr)
-            .map_err(|e| TemplateError(describe(&e)))?;
+            .map_err(|e| TemplateError::invalid(describe(&e)))?;
         let value = compiled
             .eval(ctx)
-            .map_err(|e| TemplateError(describe(&e)))?;
+            .map_err(|e| TemplateError::invalid(describe(&e)))?;
         if value.is_undefined() {
-            return Err(TemplateError(format!("undefined value: {}", expr.trim())));
+            return Err(TemplateError::invalid(format!(
+                "undefined value: {}",
+                expr.trim()
+            )));
         }
-        return serde_json::to_value(&value).map_err(|e| TemplateError(e.to_string()));
+        // Charged before it becomes JSON, so an oversized value is never copied again.
+        budget.spend_json(&value)?;
+        return serde_json::to_value(&value).map_err(|e| TemplateError::invalid(e.to_string()));
     }
-    let rendered = env
-        .render_str(text, ctx)
-        .map_err(|e| TemplateError(describe(&e)))?;
-    if rendered.len() > MAX_OUTPUT {
-        return Err(TemplateError("rendered text is too long".to_owned()));
+    let template = env
+        .template_from_str(text)
+        .map_err(|e| TemplateError::invalid(describe(&e)))?;
+    // Text is written into a capped buffer: a loop that prints too much stops at the budget
+    // instead of first building the whole string.
+    let mut out = Capped::keeping(budget.left());
+    if let Err(e) = template.render_captured_to(ctx, &mut out) {
+        if out.overflowed {
+            return Err(TemplateError::TooLarge {
+                limit: budget.limit,
+            });
+        }
+        return Err(TemplateError::invalid(describe(&e)));
     }
-    Ok(Value::String(rendered))
+    let rendered = String::from_utf8(out.text.unwrap_or_default())
+        .map_err(|e| TemplateError::invalid(e.to_string()))?;
+    let value = Value::String(rendered);
+    budget.spend_json(&value)?;
+    Ok(value)
+}
+
+/// Renders every string in a JSON value without a byte budget.
+#[cfg(test)]
+pub(crate) fn render_value(value: &Value, scope: &Value) -> Result<Value, TemplateError> {
+    render_value_within(value, scope, &mut Budget::new(usize::MAX))
 }
 
 /// Renders every string in a JSON value; keys are not templates. The result is never rendered
-/// again, so `{{` inside substituted data stays text.
-pub(crate) fn render_value(value: &Value, scope: &Value) -> Result<Value, TemplateError> {
+/// again, so `{{` inside substituted data stays text. Everything (keys, numbers, plain text)
+/// counts against `budget`.
+pub(crate) fn render_value_within(
+    value: &Value,
+    scope: &Value,
+    budget: &mut Budget,
+) -> Result<Value, TemplateError> {
     Ok(match value {
-        Value::String(text) => render_str(text, scope)?,
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|item| render_value(item, scope))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), render_value(v, scope)?)))
-                .collect::<Result<_, TemplateError>>()?,
-        ),
-        other => other.clone(),
+        Value::String(text) => render_str_within(text, scope, budget)?,
+        Value::Array(items) => {
+            budget.spend(items.len() + 1)?;
+            Value::Array(
+                items
+                    .iter()
+                    .map(|item| render_value_within(item, scope, budget))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        Value::Object(map) => {
+            budget.spend(map.len() + 1)?;
+            Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        budget.spend_json(k)?;
+                        Ok((k.clone(), render_value_within(v, scope, budget)?))
+                    })
+                    .collect::<Result<_, TemplateError>>()?,
+            )
+        }
+        other => {
+            budget.spend_json(other)?;
+            other.clone()
+        }
     })
 }
 
@@ -265,6 +408,34 @@ mod tests {
     }
 
     #[test]
+    fn one_expression_cannot_exceed_the_byte_budget() {
+        // The reproduction: one instruction, 12 MB.
+        let mut budget = Budget::new(1 << 20);
+        let err = render_str_within("{{ 'x' * 12000000 }}", &scope(), &mut budget).unwrap_err();
+        assert_eq!(err, TemplateError::TooLarge { limit: 1 << 20 });
+        let mut budget = Budget::new(1 << 20);
+        let err = render_str_within("a{{ 'x' * 12000000 }}b", &scope(), &mut budget).unwrap_err();
+        assert_eq!(err, TemplateError::TooLarge { limit: 1 << 20 });
+    }
+
+    #[test]
+    fn the_budget_is_shared_by_every_string_of_one_config() {
+        // Each value fits on its own; together they do not.
+        let config = json!({"a": "{{ 'x' * 600 }}", "b": "{{ 'y' * 600 }}"});
+        let err = render_value_within(&config, &scope(), &mut Budget::new(1000)).unwrap_err();
+        assert_eq!(err, TemplateError::TooLarge { limit: 1000 });
+        let fits = render_value_within(&config, &scope(), &mut Budget::new(2000)).unwrap();
+        assert_eq!(fits["a"].as_str().unwrap().len(), 600);
+    }
+
+    #[test]
+    fn loops_that_print_too_much_stop_at_the_budget() {
+        let text = "{% for a in range(5000) %}xxxxxxxxxx{% endfor %}";
+        let err = render_str_within(text, &scope(), &mut Budget::new(10_000)).unwrap_err();
+        assert_eq!(err, TemplateError::TooLarge { limit: 10_000 });
+    }
+
+    #[test]
     fn runaway_loops_run_out_of_fuel() {
         let text =
             "{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}";
@@ -289,12 +460,13 @@ mod properties {
             let compiled = check(&text);
             match render_str(&text, &scope) {
                 Ok(_) => {}
-                Err(TemplateError(message)) => {
+                Err(TemplateError::Invalid(message)) => {
                     prop_assert!(!message.is_empty());
                     if compiled.is_ok() {
                         prop_assert!(!message.contains("syntax error"), "{text}: {message}");
                     }
                 }
+                Err(TemplateError::TooLarge { .. }) => prop_assert!(false, "{text}: no budget was set"),
             }
         }
 

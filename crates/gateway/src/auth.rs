@@ -71,6 +71,10 @@ pub fn bearer(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     let (TenantScope::One(tenant), true) = (identity.tenant, identity.role.may_read()) else {
         return Err(ApiError::forbidden("a worker token may not call the API"));
     };
+    // After the token is verified: only a signed tenant claim spends a tenant's budget.
+    if let Some(limit) = &state.rate_limit {
+        limit.check(&tenant)?;
+    }
     let request_id = parts
         .headers
         .get("x-request-id")

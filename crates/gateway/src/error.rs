@@ -60,6 +60,8 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldError>,
+    /// `Retry-After` seconds of a 429.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -71,7 +73,29 @@ impl ApiError {
             title: code.title(),
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// 429: the caller's tenant spent its request budget; retry after `seconds`.
+    pub fn rate_limited(seconds: u64) -> Self {
+        let mut error = Self::new(
+            ErrorCode::RateLimited,
+            "too many requests for this tenant, retry later",
+        );
+        error.retry_after = Some(seconds);
+        error
+    }
+
+    /// 413 for a part of the body over its own limit, located by `path`.
+    pub fn too_large(path: impl Into<String>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::new(ErrorCode::PayloadTooLarge, message.clone())
+            .with_errors(vec![FieldError::new(path, message)])
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
@@ -116,6 +140,7 @@ impl ApiError {
             title: "Method Not Allowed",
             detail: "method not allowed on this resource".into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -193,6 +218,10 @@ impl IntoResponse for ApiError {
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            let seconds = self.retry_after.unwrap_or(u64::from(RETRY_AFTER_SECONDS));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

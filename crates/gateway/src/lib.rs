@@ -10,6 +10,7 @@ mod idempotency;
 mod mapping;
 mod metrics;
 mod openapi;
+mod rate_limit;
 mod routes;
 mod scheduler;
 mod search;
@@ -19,5 +20,6 @@ mod state;
 
 pub use error::{ApiError, GatewayError};
 pub use metrics::handle as metrics_handle;
-pub use settings::GatewaySettings;
+pub use rate_limit::RateSettings;
+pub use settings::{GatewaySettings, RequestLimits};
 pub use startup::Gateway;

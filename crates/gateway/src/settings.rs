@@ -15,6 +15,29 @@ pub struct GatewaySettings {
     pub scheduler_urls: Vec<String>,
     /// Largest request body accepted (413 above).
     pub body_limit_bytes: usize,
+    /// Limits on parts of a body, and the per-tenant request rate.
+    pub limits: RequestLimits,
+}
+
+/// What one request may carry and how often a tenant may ask.
+#[derive(Debug, Clone)]
+pub struct RequestLimits {
+    /// `MAX_EVENT_BYTES`: the largest event `data`, as JSON (413 above).
+    pub max_event_bytes: usize,
+    /// `MAX_VARIABLES_BYTES`: the largest `variables` of a new instance (413 above).
+    pub max_variables_bytes: usize,
+    /// `TENANT_RATE_LIMIT` / `TENANT_RATE_BURST`; `None` switches the limit off.
+    pub rate: Option<crate::rate_limit::RateSettings>,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: 256 * 1024,
+            max_variables_bytes: 1024 * 1024,
+            rate: None,
+        }
+    }
 }
 
 impl GatewaySettings {

@@ -53,6 +53,11 @@ impl Gateway {
             ),
             tickets: Arc::new(Tickets::new(&settings.tokens)),
             metrics: metrics::handle(),
+            limits: Arc::new(settings.limits.clone()),
+            rate_limit: settings
+                .limits
+                .rate
+                .map(|rate| Arc::new(crate::rate_limit::TenantRateLimit::new(rate))),
             streams_stopped,
         };
         let router = router(state, settings.body_limit_bytes);

@@ -18,7 +18,7 @@ use crate::committer::Committer;
 use crate::core::Core;
 use crate::lease::LeaseSigner;
 use crate::service::{GrpcAuth, TriggerApi, WorkerApi, WorkflowApi};
-use crate::{SchedulerError, SchedulerSettings, health, schedules, sweeper, tls};
+use crate::{SchedulerError, SchedulerSettings, health, retention, schedules, sweeper, tls};
 use identity::Verifier;
 use tower_http::validate_request::ValidateRequestHeaderLayer;
 
@@ -87,6 +87,10 @@ impl Scheduler {
             .map_err(reflection_error)?;
 
         let sweeper = tokio::spawn(sweeper::run(self.core.clone(), stop.clone()));
+        let retention =
+            self.core.settings.retention.map(|age| {
+                tokio::spawn(retention::run(self.core.store.clone(), age, stop.clone()))
+            });
         let health = tokio::spawn(health::watch_database(
             self.core.store.clone(),
             reporter,
@@ -137,6 +141,9 @@ impl Scheduler {
             .await;
         let _ = stop_sender.send(true);
         let _ = sweeper.await;
+        if let Some(retention) = retention {
+            let _ = retention.await;
+        }
         let _ = schedules.await;
         let _ = health.await;
         result.map_err(SchedulerError::from)

@@ -15,6 +15,7 @@ mod health;
 mod launch;
 mod lease;
 mod outbox;
+mod retention;
 mod schedules;
 mod secrets;
 mod service;

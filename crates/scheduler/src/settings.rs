@@ -25,6 +25,8 @@ pub struct SchedulerSettings {
     pub tls: Option<GrpcTls>,
     /// `GRPC_REFLECTION`: serve server reflection (to callers with a user token).
     pub reflection: bool,
+    /// `RETENTION_DAYS`: finished instances older than this are purged; `None` keeps them.
+    pub retention: Option<Duration>,
 }
 
 /// TLS on the gRPC port: PEM files read at start.

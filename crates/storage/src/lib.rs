@@ -15,6 +15,7 @@ mod queue;
 mod redis_bus;
 mod redis_conn;
 mod redis_queue;
+mod retention;
 mod search;
 mod sqlite;
 mod store;
@@ -30,6 +31,7 @@ pub use postgres::PostgresStore;
 pub use queue::{Delivery, EventBus, EventStream, JobQueue, StoredEvent};
 pub use redis_bus::RedisEventBus;
 pub use redis_queue::RedisQueue;
+pub use retention::Purged;
 pub use search::{SearchError, VariableFilter, check_disjoint as check_variable_filters};
 pub use sqlite::SqliteStore;
 pub use store::{

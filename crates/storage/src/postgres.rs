@@ -27,12 +27,18 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
+/// How long a call waits for a connection. Short: with Postgres down every new connection is
+/// refused at once and sqlx keeps retrying until this runs out, so it is how long a client
+/// waits for its 503 (was 10 s). A pool busy under load hands connections over in
+/// milliseconds, far inside it.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StorageError> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         Ok(Self { pool })
@@ -782,5 +788,14 @@ impl Store for PostgresStore {
 
     async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StorageError> {
         triggers::fire(self, firing).await
+    }
+
+    async fn purge(
+        &self,
+        finished_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<crate::Purged, StorageError> {
+        crate::retention::postgres::purge(&self.pool, finished_before, now, limit).await
     }
 }

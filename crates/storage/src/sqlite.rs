@@ -687,4 +687,13 @@ impl Store for SqliteStore {
     async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StorageError> {
         triggers::fire(self, firing).await
     }
+
+    async fn purge(
+        &self,
+        finished_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<crate::Purged, StorageError> {
+        crate::retention::sqlite::purge(&self.writer, finished_before, now, limit).await
+    }
 }

@@ -229,4 +229,14 @@ pub trait Store: Send + Sync {
     /// Claims one tick of a schedule and writes its instance, in one transaction. `false` when
     /// another scheduler claimed the tick first (or the trigger is gone): nothing was written.
     async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StorageError>;
+
+    /// Retention, one batch: deletes up to `limit` instances finished before
+    /// `finished_before` (with their steps, timers and idempotency keys) and up to `limit`
+    /// idempotency keys expired by `now`.
+    async fn purge(
+        &self,
+        finished_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<crate::Purged, StorageError>;
 }

@@ -12,6 +12,7 @@ mod scheduler;
 mod settings;
 mod worker;
 
+pub use actions::BreakerSettings;
 pub use error::WorkerError;
 pub use settings::WorkerSettings;
 pub use worker::Worker;

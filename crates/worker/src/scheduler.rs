@@ -209,5 +209,8 @@ fn refused_for_good(code: Code) -> bool {
             | Code::AlreadyExists
             | Code::PermissionDenied
             | Code::Unauthenticated
+            // Too large for the channel (a message limit): the same bytes never fit.
+            | Code::OutOfRange
+            | Code::ResourceExhausted
     )
 }

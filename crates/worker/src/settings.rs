@@ -24,6 +24,11 @@ pub struct WorkerSettings {
     pub token: String,
     /// `GRPC_TLS_*`: TLS for `https://` scheduler URLs.
     pub tls: Option<proto::ClientTls>,
+    /// `MAX_STEP_OUTPUT_BYTES`: the largest output a step may report (1 MiB), well below the
+    /// gRPC message limit, so a result always fits its report.
+    pub max_output_bytes: usize,
+    /// `CIRCUIT_BREAKER_FAILURES` / `CIRCUIT_BREAKER_COOLDOWN`: breakers per target host.
+    pub breaker: crate::actions::BreakerSettings,
 }
 
 impl Default for WorkerSettings {
@@ -38,6 +43,8 @@ impl Default for WorkerSettings {
             claim_after: Duration::from_secs(60),
             token: String::new(),
             tls: None,
+            max_output_bytes: 1 << 20,
+            breaker: crate::actions::BreakerSettings::default(),
         }
     }
 }
@@ -72,6 +79,17 @@ impl WorkerSettings {
             if settings.scheduler_urls.is_empty() {
                 return Err(invalid("SCHEDULER_URL", "names no endpoint"));
             }
+        }
+        if let Some(raw) = lookup("MAX_STEP_OUTPUT_BYTES") {
+            settings.max_output_bytes = match raw.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(invalid(
+                        "MAX_STEP_OUTPUT_BYTES",
+                        "must be a positive integer",
+                    ));
+                }
+            };
         }
         settings.smtp_url = lookup("SMTP_URL").filter(|url| !url.trim().is_empty());
         if let Some(raw) = lookup("HTTP_ACTION_ALLOW_PRIVATE") {

@@ -124,6 +124,8 @@ fn settings(scheduler_url: &str, concurrency: usize, claim_after: Duration) -> W
         claim_after,
         token: WORKER_TOKEN.to_owned(),
         tls: None,
+        max_output_bytes: 1 << 20,
+        breaker: worker::BreakerSettings::default(),
     }
 }
 

@@ -111,6 +111,7 @@ impl App {
                     tls,
                     scheduler_urls,
                     body_limit_bytes: settings.body_limit_bytes,
+                    limits: settings.limits.request_limits(),
                 },
                 events.clone(),
             )
@@ -213,12 +214,17 @@ fn scheduler_settings(
         engine: engine::Settings {
             step_retry_limit: settings.step_retry_limit,
             step_timeout_seconds: settings.step_timeout.as_secs_f64(),
+            max_render_bytes: settings.limits.max_render_bytes,
+            max_step_output_bytes: settings.limits.max_step_output_bytes,
+            max_buffered_event_bytes: settings.limits.max_buffered_event_bytes,
+            max_variables_bytes: settings.limits.max_variables_bytes,
             ..engine::Settings::default()
         },
         trigger_key,
         tokens: settings.token_rules()?,
         tls: settings.server_tls(),
         reflection: settings.grpc_reflection,
+        retention: settings.limits.retention,
     })
 }
 
@@ -241,6 +247,11 @@ fn worker_settings(
         claim_after: settings.job_lease,
         token,
         tls: Some(settings.client_tls()),
+        max_output_bytes: settings.limits.max_step_output_bytes,
+        breaker: worker::BreakerSettings {
+            failures: settings.limits.breaker_failures,
+            cooldown: settings.limits.breaker_cooldown,
+        },
     }
 }
 

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod limits;
+pub use limits::Limits;
+
 /// A variable that could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{name}: {reason}")]
@@ -65,6 +68,8 @@ pub struct Settings {
     pub metrics_port: Option<u16>,
     /// `TRIGGER_SECRET_KEY`, when given: see [`Settings::trigger_key`].
     pub trigger_secret_key: Option<scheduler::TriggerKey>,
+    /// Byte limits, tenant quotas, breakers (`config/limits.rs`).
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for Settings {
@@ -246,6 +251,7 @@ impl Settings {
             grpc_tls_client_ca: get("GRPC_TLS_CLIENT_CA").map(PathBuf::from),
             grpc_tls_ca: get("GRPC_TLS_CA").map(PathBuf::from),
             grpc_reflection: boolean(vars, "GRPC_REFLECTION", true)?,
+            limits: Limits::from_vars(vars)?,
         })
     }
 

@@ -85,13 +85,28 @@ fn parse_types(raw: Option<&str>) -> Result<Option<HashSet<EventType>>, ApiError
     Ok(Some(types))
 }
 
-fn last_event_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
+/// `Last-Event-ID`, which must be a stream id (`<millis>-<seq>` or `<millis>`): anything else
+/// is the client's mistake (400), not an unavailable bus.
+fn last_event_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let id = value.to_str().map(str::trim).unwrap_or("?");
+    let (millis, seq) = id.split_once('-').unwrap_or((id, "0"));
+    let number = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    match id {
+        "" => Ok(None),
+        _ if number(millis)
+            && number(seq)
+            && millis.parse::<u64>().is_ok()
+            && seq.parse::<u64>().is_ok() =>
+        {
+            Ok(Some(id.to_owned()))
+        }
+        _ => Err(ApiError::bad_request(
+            "Last-Event-ID must be an event id such as 1764158400000-0",
+        )),
+    }
 }
 
 /// All events of the caller's tenant, optionally narrowed by instance and type.
@@ -113,7 +128,7 @@ pub async fn all(
         instance_id: optional_uuid(q.instance_id.as_deref(), "instance_id")?,
         types: parse_types(q.kind.as_deref())?,
     };
-    stream(&state, filter, last_event_id(&headers)).await
+    stream(&state, filter, last_event_id(&headers)?).await
 }
 
 /// One instance's events; 404 when the instance is unknown to the caller's tenant.
@@ -145,7 +160,7 @@ pub async fn instance(
         instance_id: Some(id),
         types,
     };
-    stream(&state, filter, last_event_id(&headers)).await
+    stream(&state, filter, last_event_id(&headers)?).await
 }
 
 async fn stream(

@@ -25,6 +25,18 @@ pub fn variables_json(value: Option<serde_json::Value>, path: &str) -> Result<St
     }
 }
 
+/// A JSON text over `limit` bytes answers 413 located at `path`: every decision of the
+/// instance reads and writes it again.
+pub fn within(text: String, limit: usize, path: &str) -> Result<String, ApiError> {
+    if text.len() > limit {
+        return Err(ApiError::too_large(
+            path,
+            format!("{} bytes, more than the limit of {limit}", text.len()),
+        ));
+    }
+    Ok(text)
+}
+
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances", operation_id = "create_instance", request_body = CreateInstanceBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "answers the same instance (200) for a retry with the same body")),
     responses((status = 201, body = InstanceDto, description = "the new instance"), (status = 200, body = InstanceDto, description = "an earlier instance with this idempotency key"),
@@ -45,7 +57,11 @@ pub async fn create(
     let request = v1::CreateInstanceRequest {
         template_id: b.template_id.to_string(),
         version: b.version,
-        variables_json: variables_json(b.variables, "/variables")?,
+        variables_json: within(
+            variables_json(b.variables, "/variables")?,
+            state.limits.max_variables_bytes,
+            "/variables",
+        )?,
         start: b.start.unwrap_or(false),
         idempotency_key: idem.as_ref().map(|i| i.key.clone()),
         idempotency_fingerprint: idem.map(|i| i.fingerprint),
@@ -273,7 +289,11 @@ pub async fn send_event(
     let request = v1::SendEventRequest {
         instance_id: id.to_string(),
         event: b.event,
-        data_json: b.data.map(|d| d.to_string()).unwrap_or_default(),
+        data_json: within(
+            b.data.map(|d| d.to_string()).unwrap_or_default(),
+            state.limits.max_event_bytes,
+            "/data",
+        )?,
     };
     let answer = state
         .scheduler

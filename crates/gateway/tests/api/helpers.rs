@@ -54,6 +54,30 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(vec![url], peer, health, 1024 * 1024).await
 }
 
+/// The body limit and the per-request limits of a test gateway.
+pub struct AppLimits {
+    pub body_limit_bytes: usize,
+    pub request: gateway::RequestLimits,
+}
+
+impl From<usize> for AppLimits {
+    fn from(body_limit_bytes: usize) -> Self {
+        Self {
+            body_limit_bytes,
+            request: gateway::RequestLimits::default(),
+        }
+    }
+}
+
+pub async fn spawn_app_with_limits(request: gateway::RequestLimits) -> TestApp {
+    let (url, peer, health) = spawn_peer().await;
+    let limits = AppLimits {
+        body_limit_bytes: 1024 * 1024,
+        request,
+    };
+    spawn_with(vec![url], peer, health, limits).await
+}
+
 pub async fn spawn_app_with_limit(limit: usize) -> TestApp {
     let (url, peer, health) = spawn_peer().await;
     spawn_with(vec![url], peer, health, limit).await
@@ -81,8 +105,12 @@ async fn spawn_with(
     scheduler_urls: Vec<String>,
     peer: Arc<Peer>,
     health: tonic_health::server::HealthReporter,
-    body_limit_bytes: usize,
+    limits: impl Into<AppLimits>,
 ) -> TestApp {
+    let AppLimits {
+        body_limit_bytes,
+        request,
+    } = limits.into();
     let bus = Arc::new(MemoryEventBus::new());
     let settings = GatewaySettings {
         host: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -91,6 +119,7 @@ async fn spawn_with(
         tls: None,
         scheduler_urls,
         body_limit_bytes,
+        limits: request,
     };
     let gateway = Gateway::build(settings, bus.clone()).await.unwrap();
     let base = format!("http://127.0.0.1:{}", gateway.port());

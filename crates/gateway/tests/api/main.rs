@@ -4,6 +4,7 @@ mod errors;
 mod events;
 mod helpers;
 mod idempotency;
+mod limits;
 mod operations;
 mod peer;
 mod resources;

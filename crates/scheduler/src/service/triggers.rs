@@ -81,6 +81,17 @@ impl TriggerApi {
     }
 }
 
+/// A signature names one request (its timestamp and body, under one secret), so a signed call
+/// without an `Idempotency-Key` is kept under its signature: sent again, inside the tolerance
+/// window or not, it answers the instance the first call created, never a new one. The key
+/// starts with a space, which no `Idempotency-Key` a caller sends may hold, so the two never
+/// meet; idempotency keys outlive the 5-minute window by far, and past it the timestamp
+/// check refuses the call anyway.
+fn replay_key(template_id: Uuid, signature: &str) -> (String, String) {
+    let signature = signature.trim().to_ascii_lowercase();
+    (format!(" webhook:{template_id}:{signature}"), signature)
+}
+
 fn not_found(error: StorageError) -> SchedulerError {
     match error {
         StorageError::NotFound { .. } => SchedulerError::NotFound("trigger"),
@@ -270,9 +281,10 @@ impl TriggerService for TriggerApi {
             version: None,
             variables,
             start: true,
-            idempotency: body
-                .idempotency_key
-                .map(|key| (key, body.idempotency_fingerprint.unwrap_or_default())),
+            idempotency: Some(match body.idempotency_key {
+                Some(key) => (key, body.idempotency_fingerprint.unwrap_or_default()),
+                None => replay_key(template_id, &body.signature),
+            }),
             origin: serde_json::json!({ "trigger_id": trigger.id }),
         };
         let (instance, created) = launch::create_instance(&self.core, request).await?;

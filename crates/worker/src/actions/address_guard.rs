@@ -10,7 +10,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// The refusal, carried through reqwest's error chain so the action can report it by type.
 #[derive(Debug, thiserror::Error)]
-#[error("{host} resolves to {addr}, a loopback, private or link-local address")]
+#[error("{host} resolves to {addr}, which is not a globally reachable address")]
 pub(super) struct ForbiddenAddress {
     pub host: String,
     pub addr: IpAddr,
@@ -67,25 +67,54 @@ pub(super) fn is_forbidden(addr: IpAddr) -> bool {
     }
 }
 
+/// Only globally reachable addresses pass: every block of the IANA IPv4 special-purpose
+/// registry that is not globally reachable, plus the reserved 240.0.0.0/4, is refused. An
+/// allow-list of "global" is safer than a deny-list of "private": a range forgotten here fails
+/// closed.
 fn forbidden_v4(addr: Ipv4Addr) -> bool {
-    let [a, b, ..] = addr.octets();
-    addr.is_loopback()
-        || addr.is_private()
-        || addr.is_link_local()
-        || addr.is_unspecified()
-        || addr.is_broadcast()
-        || addr.is_multicast()
-        || a == 0 // "this network"
-        || (a == 100 && (64..128).contains(&b)) // CGNAT, 100.64.0.0/10
+    const BLOCKS: [([u8; 4], u8); 15] = [
+        ([0, 0, 0, 0], 8),       // "this network"
+        ([10, 0, 0, 0], 8),      // private
+        ([100, 64, 0, 0], 10),   // shared address space (CGNAT)
+        ([127, 0, 0, 0], 8),     // loopback
+        ([169, 254, 0, 0], 16),  // link-local, cloud metadata
+        ([172, 16, 0, 0], 12),   // private
+        ([192, 0, 0, 0], 24),    // IETF protocol assignments
+        ([192, 0, 2, 0], 24),    // TEST-NET-1
+        ([192, 88, 99, 0], 24),  // 6to4 relay anycast (deprecated)
+        ([192, 168, 0, 0], 16),  // private
+        ([198, 18, 0, 0], 15),   // benchmarking
+        ([198, 51, 100, 0], 24), // TEST-NET-2
+        ([203, 0, 113, 0], 24),  // TEST-NET-3
+        ([224, 0, 0, 0], 4),     // multicast
+        ([240, 0, 0, 0], 4),     // reserved, and the broadcast address
+    ];
+    let bits = u32::from(addr);
+    BLOCKS.iter().any(|(net, len)| {
+        let mask = u32::MAX << (32 - u32::from(*len));
+        bits & mask == u32::from(Ipv4Addr::from(*net)) & mask
+    })
 }
 
+/// IPv6 passes only inside global unicast, 2000::/3, and outside its special-purpose blocks
+/// there; everything else (loopback, unspecified, `::/96` IPv4-compatible, NAT64
+/// `64:ff9b::/96` and `64:ff9b:1::/48`, discard, unique local, link-local, site-local
+/// `fec0::/10`, multicast) lies outside 2000::/3. The blocks below embed or translate IPv4
+/// (Teredo `2001::/32`, 6to4 `2002::/16`) or are not routed at all.
 fn forbidden_v6(addr: Ipv6Addr) -> bool {
-    let first = addr.segments()[0];
-    addr.is_loopback()
-        || addr.is_unspecified()
-        || addr.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7
-        || (first & 0xffc0) == 0xfe80 // link-local, fe80::/10
+    const BLOCKS: [(u128, u8); 4] = [
+        (0x2001_0000 << 96, 23), // IETF protocol assignments, Teredo 2001::/32 among them
+        (0x2001_0db8 << 96, 32), // documentation
+        (0x2002 << 112, 16),     // 6to4
+        (0x3fff << 112, 20),     // documentation
+    ];
+    let bits = u128::from(addr);
+    let global_unicast = bits >> 125 == 0b001;
+    !global_unicast
+        || BLOCKS.iter().any(|(net, len)| {
+            let mask = u128::MAX << (128 - u32::from(*len));
+            bits & mask == net & mask
+        })
 }
 
 #[cfg(test)]
@@ -115,6 +144,29 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            // The ranges that embed or translate IPv4, and the other special-purpose blocks.
+            "64:ff9b::7f00:1",
+            "64:ff9b::808:808",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2002:808:808::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::1",
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "fec0::1",
+            "100::1",
+            "ff02::1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "240.0.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
         ] {
             assert!(forbidden(addr), "{addr} should be forbidden");
         }
@@ -128,6 +180,10 @@ mod tests {
             "172.32.0.1",
             "100.128.0.1",
             "2606:4700::1111",
+            "2a00:1450:4001:82a::200e",
+            "198.20.0.1",
+            "192.0.1.1",
+            "223.255.255.255",
         ] {
             assert!(!forbidden(addr), "{addr} should be allowed");
         }

@@ -1,0 +1,3 @@
+-- Retention finds finished instances by age (RETENTION_DAYS).
+CREATE INDEX instances_completed_idx ON workflow.instances (completed_at)
+    WHERE completed_at IS NOT NULL;
