@@ -514,23 +514,28 @@ async fn jobs_reach_their_own_tenants_workers_with_a_lease(backend: Backend) {
         .expect("the right lease token is accepted")
         .into_inner();
     assert!(accepted.accepted);
+    wait_completed(&app, &acme, &instance_id).await;
+    let (_, steps) = app_get_as(
+        &app,
+        &acme,
+        &format!("/api/v1/instances/{instance_id}/steps"),
+    )
+    .await;
+    assert_eq!(steps["items"][0]["output"]["charged"], true, "{steps}");
+}
+on_both_backends!(jobs_reach_their_own_tenants_workers_with_a_lease);
+
+/// Waits until the instance, read as `token`'s tenant, has completed.
+async fn wait_completed(app: &TestApp, token: &str, instance_id: &str) {
     for _ in 0..200 {
-        let (_, body) = app_get_as(&app, &acme, &format!("/api/v1/instances/{instance_id}")).await;
+        let (_, body) = app_get_as(app, token, &format!("/api/v1/instances/{instance_id}")).await;
         if body["status"] == "completed" {
-            let (_, steps) = app_get_as(
-                &app,
-                &acme,
-                &format!("/api/v1/instances/{instance_id}/steps"),
-            )
-            .await;
-            assert_eq!(steps["items"][0]["output"]["charged"], true, "{steps}");
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("the instance never completed");
+    panic!("instance {instance_id} never completed");
 }
-on_both_backends!(jobs_reach_their_own_tenants_workers_with_a_lease);
 
 async fn app_get_as(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     let response = app
@@ -658,14 +663,7 @@ async fn the_next_job_comes_in_the_answer_and_survives_a_lost_worker(backend: Ba
         ))
         .await
         .unwrap();
-    for _ in 0..200 {
-        let (_, body) = app_get_as(&app, &acme, &format!("/api/v1/instances/{instance_id}")).await;
-        if body["status"] == "completed" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the instance never completed");
+    wait_completed(&app, &acme, &instance_id).await;
 }
 on_both_backends!(the_next_job_comes_in_the_answer_and_survives_a_lost_worker);
 
@@ -700,13 +698,6 @@ async fn no_job_is_handed_over_on_a_queue_the_worker_may_not_read(backend: Backe
         .unwrap()
         .into_inner();
     assert!(answer.next_jobs.is_empty(), "{answer:?}");
-    for _ in 0..200 {
-        let (_, body) = app_get_as(&app, &acme, &format!("/api/v1/instances/{instance_id}")).await;
-        if body["status"] == "completed" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the instance never completed");
+    wait_completed(&app, &acme, &instance_id).await;
 }
 on_both_backends!(no_job_is_handed_over_on_a_queue_the_worker_may_not_read);
