@@ -152,11 +152,15 @@ impl ApiError {
         &self.errors
     }
 
-    /// Maps a scheduler answer: the status code through the shared [`ErrorCode`] table, the
+    /// Maps a scheduler answer: the code named by its `google.rpc.ErrorInfo` reason (or, from a
+    /// peer that sends none, the status code through the shared [`ErrorCode`] table), the
     /// field violations of a `google.rpc.BadRequest` detail into `errors` as they are (the
     /// scheduler already sends full JSON pointers).
     pub fn from_status(status: &tonic::Status) -> Self {
-        let code = ErrorCode::from_grpc_code(status.code() as i32);
+        let code = status
+            .get_details_error_info()
+            .and_then(|info| ErrorCode::from_reason(&info.reason))
+            .unwrap_or_else(|| ErrorCode::from_grpc_code(status.code() as i32));
         match code {
             ErrorCode::Internal => {
                 tracing::error!(grpc.code = ?status.code(), grpc.message = status.message(), "scheduler call failed");
@@ -224,5 +228,42 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::ErrorDetails;
+
+    /// What the scheduler sends for `code` (see `scheduler::error`): the gRPC status code of
+    /// the shared table and the code itself as the ErrorInfo reason.
+    fn scheduler_status(code: ErrorCode) -> tonic::Status {
+        let details = ErrorDetails::with_error_info(
+            code.as_str(),
+            "chorus.workflow",
+            std::collections::HashMap::new(),
+        );
+        tonic::Status::with_error_details(
+            tonic::Code::from_i32(code.grpc_code()),
+            "message",
+            details,
+        )
+    }
+
+    #[test]
+    fn every_code_comes_back_with_its_own_http_status() {
+        for code in ErrorCode::ALL {
+            let error = ApiError::from_status(&scheduler_status(code));
+            assert_eq!(error.status().as_u16(), code.http_status(), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn a_status_without_error_info_falls_back_to_the_code_table() {
+        let error = ApiError::from_status(&tonic::Status::not_found("gone"));
+        assert_eq!(error.status(), StatusCode::NOT_FOUND);
+        let error = ApiError::from_status(&tonic::Status::unavailable("down"));
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

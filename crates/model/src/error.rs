@@ -71,6 +71,28 @@ impl ErrorCode {
         }
     }
 
+    /// Every code, for round-trip tests and documentation.
+    pub const ALL: [Self; 11] = [
+        Self::BadRequest,
+        Self::Unauthenticated,
+        Self::PermissionDenied,
+        Self::NotFound,
+        Self::Conflict,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::Invalid,
+        Self::RateLimited,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The code named by [`ErrorCode::as_str`]; how a code crosses gRPC intact (the scheduler
+    /// sends it as the `reason` of a `google.rpc.ErrorInfo` detail, since several codes share
+    /// one gRPC status code).
+    pub fn from_reason(reason: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == reason)
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Self::BadRequest => "Bad Request",
