@@ -31,7 +31,19 @@ struct Shared {
     grpc_port: u16,
 }
 
+/// Each service logs to `<temp>/<redis prefix>-<name>.log`, kept for a failure's reader.
+fn log_file(shared: &Shared, name: &str) -> Stdio {
+    let path = std::env::temp_dir().join(format!("{}-{name}.log", shared.redis_prefix));
+    std::fs::File::create(&path)
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
+}
+
 fn service(shared: &Shared, subcommand: &str, extra: &[(&str, String)]) -> Child {
+    service_named(shared, subcommand, subcommand, extra)
+}
+
+fn service_named(shared: &Shared, subcommand: &str, name: &str, extra: &[(&str, String)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_workflow-engine"));
     command
         .arg(subcommand)
@@ -52,7 +64,7 @@ fn service(shared: &Shared, subcommand: &str, extra: &[(&str, String)]) -> Child
         .env("LOG_FORMAT", "json")
         .env("HTTP_ACTION_ALLOW_PRIVATE", "true")
         .env("WORKFLOW_CHECK_INTERVAL", "1")
-        .stdout(Stdio::null())
+        .stdout(log_file(shared, name))
         .stderr(Stdio::null())
         .kill_on_drop(true);
     for (name, value) in extra {
@@ -61,10 +73,11 @@ fn service(shared: &Shared, subcommand: &str, extra: &[(&str, String)]) -> Child
     command.spawn().expect("the binary starts")
 }
 
-fn worker(shared: &Shared) -> Child {
-    service(
+fn worker(shared: &Shared, name: &str) -> Child {
+    service_named(
         shared,
         "worker",
+        name,
         &[
             ("WORKER_TOKEN", common::worker_token(None, None)),
             // The grace a stopping worker gives its running steps.
@@ -186,7 +199,7 @@ async fn sigterm_lets_a_worker_finish_its_step_and_every_service_exits_0() {
             .is_ok_and(|response| response.status() == 200)
     })
     .await;
-    let mut first_worker = worker(&shared);
+    let mut first_worker = worker(&shared, "worker-1");
 
     let (slow_port, hits) = slow_endpoint().await;
     let definition = json!({"steps": [
@@ -224,7 +237,7 @@ async fn sigterm_lets_a_worker_finish_its_step_and_every_service_exits_0() {
         "the step in flight finished and was reported before the worker exited: {reported:?}"
     );
 
-    let mut second_worker = worker(&shared);
+    let mut second_worker = worker(&shared, "worker-2");
     wait_until("the instance completed", || async {
         let (_, body) = call(
             reqwest::Method::GET,
