@@ -316,10 +316,10 @@ async fn measure_mode(
 }
 
 /// JSON logs at `warn` unless `RUST_LOG` says otherwise (the search benchmark's storage calls
-/// log through it).
+/// log through it); sqlx's slow-statement warnings only echo a `DROP DATABASE` taking its time.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx::query=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .json()
