@@ -52,10 +52,12 @@ bindir:
 release:
 	$(CARGO) build --release --bin workflow-engine
 
-# The engine's speed as the product states it: per-step overhead and steps per second against
-# pgbench on the same server, and the instance search over 1 000 000 rows (docs/benchmark.md).
-# `make bench BENCH_ARGS="--instances 1000"`, `make bench BENCH_ARGS=--search-only`.
+# The engine's speed as the product states it, on the reference engines' scenarios: the release
+# binary as split services and embedded, S1 per-step latency, S2 steps/s against pgbench in the
+# same sitting, scale scenarios, and the instance search over 1 000 000 rows (docs/benchmark.md).
+# `make bench BENCH_ARGS=--quick`, `make bench BENCH_ARGS="--only s1,s2 --mode split"`.
 BENCH_ARGS ?=
 bench:
 	./scripts/ensure-services.sh
+	$(CARGO) build --release --bin workflow-engine
 	$(CARGO) run --release -p bench -- $(BENCH_ARGS)

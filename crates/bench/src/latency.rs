@@ -1,82 +1,88 @@
-//! Latency: one instance at a time on an otherwise idle engine, timed by the engine's own
-//! timestamps, so that the benchmark's polling does not enter the figures.
+//! S1, latency: a chain of `noop` steps, one instance at a time on an otherwise idle engine,
+//! after a warm-up. Per step = (start call -> completion seen by the client) / steps; the median
+//! of the runs is the figure, as the peers' benchmarks compute it. The tail comes from the
+//! engine's own step timestamps: each step execution's `created_at` to the next one's (the full
+//! cycle of one step), over every step of every run, so it has enough samples for a p99.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use serde::Serialize;
 
 use crate::client::{Client, StepExecution};
-use crate::stats::{Summary, millis, summarize};
+use crate::stats::{Summary, median, millis, summarize};
+use crate::watch::Watch;
 
 #[derive(Debug, Serialize)]
-pub struct LatencyReport {
-    pub instances: usize,
-    pub steps_per_instance: usize,
-    /// Instance `completed_at - started_at`.
-    pub instance_ms: Summary,
-    /// Instance duration / steps: the mean overhead per step of a lone instance.
-    pub per_step_ms: f64,
-    /// From one step's `created_at` to the next one's: the full cycle of one step.
+pub struct S1Report {
+    pub steps: usize,
+    pub warmup_runs: usize,
+    /// Each run's (start call -> completion event) / steps, client clock.
+    pub runs_ms_per_step: Vec<f64>,
+    pub median_ms_per_step: f64,
+    /// One step's `created_at` to the next step's, engine clock, every run.
     pub step_cycle_ms: Summary,
-    /// `created_at` to `completed_at` of one execution: commit, hand-off to the queue, delivery,
-    /// the action, the result's trip back, the decision. (The engine records `started_at` at
-    /// the decision unless a heartbeat came, so it does not split this further.)
-    pub execution_ms: Summary,
+    /// Runs whose completion the stream missed and a GET found.
+    pub polled: usize,
 }
 
-pub async fn measure(
+pub struct S1Plan {
+    pub steps: usize,
+    pub warmup_runs: usize,
+    pub runs: usize,
+    pub timeout: Duration,
+}
+
+pub async fn run(
     client: &Client,
+    watch: &Watch,
     template_id: &str,
-    steps: usize,
-    runs: usize,
-    poll: Duration,
-) -> anyhow::Result<LatencyReport> {
-    let mut instance_ms = Vec::new();
-    let mut cycle_ms = Vec::new();
-    let mut execution_ms = Vec::new();
-    for _ in 0..runs {
-        let started = client.start_instance(template_id).await?;
-        let finished = loop {
-            tokio::time::sleep(poll).await;
-            let instance = client.instance(&started.id).await?;
-            if instance.is_finished() {
-                break instance;
-            }
-        };
-        if finished.status != "completed" {
-            bail!("instance {} ended {}", finished.id, finished.status);
-        }
-        if let (Some(start), Some(end)) = (finished.started_at, finished.completed_at) {
-            instance_ms.push(millis(end - start));
-        }
-        let executions = client.steps(&finished.id).await?;
-        collect_step_times(&executions, &mut cycle_ms, &mut execution_ms);
+    plan: &S1Plan,
+) -> anyhow::Result<S1Report> {
+    for _ in 0..plan.warmup_runs {
+        one(client, watch, template_id, plan).await?;
     }
-    let instance_summary = summarize(&instance_ms);
-    Ok(LatencyReport {
-        instances: runs,
-        steps_per_instance: steps,
-        per_step_ms: instance_summary.mean_ms / steps.max(1) as f64,
-        instance_ms: instance_summary,
-        step_cycle_ms: summarize(&cycle_ms),
-        execution_ms: summarize(&execution_ms),
+    let mut per_step = Vec::with_capacity(plan.runs);
+    let mut cycles = Vec::new();
+    let mut polled = 0;
+    for _ in 0..plan.runs {
+        let (ms, id, was_polled) = one(client, watch, template_id, plan).await?;
+        per_step.push(ms / plan.steps as f64);
+        polled += usize::from(was_polled);
+        collect_cycles(&client.steps(&id).await?, &mut cycles);
+    }
+    Ok(S1Report {
+        steps: plan.steps,
+        warmup_runs: plan.warmup_runs,
+        median_ms_per_step: median(&per_step),
+        runs_ms_per_step: per_step,
+        step_cycle_ms: summarize(&cycles),
+        polled,
     })
 }
 
-/// The engine's own timestamps of each step execution.
-fn collect_step_times(
-    executions: &[StepExecution],
-    cycle: &mut Vec<f64>,
-    execution: &mut Vec<f64>,
-) {
-    for pair in executions.windows(2) {
-        cycle.push(millis(pair[1].created_at - pair[0].created_at));
+/// One lone instance: its client-seen duration in ms, its id, whether it was found by asking.
+async fn one(
+    client: &Client,
+    watch: &Watch,
+    template_id: &str,
+    plan: &S1Plan,
+) -> anyhow::Result<(f64, String, bool)> {
+    let began = Instant::now();
+    let started = client.start_instance(template_id).await?;
+    let ids = [started.id];
+    let outcome = watch.wait_for(client, &ids, plan.timeout).await?;
+    if outcome.failed > 0 {
+        bail!("the S1 instance {} did not complete", ids[0]);
     }
-    for step in executions.iter().filter(|e| e.status == "completed") {
-        if let Some(completed) = step.completed_at {
-            execution.push(millis(completed - step.created_at));
-        }
+    let ms = outcome.last_seen.duration_since(began).as_secs_f64() * 1000.0;
+    let [id] = ids;
+    Ok((ms, id, outcome.polled > 0))
+}
+
+fn collect_cycles(executions: &[StepExecution], cycles: &mut Vec<f64>) {
+    for pair in executions.windows(2) {
+        cycles.push(millis(pair[1].created_at - pair[0].created_at));
     }
 }
 
@@ -90,24 +96,13 @@ mod tests {
         DateTime::from_timestamp_millis(1_700_000_000_000 + ms).unwrap()
     }
 
-    fn execution(status: &str, created: i64, completed: i64) -> StepExecution {
-        StepExecution {
-            status: status.into(),
-            created_at: at(created),
-            completed_at: Some(at(completed)),
-        }
-    }
-
     #[test]
-    fn step_times_come_from_the_recorded_timestamps() {
-        let executions = [
-            execution("completed", 0, 3),
-            execution("completed", 3, 5),
-            execution("failed", 7, 20),
-        ];
-        let (mut cycle, mut execution_ms) = (Vec::new(), Vec::new());
-        collect_step_times(&executions, &mut cycle, &mut execution_ms);
-        assert_eq!(cycle, [3.0, 4.0]);
-        assert_eq!(execution_ms, [3.0, 2.0]);
+    fn cycles_come_from_the_recorded_timestamps() {
+        let execution = |created| StepExecution {
+            created_at: at(created),
+        };
+        let mut cycles = Vec::new();
+        collect_cycles(&[execution(0), execution(3), execution(7)], &mut cycles);
+        assert_eq!(cycles, [3.0, 4.0]);
     }
 }

@@ -1,235 +1,325 @@
-//! `bench`: measures the engine the way the product promises it, per-step overhead with every
-//! step durable in Postgres and steps per second against pgbench's TPS on the same server. It
-//! runs the distributed engine (gateway, scheduler, worker over Postgres and Redis) in this
-//! process, drives it through the REST API like any client, and writes the figures to
-//! `bench-results.json` in the target directory. Run it with `make bench`.
+//! `bench`: measures the engine the way the product promises it and the way the reference
+//! engines were measured (`../shared/peers/README.md`): S1 per-step latency, S2 steps per
+//! second against pgbench's TPS in the same sitting, and the scale scenarios (a wide parallel
+//! step, a mass release of waiting instances, the scheduler's memory with very many waiting),
+//! plus the instance search at 1 000 000 rows. The engine is the release binary, started as
+//! deployed (split services, and embedded) and driven only through its REST API; the figures go
+//! to one table and to `bench-results.json` in the target directory. Run it with `make bench`.
 
 mod client;
 mod engine;
 mod latency;
 mod load;
+mod options;
 mod pgbench;
 mod probes;
+mod procfs;
 mod report;
+mod scale;
 mod search;
 mod stats;
+mod watch;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
 use sqlx::{Connection, PgConnection};
 
 use crate::client::Client;
-use crate::engine::Engine;
-use crate::report::{Config, Results};
-
-#[derive(Parser)]
-#[command(
-    name = "bench",
-    about = "Measures the engine's per-step overhead and throughput"
-)]
-struct Cli {
-    /// `noop` action steps in the chain each instance runs.
-    #[arg(long, default_value_t = 20)]
-    steps: usize,
-    /// Instances in the throughput run.
-    #[arg(long, default_value_t = 200)]
-    instances: usize,
-    /// Instances in flight at once in the throughput run (default: all of them).
-    #[arg(long)]
-    concurrency: Option<usize>,
-    /// Instances run one at a time, alone, for the latency figures.
-    #[arg(long, default_value_t = 10)]
-    latency_runs: usize,
-    /// How often the benchmark asks which instances have finished.
-    #[arg(long, default_value_t = 50)]
-    poll_ms: u64,
-    /// Give up on the throughput run after this long.
-    #[arg(long, default_value_t = 600)]
-    timeout_secs: u64,
-    /// Engine settings, as the environment would give them (`--set WORKER_CONCURRENCY=32`).
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = setting)]
-    settings: Vec<(String, String)>,
-    /// Length of the pgbench run.
-    #[arg(long, default_value_t = 10)]
-    pgbench_seconds: u32,
-    /// Skip the pgbench comparison.
-    #[arg(long)]
-    no_pgbench: bool,
-    /// Where the results go (default: `bench-results.json` in the target directory).
-    #[arg(long)]
-    output: Option<PathBuf>,
-    /// Keep the engine's and the scratch database (their names are printed).
-    #[arg(long)]
-    keep_databases: bool,
-    /// Instances in the search benchmark's database (`GET /instances` filters on Postgres).
-    #[arg(long, default_value_t = 1_000_000)]
-    search_rows: u64,
-    /// Queries per filter shape in the search benchmark.
-    #[arg(long, default_value_t = 200)]
-    search_queries: usize,
-    /// Skip the search benchmark.
-    #[arg(long)]
-    no_search: bool,
-    /// Run only the search benchmark.
-    #[arg(long)]
-    search_only: bool,
-}
-
-fn setting(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("'{text}' is not NAME=VALUE"))?;
-    Ok((name.trim().to_owned(), value.to_owned()))
-}
+use crate::engine::{Engine, Paths};
+use crate::options::{Cli, EngineMode, Plan, Scenario};
+use crate::report::{ModeResults, Results};
+use crate::watch::Watch;
 
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
-    if cli.steps == 0 || cli.instances == 0 {
-        bail!("--steps and --instances must be at least 1");
-    }
-    let concurrency = cli
-        .concurrency
-        .unwrap_or(cli.instances)
-        .clamp(1, cli.instances);
-    let poll = Duration::from_millis(cli.poll_ms.max(1));
-    if cli.search_only {
-        return search_benchmark(cli.search_rows, cli.search_queries, cli.keep_databases).await;
-    }
-
-    eprintln!("bench: starting the engine (scheduler, worker, gateway over postgres and redis)");
-    let engine = Engine::start(&cli.settings).await?;
-    let client = Client::new(&engine.base_url, engine::JWT_SECRET)?;
-    client.wait_healthy().await?;
-    let template_id = client
-        .create_chain_template(&format!("bench-chain-{}", cli.steps), cli.steps)
-        .await?;
-
-    // Warms the definition cache, the connection pools and the consumer group.
-    latency::measure(&client, &template_id, cli.steps, 2, poll).await?;
-    eprintln!(
-        "bench: latency, {} instances of {} steps one at a time",
-        cli.latency_runs, cli.steps
-    );
-    let latency =
-        latency::measure(&client, &template_id, cli.steps, cli.latency_runs, poll).await?;
-
-    eprintln!(
-        "bench: throughput, {} instances of {} steps, {concurrency} in flight",
-        cli.instances, cli.steps
-    );
-    let before = probes::counters(&engine.database_url).await?;
-    let plan = load::LoadPlan {
-        steps: cli.steps,
-        instances: cli.instances,
-        concurrency,
-        poll,
-        timeout: Duration::from_secs(cli.timeout_secs),
-    };
-    let load = load::run(&client, &template_id, &plan).await?;
-    // Backends publish their counts up to a second late.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let database = probes::counters(&engine.database_url).await?.since(before);
-    let engine_database = engine.database_url.clone();
-    engine.stop();
-
-    let scratch = testkit::fresh_postgres_url().await?;
-    eprintln!("bench: round-trip floors of postgres and redis");
-    let floors = probes::floors(&scratch, &testkit::redis_url()).await?;
-    let pgbench = if cli.no_pgbench {
-        None
-    } else {
-        match pgbench::find() {
-            None => {
-                eprintln!(
-                    "bench: pgbench not found on PATH or in /usr/lib/postgresql: no comparison"
-                );
-                None
-            }
-            Some(binary) => {
-                eprintln!(
-                    "bench: pgbench -c 8 -j 2 -T {} ({})",
-                    cli.pgbench_seconds,
-                    binary.display()
-                );
-                Some(pgbench::run(binary, &scratch, cli.pgbench_seconds).await?)
-            }
+    let plan = match cli.plan() {
+        Ok(plan) => plan,
+        Err(message) => {
+            eprintln!("bench: {message}");
+            return ExitCode::from(2);
         }
     };
-
-    let results = Results::new(
-        Config {
-            steps: cli.steps,
-            instances: cli.instances,
-            concurrency,
-            latency_runs: cli.latency_runs,
-            poll_ms: cli.poll_ms,
-            engine_settings: cli
-                .settings
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect(),
+    init_logging();
+    // Dropping the run on an interrupt drops the engine, whose children are killed with it.
+    tokio::select! {
+        result = run(&cli, &plan) => match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("bench: {error:#}");
+                ExitCode::FAILURE
+            }
         },
-        latency,
-        load,
-        database,
-        floors,
-        pgbench,
-    );
-    println!("{}", results.table());
-    let output = cli.output.unwrap_or_else(default_output);
-    if let Some(dir) = output.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("bench: interrupted; the engine's processes are stopped");
+            ExitCode::FAILURE
+        }
     }
-    std::fs::write(&output, serde_json::to_string_pretty(&results)? + "\n")
-        .with_context(|| format!("writing {}", output.display()))?;
-    println!("results written to {}", output.display());
+}
 
-    if !cli.no_search {
-        search_benchmark(cli.search_rows, cli.search_queries, cli.keep_databases).await?;
-    }
+async fn run(cli: &Cli, plan: &Plan) -> anyhow::Result<()> {
+    let target = target_dir();
+    let paths = Paths {
+        binary: cli
+            .binary
+            .clone()
+            .unwrap_or_else(|| target.join("release/workflow-engine")),
+        logs: target.join("bench-logs"),
+        scratch: target.join("bench-scratch"),
+    };
+    let mut databases = Vec::new();
+    let measured = measure(cli, plan, &paths, &mut databases).await;
     if cli.keep_databases {
-        println!("databases kept: {engine_database} {scratch}");
+        if !databases.is_empty() {
+            println!("databases kept: {}", databases.join(" "));
+        }
     } else {
-        for url in [&engine_database, &scratch] {
+        for url in &databases {
             if let Err(error) = drop_database(url).await {
                 eprintln!("bench: could not drop {url}: {error:#}");
             }
         }
     }
-    Ok(())
-}
-
-/// The instance search at size (`search.rs`): its own database, its own results file.
-async fn search_benchmark(rows: u64, queries: usize, keep: bool) -> anyhow::Result<()> {
-    let (report, url) = search::run(rows, queries.max(1)).await?;
-    println!("{}", search::table(&report));
-    let output = default_output().with_file_name("bench-search-results.json");
+    let results = measured?;
+    println!("{}", results.table());
+    if let Some(search) = &results.search {
+        println!("{}", search::table(search));
+    }
+    let output = cli
+        .output
+        .clone()
+        .unwrap_or_else(|| target.join("bench-results.json"));
     if let Some(dir) = output.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&output, serde_json::to_string_pretty(&report)? + "\n")
+    std::fs::write(&output, serde_json::to_string_pretty(&results)? + "\n")
         .with_context(|| format!("writing {}", output.display()))?;
-    println!("search results written to {}", output.display());
-    if keep {
-        println!("search database kept: {url}");
-    } else if let Err(error) = drop_database(&url).await {
-        eprintln!("bench: could not drop {url}: {error:#}");
-    }
+    println!(
+        "results written to {}; engine logs in {}",
+        output.display(),
+        paths.logs.display()
+    );
     Ok(())
 }
 
-/// JSON logs at `warn` unless `RUST_LOG` says otherwise: the engine's per-step `info` lines
-/// would otherwise be part of what is measured.
+/// Every part of the plan; the databases it makes are added to `databases` as soon as they
+/// exist, so the caller drops them whatever happens.
+async fn measure(
+    cli: &Cli,
+    plan: &Plan,
+    paths: &Paths,
+    databases: &mut Vec<String>,
+) -> anyhow::Result<Results> {
+    let mut results = Results {
+        started_at: chrono::Utc::now(),
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        load_average_start: procfs::load_average(),
+        load_average_end: None,
+        engine_settings: cli
+            .settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        modes: Vec::new(),
+        pgbench: None,
+        floors: None,
+        per_step_aim_ms: None,
+        search: None,
+    };
+    if plan.needs_engine() {
+        for mode in &plan.modes {
+            let figures = measure_mode(*mode, plan, paths, &cli.settings, databases)
+                .await
+                .with_context(|| format!("{} mode", mode.name()))?;
+            results.modes.push(figures);
+        }
+    }
+    if plan.runs(Scenario::Pgbench) {
+        let scratch = testkit::fresh_postgres_url().await?;
+        databases.push(scratch.clone());
+        eprintln!("bench: round-trip floors of postgres and redis");
+        results.floors = Some(probes::floors(&scratch, &testkit::redis_url()).await?);
+        match pgbench::find() {
+            None => {
+                eprintln!("bench: pgbench not found on PATH or in /usr/lib/postgresql: skipped")
+            }
+            Some(binary) => {
+                eprintln!(
+                    "bench: pgbench -s {} -c 8 -j 2 -T {}, then one client -T {} ({})",
+                    pgbench::SCALE,
+                    plan.pgbench_seconds,
+                    plan.floor_seconds,
+                    binary.display()
+                );
+                results.pgbench = Some(
+                    pgbench::run(
+                        binary,
+                        &scratch,
+                        plan.pgbench_seconds,
+                        plan.floor_seconds,
+                        &paths.scratch,
+                    )
+                    .await?,
+                );
+            }
+        }
+    }
+    if plan.runs(Scenario::Search) {
+        let (report, url) = search::run(plan.search_rows, plan.search_queries).await?;
+        databases.push(url);
+        results.search = Some(report);
+    }
+    results.load_average_end = procfs::load_average();
+    results.finish();
+    Ok(results)
+}
+
+async fn measure_mode(
+    mode: EngineMode,
+    plan: &Plan,
+    paths: &Paths,
+    settings: &[(String, String)],
+    databases: &mut Vec<String>,
+) -> anyhow::Result<ModeResults> {
+    eprintln!("bench: {}: starting the engine", mode.name());
+    let mut engine = Engine::start(mode, paths, settings).await?;
+    databases.extend(engine.database_url.clone());
+    let client = Arc::new(Client::new(&engine.base_url, &engine.token));
+    let watch = Watch::open(client.clone()).await?;
+    let mut figures = ModeResults::new(mode.name());
+    figures.rss_at_start_kib = engine.rss_kib();
+    let name = mode.name();
+
+    if plan.runs(Scenario::S1) {
+        eprintln!(
+            "bench: {name}: S1, {} warm-up and {} lone runs of {} steps",
+            plan.s1_warmup_runs, plan.s1_runs, plan.s1_steps
+        );
+        let template = client
+            .create_template("bench-s1", client::chain(plan.s1_steps))
+            .await?;
+        let s1 = latency::S1Plan {
+            steps: plan.s1_steps,
+            warmup_runs: plan.s1_warmup_runs,
+            runs: plan.s1_runs,
+            timeout: plan.timeout,
+        };
+        figures.s1 = Some(latency::run(&client, &watch, &template, &s1).await?);
+        engine.check_alive()?;
+    }
+    if plan.runs(Scenario::S2) {
+        eprintln!(
+            "bench: {name}: S2, {} instances of {} steps from {} clients (after a warm-up run)",
+            plan.s2_instances, plan.s2_steps, plan.s2_clients
+        );
+        let template = client
+            .create_template("bench-s2", client::chain(plan.s2_steps))
+            .await?;
+        let s2 = load::S2Plan {
+            instances: plan.s2_instances,
+            steps: plan.s2_steps,
+            clients: plan.s2_clients,
+            timeout: plan.timeout,
+        };
+        load::run(&client, &watch, &template, &s2).await?;
+        let counters = match &engine.database_url {
+            Some(url) => Some((url.clone(), probes::counters(url).await?)),
+            None => None,
+        };
+        let cpu_before = engine.cpu_ms();
+        let report = load::run(&client, &watch, &template, &s2).await?;
+        let steps = report.instances * report.steps_per_instance;
+        if let (Some(before), Some(after)) = (cpu_before, engine.cpu_ms()) {
+            figures.s2_engine_cpu_ms_per_step = Some((after - before) / steps as f64);
+        }
+        if let Some((url, before)) = counters {
+            // Backends publish their counts up to a second late.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let delta = probes::counters(&url).await?.since(before);
+            figures.s2_database_per_step = Some(probes::PerStep::of(delta, steps));
+        }
+        figures.s2 = Some(report);
+        engine.check_alive()?;
+    }
+    if plan.runs(Scenario::Parallel) {
+        eprintln!(
+            "bench: {name}: a parallel step of {} branches",
+            plan.parallel_branches
+        );
+        let template = client
+            .create_template("bench-parallel", client::parallel(plan.parallel_branches))
+            .await?;
+        figures.parallel = Some(
+            scale::parallel(
+                &client,
+                &watch,
+                &template,
+                plan.parallel_branches,
+                plan.timeout,
+            )
+            .await?,
+        );
+        engine.check_alive()?;
+    }
+    if plan.runs(Scenario::Release) {
+        eprintln!(
+            "bench: {name}: {} instances parked on an event, released at once",
+            plan.release_instances
+        );
+        let template = client
+            .create_template("bench-release", client::wait_then_noop("go"))
+            .await?;
+        figures.release = Some(
+            scale::release(
+                &client,
+                &watch,
+                &template,
+                "go",
+                plan.release_instances,
+                plan.timeout,
+            )
+            .await?,
+        );
+        engine.check_alive()?;
+    }
+    if plan.runs(Scenario::Waiting) {
+        eprintln!(
+            "bench: {name}: {} instances parked on an event, the scheduler's memory",
+            plan.waiting_instances
+        );
+        let template = client
+            .create_template("bench-waiting", client::wait_then_noop("never-sent"))
+            .await?;
+        figures.waiting = Some(
+            scale::waiting(
+                &engine,
+                &client,
+                &template,
+                plan.waiting_instances,
+                plan.timeout,
+            )
+            .await?,
+        );
+        engine.check_alive()?;
+    }
+    figures.rss_at_end_kib = engine.rss_kib();
+    drop(watch);
+    engine.stop().await;
+    Ok(figures)
+}
+
+/// JSON logs at `warn` unless `RUST_LOG` says otherwise (the search benchmark's storage calls
+/// log through it); sqlx's slow-statement warnings only echo a `DROP DATABASE` taking its time.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx::query=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .json()
@@ -238,11 +328,10 @@ fn init_logging() {
         .try_init();
 }
 
-fn default_output() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")));
-    target.join("bench-results.json")
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")))
 }
 
 /// Drops a database this run made (its name is testkit's: digits, hex and `_`).

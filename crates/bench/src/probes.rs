@@ -112,3 +112,25 @@ pub async fn counters(database_url: &str) -> anyhow::Result<DatabaseCounters> {
     conn.close().await.ok();
     Ok(counters)
 }
+
+/// The engine database's work per completed step (the benchmark's own reads are among the
+/// commits).
+#[derive(Debug, Serialize)]
+pub struct PerStep {
+    pub commits: f64,
+    pub rows_inserted: f64,
+    pub rows_updated: f64,
+    pub rows_deleted: f64,
+}
+
+impl PerStep {
+    pub fn of(counters: DatabaseCounters, steps: usize) -> PerStep {
+        let steps = steps.max(1) as f64;
+        PerStep {
+            commits: counters.commits as f64 / steps,
+            rows_inserted: counters.rows_inserted as f64 / steps,
+            rows_updated: counters.rows_updated as f64 / steps,
+            rows_deleted: counters.rows_deleted as f64 / steps,
+        }
+    }
+}

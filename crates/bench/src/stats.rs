@@ -33,6 +33,21 @@ pub fn summarize(samples: &[f64]) -> Summary {
     }
 }
 
+/// The middle value (the mean of the two middle ones for an even count); 0 for no samples.
+pub fn median(samples: &[f64]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    }
+}
+
 pub fn millis(duration: chrono::TimeDelta) -> f64 {
     duration.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
 }
@@ -57,5 +72,12 @@ mod tests {
     fn no_samples_summarize_to_zero() {
         assert_eq!(summarize(&[]), Summary::default());
         assert_eq!(summarize(&[3.0]).p99_ms, 3.0);
+    }
+
+    #[test]
+    fn median_is_the_peers_median() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
     }
 }
