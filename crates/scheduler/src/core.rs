@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use engine::{Command, Context, Decision, Input, InstanceState};
 use model::{ErrorCode, Instance, Job, WorkflowEvent};
 use storage::{
-    EventBus, JobQueue, LoadedInstance, NewInstance, StorageError, Store, TimerRecord, Transition,
-    TransitionRequest,
+    EventBus, JobQueue, LoadedInstance, NewInstance, StateDocument, StorageError, Store,
+    TimerRecord, Transition, TransitionRequest,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -108,6 +108,9 @@ struct GroupOutcome {
     missing_definition: Option<(String, Uuid, i32)>,
     /// Slots this instance gave back (it had a job in flight and now has none).
     released: u32,
+    /// Slots this instance's decisions took from the batch's allowance: given back when the
+    /// decision runs again (storage may call it twice), so that a rerun does not count twice.
+    taken: u32,
 }
 
 /// Slots a checked batch may still hand out; `None` when the batch is unchecked.
@@ -446,6 +449,7 @@ impl Core {
         let seed: u64 = rand::random();
         Box::new(move |loaded: &LoadedInstance| {
             let mut outcome = outcome.lock().unwrap_or_else(|e| e.into_inner());
+            give_back(free.as_ref(), outcome.taken);
             *outcome = GroupOutcome::default();
             outcome.results = inputs.iter().map(|_| None).collect();
             outcome.instance = Some(loaded.instance.clone());
@@ -463,8 +467,7 @@ impl Core {
                     return Ok(None);
                 }
             };
-            let mut state: InstanceState = serde_json::from_value(loaded.state.clone())
-                .map_err(|error| StorageError::Corrupt(format!("instance state: {error}")))?;
+            let mut state: InstanceState = loaded.state.decode()?;
 
             let mut transition = Transition {
                 job_lease_until: Some(now + lease),
@@ -493,7 +496,8 @@ impl Core {
                         state: next,
                         commands,
                     })) => {
-                        if !held && next.holds_slot() && !take_slot(free.as_ref()) {
+                        let takes_slot = !held && next.holds_slot();
+                        if takes_slot && !take_slot(free.as_ref()) {
                             // No slot: the input waits, unapplied, for one to free up.
                             transition.timers.push(TimerRecord {
                                 id: request.fired_timer.unwrap_or_else(model::new_id),
@@ -506,6 +510,9 @@ impl Core {
                             });
                             outcome.results[position] = Some(Ok(false));
                             continue;
+                        }
+                        if takes_slot {
+                            outcome.taken += 1;
                         }
                         if held && !next.holds_slot() {
                             outcome.released += 1;
@@ -535,10 +542,7 @@ impl Core {
             let row = instance_row(instance, &state, now);
             outcome.instance = Some(row.clone());
             transition.instance = Some(row);
-            transition.state = Some(
-                serde_json::to_value(&state)
-                    .map_err(|error| StorageError::Corrupt(format!("instance state: {error}")))?,
-            );
+            transition.state = Some(StateDocument::encode(&state)?);
             Ok(Some(transition))
         })
     }
@@ -555,6 +559,15 @@ fn take_slot(free: Option<&Arc<Mutex<u64>>>) -> bool {
     }
     *free -= 1;
     true
+}
+
+/// Returns slots a decision took to a checked batch's allowance.
+fn give_back(free: Option<&Arc<Mutex<u64>>>, slots: u32) {
+    if let Some(free) = free
+        && slots > 0
+    {
+        *free.lock().unwrap_or_else(|e| e.into_inner()) += u64::from(slots);
+    }
 }
 
 // One short-lived value per request: boxing would cost an allocation for nothing.
@@ -693,7 +706,10 @@ fn carry_out(
 }
 
 /// A child instance with its start timer, for a subflow step.
-pub fn child_instance(state: InstanceState, now: DateTime<Utc>) -> NewInstance {
+pub fn child_instance(
+    state: InstanceState,
+    now: DateTime<Utc>,
+) -> Result<NewInstance, StorageError> {
     let instance = new_instance_row(&state);
     let start = TimerRecord {
         id: model::new_id(),
@@ -704,9 +720,9 @@ pub fn child_instance(state: InstanceState, now: DateTime<Utc>) -> NewInstance {
         }
         .to_json(),
     };
-    NewInstance {
+    Ok(NewInstance {
         instance,
-        state: serde_json::to_value(&state).unwrap_or(serde_json::Value::Null),
+        state: StateDocument::encode(&state)?,
         timers: vec![start],
-    }
+    })
 }
