@@ -297,6 +297,13 @@ impl Core {
                     continue;
                 }
                 Ok(Some(mut transition)) => {
+                    for job in &transition.jobs {
+                        if job.timeout_timer.is_some()
+                            && earliest_later_timer.is_none_or(|at| job.deadline < at)
+                        {
+                            earliest_later_timer = Some(job.deadline);
+                        }
+                    }
                     self.take_eager(requests, members, &mut transition.jobs, &mut eager);
                     jobs.extend(transition.jobs);
                     events.extend(transition.events);
@@ -703,6 +710,12 @@ fn carry_out(
             Command::Emit(event) => transition.events.push(event),
         }
     }
+    // A job's timeout timer rides on the job's row (its deadline), the sweeper fires it from
+    // there: no timer row per step.
+    let jobs = &transition.jobs;
+    transition
+        .timers
+        .retain(|timer| !jobs.iter().any(|job| job.timeout_timer == Some(timer.id)));
 }
 
 /// A child instance with its start timer, for a subflow step.
@@ -725,4 +738,58 @@ pub fn child_instance(
         state: StateDocument::encode(&state)?,
         timers: vec![start],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jobs_timeout_rides_on_its_row_not_on_a_timer_row() {
+        let now = Utc::now();
+        let meta = engine::InstanceMeta {
+            id: model::new_id(),
+            tenant: "t1".to_owned(),
+            template_id: model::new_id(),
+            template_version: 1,
+            parent_instance_id: None,
+            parent_execution_id: None,
+            depth: 0,
+        };
+        let state = InstanceState::new(meta, serde_json::json!({}), now);
+        let timeout = model::new_id();
+        let sleep = model::new_id();
+        let deadline = now + chrono::Duration::seconds(30);
+        let job = Job {
+            execution_id: model::new_id(),
+            attempt: 1,
+            instance_id: state.meta().id,
+            tenant: "t1".to_owned(),
+            step_id: "a".to_owned(),
+            branch: None,
+            queue: model::DEFAULT_QUEUE.to_owned(),
+            action: "noop".to_owned(),
+            input: serde_json::json!({}),
+            deadline,
+            traceparent: None,
+            lease_token: String::new(),
+            timeout_timer: Some(timeout),
+        };
+        let commands = vec![
+            Command::SetTimer {
+                id: timeout,
+                due_at: deadline,
+            },
+            Command::SetTimer {
+                id: sleep,
+                due_at: deadline,
+            },
+            Command::Dispatch(job.clone()),
+        ];
+        let mut transition = Transition::default();
+        carry_out(commands, &state, now, &mut transition);
+        let timers: Vec<Uuid> = transition.timers.iter().map(|timer| timer.id).collect();
+        assert_eq!(timers, vec![sleep]);
+        assert_eq!(transition.jobs, vec![job]);
+    }
 }

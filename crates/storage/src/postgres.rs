@@ -266,6 +266,7 @@ async fn apply_writes<'e>(
     let mut job_queue = Vec::new();
     let mut job_payload = Vec::new();
     let mut job_lease = Vec::new();
+    let mut job_deadline: Vec<Option<DateTime<Utc>>> = Vec::new();
     for job in writes.job_writes() {
         job_id.push(job.execution_id);
         job_attempt.push(job.attempt);
@@ -274,6 +275,7 @@ async fn apply_writes<'e>(
         job_queue.push(job.queue.clone());
         job_payload.push(serde_json::to_value(job).map_err(|e| corrupt("job", e))?);
         job_lease.push(initial_lease(job, writes.job_lease_until));
+        job_deadline.push(job.timeout_timer.map(|_| micros(job.deadline)));
     }
 
     let mut timer_id = Vec::new();
@@ -330,13 +332,14 @@ async fn apply_writes<'e>(
            RETURNING 1 \
          ), jobs_written AS ( \
            INSERT INTO workflow.jobs (execution_id, attempt, instance_id, tenant, queue, payload, \
-             lease_until) \
+             lease_until, deadline) \
            SELECT * FROM UNNEST($39::uuid[], $40::int4[], $41::uuid[], $42::text[], $43::text[], \
-             $44::jsonb[], $45::timestamptz[]) \
+             $44::jsonb[], $45::timestamptz[], $53::timestamptz[]) \
            WHERE (SELECT ok FROM guard) \
            ON CONFLICT (execution_id) DO UPDATE SET attempt = excluded.attempt, \
              instance_id = excluded.instance_id, tenant = excluded.tenant, queue = excluded.queue, \
-             payload = excluded.payload, lease_until = excluded.lease_until \
+             payload = excluded.payload, lease_until = excluded.lease_until, \
+             deadline = excluded.deadline \
            RETURNING 1 \
          ), jobs_removed AS ( \
            DELETE FROM workflow.jobs WHERE execution_id = ANY($46::uuid[]) \
@@ -406,6 +409,7 @@ async fn apply_writes<'e>(
     .bind(&timer_due)
     .bind(&timer_payload)
     .bind(writes.timer_removals())
+    .bind(&job_deadline)
     .fetch_one(executor)
     .await
     .map_err(codec::instance_conflict)?;
@@ -759,11 +763,33 @@ impl Store for PostgresStore {
     }
 
     async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let due: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT min(due_at) FROM workflow.timers")
-                .fetch_one(&self.pool)
-                .await?;
+        let due: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT min(at) FROM (SELECT min(due_at) AS at FROM workflow.timers \
+             UNION ALL SELECT min(deadline) FROM workflow.jobs) AS due",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(due)
+    }
+
+    async fn claim_expired_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError> {
+        let payloads: Vec<serde_json::Value> = sqlx::query_scalar(
+            "UPDATE workflow.jobs SET deadline = $2 WHERE execution_id IN ( \
+               SELECT execution_id FROM workflow.jobs WHERE deadline <= $1 \
+               ORDER BY deadline LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING payload",
+        )
+        .bind(micros(now))
+        .bind(micros(retry_at))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        payloads.into_iter().map(codec::job_from_json).collect()
     }
 
     async fn slot_holders(&self) -> Result<u64, StorageError> {

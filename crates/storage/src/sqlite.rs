@@ -294,10 +294,11 @@ async fn apply_writes(
         let payload = serde_json::to_string(job).map_err(|e| corrupt("job", e))?;
         sqlx::query(
             "INSERT INTO jobs (execution_id, attempt, instance_id, tenant, queue, payload, \
-             lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             lease_until, deadline) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT (execution_id) DO UPDATE SET attempt = excluded.attempt, \
              instance_id = excluded.instance_id, tenant = excluded.tenant, queue = excluded.queue, \
-             payload = excluded.payload, lease_until = excluded.lease_until",
+             payload = excluded.payload, lease_until = excluded.lease_until, \
+             deadline = excluded.deadline",
         )
         .bind(job.execution_id.to_string())
         .bind(job.attempt)
@@ -306,6 +307,7 @@ async fn apply_writes(
         .bind(&job.queue)
         .bind(payload)
         .bind(time_text(initial_lease(job, writes.job_lease_until)))
+        .bind(job.timeout_timer.map(|_| time_text(micros(job.deadline))))
         .execute(&mut *conn)
         .await?;
     }
@@ -650,10 +652,37 @@ impl Store for SqliteStore {
     }
 
     async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let due: Option<String> = sqlx::query_scalar("SELECT min(due_at) FROM timers")
-            .fetch_one(&self.reader)
-            .await?;
+        let due: Option<String> = sqlx::query_scalar(
+            "SELECT min(at) FROM (SELECT min(due_at) AS at FROM timers \
+             UNION ALL SELECT min(deadline) FROM jobs)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
         parse_time_opt(due)
+    }
+
+    async fn claim_expired_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError> {
+        // One writer at a time: the update itself is the claim.
+        let payloads: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET deadline = ?2 WHERE execution_id IN ( \
+               SELECT execution_id FROM jobs WHERE deadline <= ?1 \
+               ORDER BY deadline LIMIT ?3) \
+             RETURNING payload",
+        )
+        .bind(time_text(micros(now)))
+        .bind(time_text(micros(retry_at)))
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        payloads
+            .iter()
+            .map(|payload| codec::job_from_json(parse_json(payload)?))
+            .collect()
     }
 
     async fn slot_holders(&self) -> Result<u64, StorageError> {

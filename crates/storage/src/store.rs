@@ -191,7 +191,19 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<TimerRecord>, StorageError>;
+    /// The earliest of the timers' `due_at` and the jobs' timeout deadlines: when the sweeper
+    /// has something to fire.
     async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StorageError>;
+    /// Jobs whose timeout (`Job::timeout_timer`, due at their deadline) has come, with the
+    /// deadline pushed to `retry_at`: one scheduler replica fires each, and fires it again at
+    /// `retry_at` if the decision that answers it was not written (a crash, or a paused
+    /// instance holding the timer, which keeps its row).
+    async fn claim_expired_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError>;
 
     /// Instances holding a concurrency slot: those with a job queued or running.
     async fn slot_holders(&self) -> Result<u64, StorageError>;

@@ -63,6 +63,7 @@ on_both_backends!(
     transition_feeds_later_requests_what_earlier_ones_decided,
     transition_creates_children_with_their_timers,
     expired_jobs_are_claimed_once,
+    job_timeouts_come_due_from_the_job_rows,
     timers_come_due_in_order,
     concurrent_batches_lose_no_update,
     a_batch_of_steps_is_cheap,
@@ -158,6 +159,7 @@ fn job(instance: &Instance, execution: &StepExecution, deadline: DateTime<Utc>) 
         deadline,
         traceparent: None,
         lease_token: String::new(),
+        timeout_timer: None,
     }
 }
 
@@ -988,4 +990,64 @@ mod on_two_replicas {
         let second = connect_store(Some(&url), 5).await.unwrap();
         a_replica_decides_again_on_a_row_another_replica_moved(first, second).await;
     }
+}
+
+/// A job's timeout timer rides on its row: due at the job's deadline (counted in
+/// `next_timer_due`), claimed once, and again after `retry_at` if nothing removed the row.
+async fn job_timeouts_come_due_from_the_job_rows(store: Arc<dyn Store>) {
+    let made = create(&store, "t1", model::new_id()).await;
+    let base = now() + Duration::hours(1);
+    let timed = execution(made.id, "a");
+    let untimed = execution(made.id, "b");
+    let mut with_timer = job(&made, &timed, base);
+    with_timer.timeout_timer = Some(model::new_id());
+    let without_timer = job(&made, &untimed, base - Duration::minutes(30));
+    store
+        .transition(vec![request(
+            made.id,
+            Transition {
+                jobs: vec![with_timer.clone(), without_timer],
+                ..Default::default()
+            },
+        )])
+        .await
+        .unwrap();
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(base));
+    assert!(
+        store
+            .claim_expired_deadlines(base - Duration::seconds(1), base, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let retry = base + Duration::minutes(1);
+    let (one, two) = tokio::join!(
+        store.claim_expired_deadlines(base, retry, 10),
+        store.claim_expired_deadlines(base, retry, 10)
+    );
+    let mut claimed = one.unwrap();
+    claimed.extend(two.unwrap());
+    assert_eq!(claimed, vec![with_timer.clone()]);
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(retry));
+    assert_eq!(
+        store
+            .claim_expired_deadlines(retry, retry + Duration::minutes(1), 10)
+            .await
+            .unwrap(),
+        vec![with_timer.clone()]
+    );
+
+    // Gone with its row.
+    store
+        .transition(vec![request(
+            made.id,
+            Transition {
+                finished_jobs: vec![timed.id, untimed.id],
+                ..Default::default()
+            },
+        )])
+        .await
+        .unwrap();
+    assert_eq!(store.next_timer_due().await.unwrap(), None);
 }
