@@ -556,6 +556,7 @@ impl Machine<'_> {
             deadline: due,
             traceparent: None,
             lease_token: String::new(),
+            timeout_timer: Some(timer),
         }));
         self.save(&exec, None, None, false);
         self.emit_step(EventType::StepQueued, &exec, Value::Null);
@@ -811,6 +812,7 @@ impl Machine<'_> {
                 deadline: due,
                 traceparent: None,
                 lease_token: String::new(),
+                timeout_timer: Some(timer),
             }));
         }
     }

@@ -33,6 +33,10 @@ pub struct Job {
     /// `Heartbeat` and `CompleteJob` are refused without it. Empty in the job's own row.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub lease_token: String,
+    /// The engine's timer for this job's timeout, due at `deadline`. The job's row carries it,
+    /// so a step needs no timer row of its own: the sweeper fires it from the row (issue 9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_timer: Option<Uuid>,
 }
 
 /// What a worker reports for one job.

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use engine::{Command, Context, Decision, Input, InstanceState};
 use model::{ErrorCode, Instance, Job, WorkflowEvent};
 use storage::{
-    EventBus, JobQueue, LoadedInstance, NewInstance, StorageError, Store, TimerRecord, Transition,
-    TransitionRequest,
+    EventBus, JobQueue, LoadedInstance, NewInstance, StateDocument, StorageError, Store,
+    TimerRecord, Transition, TransitionRequest,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -108,6 +108,9 @@ struct GroupOutcome {
     missing_definition: Option<(String, Uuid, i32)>,
     /// Slots this instance gave back (it had a job in flight and now has none).
     released: u32,
+    /// Slots this instance's decisions took from the batch's allowance: given back when the
+    /// decision runs again (storage may call it twice), so that a rerun does not count twice.
+    taken: u32,
 }
 
 /// Slots a checked batch may still hand out; `None` when the batch is unchecked.
@@ -294,6 +297,13 @@ impl Core {
                     continue;
                 }
                 Ok(Some(mut transition)) => {
+                    for job in &transition.jobs {
+                        if job.timeout_timer.is_some()
+                            && earliest_later_timer.is_none_or(|at| job.deadline < at)
+                        {
+                            earliest_later_timer = Some(job.deadline);
+                        }
+                    }
                     self.take_eager(requests, members, &mut transition.jobs, &mut eager);
                     jobs.extend(transition.jobs);
                     events.extend(transition.events);
@@ -446,6 +456,7 @@ impl Core {
         let seed: u64 = rand::random();
         Box::new(move |loaded: &LoadedInstance| {
             let mut outcome = outcome.lock().unwrap_or_else(|e| e.into_inner());
+            give_back(free.as_ref(), outcome.taken);
             *outcome = GroupOutcome::default();
             outcome.results = inputs.iter().map(|_| None).collect();
             outcome.instance = Some(loaded.instance.clone());
@@ -463,8 +474,7 @@ impl Core {
                     return Ok(None);
                 }
             };
-            let mut state: InstanceState = serde_json::from_value(loaded.state.clone())
-                .map_err(|error| StorageError::Corrupt(format!("instance state: {error}")))?;
+            let mut state: InstanceState = loaded.state.decode()?;
 
             let mut transition = Transition {
                 job_lease_until: Some(now + lease),
@@ -493,7 +503,8 @@ impl Core {
                         state: next,
                         commands,
                     })) => {
-                        if !held && next.holds_slot() && !take_slot(free.as_ref()) {
+                        let takes_slot = !held && next.holds_slot();
+                        if takes_slot && !take_slot(free.as_ref()) {
                             // No slot: the input waits, unapplied, for one to free up.
                             transition.timers.push(TimerRecord {
                                 id: request.fired_timer.unwrap_or_else(model::new_id),
@@ -506,6 +517,9 @@ impl Core {
                             });
                             outcome.results[position] = Some(Ok(false));
                             continue;
+                        }
+                        if takes_slot {
+                            outcome.taken += 1;
                         }
                         if held && !next.holds_slot() {
                             outcome.released += 1;
@@ -535,10 +549,7 @@ impl Core {
             let row = instance_row(instance, &state, now);
             outcome.instance = Some(row.clone());
             transition.instance = Some(row);
-            transition.state = Some(
-                serde_json::to_value(&state)
-                    .map_err(|error| StorageError::Corrupt(format!("instance state: {error}")))?,
-            );
+            transition.state = Some(StateDocument::encode(&state)?);
             Ok(Some(transition))
         })
     }
@@ -555,6 +566,15 @@ fn take_slot(free: Option<&Arc<Mutex<u64>>>) -> bool {
     }
     *free -= 1;
     true
+}
+
+/// Returns slots a decision took to a checked batch's allowance.
+fn give_back(free: Option<&Arc<Mutex<u64>>>, slots: u32) {
+    if let Some(free) = free
+        && slots > 0
+    {
+        *free.lock().unwrap_or_else(|e| e.into_inner()) += u64::from(slots);
+    }
 }
 
 // One short-lived value per request: boxing would cost an allocation for nothing.
@@ -690,10 +710,19 @@ fn carry_out(
             Command::Emit(event) => transition.events.push(event),
         }
     }
+    // A job's timeout timer rides on the job's row (its deadline), the sweeper fires it from
+    // there: no timer row per step.
+    let jobs = &transition.jobs;
+    transition
+        .timers
+        .retain(|timer| !jobs.iter().any(|job| job.timeout_timer == Some(timer.id)));
 }
 
 /// A child instance with its start timer, for a subflow step.
-pub fn child_instance(state: InstanceState, now: DateTime<Utc>) -> NewInstance {
+pub fn child_instance(
+    state: InstanceState,
+    now: DateTime<Utc>,
+) -> Result<NewInstance, StorageError> {
     let instance = new_instance_row(&state);
     let start = TimerRecord {
         id: model::new_id(),
@@ -704,9 +733,63 @@ pub fn child_instance(state: InstanceState, now: DateTime<Utc>) -> NewInstance {
         }
         .to_json(),
     };
-    NewInstance {
+    Ok(NewInstance {
         instance,
-        state: serde_json::to_value(&state).unwrap_or(serde_json::Value::Null),
+        state: StateDocument::encode(&state)?,
         timers: vec![start],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jobs_timeout_rides_on_its_row_not_on_a_timer_row() {
+        let now = Utc::now();
+        let meta = engine::InstanceMeta {
+            id: model::new_id(),
+            tenant: "t1".to_owned(),
+            template_id: model::new_id(),
+            template_version: 1,
+            parent_instance_id: None,
+            parent_execution_id: None,
+            depth: 0,
+        };
+        let state = InstanceState::new(meta, serde_json::json!({}), now);
+        let timeout = model::new_id();
+        let sleep = model::new_id();
+        let deadline = now + chrono::Duration::seconds(30);
+        let job = Job {
+            execution_id: model::new_id(),
+            attempt: 1,
+            instance_id: state.meta().id,
+            tenant: "t1".to_owned(),
+            step_id: "a".to_owned(),
+            branch: None,
+            queue: model::DEFAULT_QUEUE.to_owned(),
+            action: "noop".to_owned(),
+            input: serde_json::json!({}),
+            deadline,
+            traceparent: None,
+            lease_token: String::new(),
+            timeout_timer: Some(timeout),
+        };
+        let commands = vec![
+            Command::SetTimer {
+                id: timeout,
+                due_at: deadline,
+            },
+            Command::SetTimer {
+                id: sleep,
+                due_at: deadline,
+            },
+            Command::Dispatch(job.clone()),
+        ];
+        let mut transition = Transition::default();
+        carry_out(commands, &state, now, &mut transition);
+        let timers: Vec<Uuid> = transition.timers.iter().map(|timer| timer.id).collect();
+        assert_eq!(timers, vec![sleep]);
+        assert_eq!(transition.jobs, vec![job]);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use engine::{Input, InstanceMeta, InstanceState};
 use model::{EventType, Instance, Template, WorkflowEvent};
-use storage::{IdempotencyKey, NewInstance, StorageError, TimerRecord};
+use storage::{IdempotencyKey, NewInstance, StateDocument, StorageError, TimerRecord};
 use uuid::Uuid;
 
 use crate::SchedulerError;
@@ -62,7 +62,7 @@ pub async fn create_instance(
         request.start,
         now,
         request.origin,
-    );
+    )?;
     let idempotency =
         request
             .idempotency
@@ -111,7 +111,7 @@ pub fn prepare(
     start: bool,
     now: DateTime<Utc>,
     origin: serde_json::Value,
-) -> Prepared {
+) -> Result<Prepared, SchedulerError> {
     let meta = InstanceMeta {
         id: model::new_id(),
         tenant: template.tenant.clone(),
@@ -145,15 +145,15 @@ pub fn prepare(
         at: now,
         data,
     };
-    Prepared {
+    Ok(Prepared {
         new: NewInstance {
             instance,
-            state: serde_json::to_value(&state).unwrap_or_default(),
+            state: StateDocument::encode(&state)?,
             timers: start.iter().cloned().collect(),
         },
         start,
         created_event,
-    }
+    })
 }
 
 /// After the instance's row is committed: announces it and carries out its start. A start that

@@ -135,7 +135,14 @@ impl Core {
             parent_execution_id: Some(spawn.execution_id),
             depth: spawn.depth,
         };
-        let child = child_instance(InstanceState::new(meta, spawn.variables.clone(), now), now);
+        let child =
+            match child_instance(InstanceState::new(meta, spawn.variables.clone(), now), now) {
+                Ok(child) => child,
+                Err(error) => {
+                    tracing::warn!(error = %error, "subflow child not created");
+                    return;
+                }
+            };
         let start_timers = child.timers.clone();
         let created = WorkflowEvent {
             event_type: EventType::InstanceCreated,

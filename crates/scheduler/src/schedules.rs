@@ -113,14 +113,10 @@ async fn fire(core: &Arc<Core>, trigger: &TriggerRecord) -> bool {
     });
     let prepared = match launch::load_template(core, &trigger.tenant, trigger.template_id, None)
         .await
-    {
-        Ok(template) => Some(launch::prepare(
-            &template,
-            schedule.variables.clone(),
-            true,
-            now,
-            origin,
-        )),
+        .and_then(|template| {
+            launch::prepare(&template, schedule.variables.clone(), true, now, origin)
+        }) {
+        Ok(prepared) => Some(prepared),
         Err(crate::SchedulerError::NotFound(_)) => {
             // A deleted template stays deleted: the schedule stops rather than skip every tick.
             tracing::warn!(trigger_id = %trigger.id, template_id = %trigger.template_id, "schedule's template is gone; the schedule stops");

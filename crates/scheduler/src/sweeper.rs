@@ -7,7 +7,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio::sync::watch;
 
-use crate::core::Core;
+use engine::Input;
+
+use crate::core::{Admission, Core, Request};
 
 const TIMER_BATCH: u32 = 200;
 const JOB_BATCH: u32 = 500;
@@ -93,5 +95,44 @@ async fn sweep(core: &Arc<Core>) {
         }
         Ok(_) => {}
         Err(error) => tracing::warn!(error = %error, "cannot claim expired jobs"),
+    }
+    fire_job_timeouts(core).await;
+}
+
+/// Fires the timeout timers that ride on job rows (`Job::timeout_timer`), as `fire_timers` does
+/// for timer rows. A claim that no decision answers comes back after a check interval.
+async fn fire_job_timeouts(core: &Arc<Core>) {
+    let now = Utc::now();
+    let retry = chrono::Duration::from_std(core.settings.check_interval)
+        .unwrap_or(chrono::Duration::seconds(10));
+    let jobs = match core
+        .store
+        .claim_expired_deadlines(now, now + retry, JOB_BATCH)
+        .await
+    {
+        Ok(jobs) => jobs,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot claim expired job deadlines");
+            return;
+        }
+    };
+    let requests: Vec<Request> = jobs
+        .into_iter()
+        .filter_map(|job| {
+            let timer_id = job.timeout_timer?;
+            Some(Request::internal(
+                job.instance_id,
+                Input::Timer { timer_id },
+            ))
+        })
+        .collect();
+    if requests.is_empty() {
+        return;
+    }
+    // The instances hold their slots already (their jobs are in flight).
+    for result in core.apply_with(requests, Admission::Unchecked).await {
+        if let Err(error) = result {
+            tracing::warn!(error = %error, "job timeout not recorded; it fires again");
+        }
     }
 }

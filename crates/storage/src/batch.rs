@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use model::{Instance, Job, StepExecution};
 use uuid::Uuid;
 
+use crate::instance_cache::Versioned;
 use crate::{
     LoadedInstance, NewInstance, StorageError, TimerRecord, Transition, TransitionRequest,
 };
@@ -27,6 +28,8 @@ pub(crate) fn micros_opt(at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
 #[derive(Debug, Clone)]
 pub(crate) struct InstanceWrite {
     pub loaded: LoadedInstance,
+    /// The row's version when it was read; the write is guarded by it.
+    pub version: i64,
     /// Created by this batch (a subflow child): inserted rather than updated.
     pub created: bool,
     pub changed: bool,
@@ -48,18 +51,40 @@ pub(crate) struct WriteSet {
 }
 
 impl WriteSet {
-    pub fn updated_instances(&self) -> impl Iterator<Item = &LoadedInstance> {
+    pub fn updated_instances(&self) -> impl Iterator<Item = &InstanceWrite> {
         self.instances
             .values()
             .filter(|write| write.changed && !write.created)
-            .map(|write| &write.loaded)
     }
 
-    pub fn created_instances(&self) -> impl Iterator<Item = &LoadedInstance> {
-        self.instances
-            .values()
-            .filter(|write| write.created)
-            .map(|write| &write.loaded)
+    /// Whether a write guarded by versions would check every decision of the batch: each
+    /// request decided something and each instance read is updated. A decision that changed
+    /// nothing (or failed) on a cached copy cannot be trusted without the row's version check,
+    /// so such a batch runs again on locked rows.
+    pub fn fully_guarded(&self, outcomes: &Outcomes) -> bool {
+        outcomes
+            .iter()
+            .all(|outcome| matches!(outcome, Ok(Some(_))))
+            && self
+                .instances
+                .values()
+                .all(|write| write.created || write.changed)
+    }
+
+    /// The instances as the committed batch left them, with their new versions.
+    pub fn into_committed(self) -> impl Iterator<Item = Versioned> {
+        self.instances.into_values().map(|write| Versioned {
+            version: match (write.created, write.changed) {
+                (true, _) => 0,
+                (false, true) => write.version + 1,
+                (false, false) => write.version,
+            },
+            loaded: write.loaded,
+        })
+    }
+
+    pub fn created_instances(&self) -> impl Iterator<Item = &InstanceWrite> {
+        self.instances.values().filter(|write| write.created)
     }
 
     pub fn job_writes(&self) -> impl Iterator<Item = &Job> {
@@ -98,6 +123,7 @@ impl WriteSet {
                     instance,
                     state: new.state.clone(),
                 },
+                version: 0,
                 created: true,
                 changed: true,
             },
@@ -193,14 +219,15 @@ pub(crate) fn lock_order(requests: &[TransitionRequest]) -> Vec<Uuid> {
 /// order with the merged writes.
 pub(crate) fn decide_all(
     requests: &mut [TransitionRequest],
-    locked: Vec<LoadedInstance>,
+    locked: Vec<Versioned>,
 ) -> (Outcomes, WriteSet) {
     let mut writes = WriteSet::default();
-    for loaded in locked {
+    for Versioned { loaded, version } in locked {
         writes.instances.insert(
             loaded.instance.id,
             InstanceWrite {
                 loaded,
+                version,
                 created: false,
                 changed: false,
             },

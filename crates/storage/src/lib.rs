@@ -2,12 +2,13 @@
 //! jobs, timers, triggers) behind the [`Store`] trait with a Postgres and a SQLite
 //! implementation, and the job queue and event bus behind [`JobQueue`] and [`EventBus`] with a
 //! Redis-streams and an in-memory implementation. Knows nothing of what a workflow means: engine
-//! state is an opaque JSON document here.
+//! state is an opaque JSON document here ([`StateDocument`]).
 
 mod batch;
 mod codec;
 mod connect;
 mod error;
+mod instance_cache;
 mod memory_bus;
 mod memory_queue;
 mod postgres;
@@ -18,6 +19,7 @@ mod redis_queue;
 mod retention;
 mod search;
 mod sqlite;
+mod state_document;
 mod store;
 mod stream_id;
 mod subscription;
@@ -34,6 +36,7 @@ pub use redis_queue::RedisQueue;
 pub use retention::Purged;
 pub use search::{SearchError, VariableFilter, check_disjoint as check_variable_filters};
 pub use sqlite::SqliteStore;
+pub use state_document::StateDocument;
 pub use store::{
     Decide, IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Page, Store,
     TemplateFilter, TimerRecord, Transition, TransitionRequest,

@@ -4,16 +4,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use model::{Instance, Job, StepExecution, Template};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{PgPool, Postgres, Row, Transaction as SqlTransaction};
+use sqlx::{PgExecutor, PgPool, Row};
 use std::str::FromStr;
+use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::batch::{self, WriteSet, micros, micros_opt, page_limit};
+use crate::batch::{self, InstanceWrite, WriteSet, micros, micros_opt, page_limit};
 use crate::codec::{self, corrupt};
+use crate::instance_cache::{InstanceCache, Versioned};
 use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::{
-    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, StorageError, Store,
-    TemplateFilter, TimerRecord, Transition, TransitionRequest,
+    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, StateDocument, StorageError,
+    Store, TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 
 mod search;
@@ -25,6 +27,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x0063_686f_7275_7301; // "chorus" + 1
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    cache: Arc<InstanceCache>,
 }
 
 /// How long a call waits for a connection. Short: with Postgres down every new connection is
@@ -42,11 +45,14 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            cache: Arc::default(),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -58,12 +64,25 @@ impl PostgresStore {
         requests: &mut [TransitionRequest],
     ) -> Result<batch::Outcomes, StorageError> {
         let ids = batch::lock_order(requests);
+        if let Some(cached) = self.cache.take_all(&ids) {
+            let (outcomes, writes) = batch::decide_all(requests, cached);
+            // Autocommit: the statement is its own transaction, one round trip in all.
+            if writes.fully_guarded(&outcomes) && apply_writes(&self.pool, &writes).await? {
+                self.cache.keep(writes.into_committed());
+                return Ok(outcomes);
+            }
+            tracing::debug!(
+                instances = ids.len(),
+                "decision on cached instances runs again on locked rows"
+            );
+        }
         let mut tx = self.pool.begin().await?;
         // One statement locks every instance of the batch, in id order (the sort runs below the
         // row locking), so that concurrent batches cannot deadlock on each other.
         let rows = sqlx::query(
             "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
-             parent_instance_id, state, created_at, started_at, completed_at, updated_at \
+             parent_instance_id, state::text AS state, version, created_at, started_at, \
+             completed_at, updated_at \
              FROM workflow.instances WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(&ids)
@@ -71,11 +90,17 @@ impl PostgresStore {
         .await?;
         let locked = rows
             .iter()
-            .map(loaded_from_row)
+            .map(versioned_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         let (outcomes, writes) = batch::decide_all(requests, locked);
-        apply_writes(&mut tx, &writes).await?;
+        if !apply_writes(&mut *tx, &writes).await? {
+            // The rows are locked: their versions cannot have moved.
+            return Err(StorageError::Conflict(
+                "instance changed while locked".to_owned(),
+            ));
+        }
         tx.commit().await?;
+        self.cache.keep(writes.into_committed());
         Ok(outcomes)
     }
 }
@@ -98,10 +123,13 @@ fn instance_from_row(row: &PgRow) -> Result<Instance, StorageError> {
     })
 }
 
-fn loaded_from_row(row: &PgRow) -> Result<LoadedInstance, StorageError> {
-    Ok(LoadedInstance {
-        instance: instance_from_row(row)?,
-        state: row.try_get("state")?,
+fn versioned_from_row(row: &PgRow) -> Result<Versioned, StorageError> {
+    Ok(Versioned {
+        loaded: LoadedInstance {
+            instance: instance_from_row(row)?,
+            state: StateDocument::from_text(row.try_get("state")?)?,
+        },
+        version: row.try_get("version")?,
     })
 }
 
@@ -158,7 +186,8 @@ struct InstanceColumns {
     output: Vec<Option<serde_json::Value>>,
     error: Vec<Option<serde_json::Value>>,
     parent_instance_id: Vec<Option<Uuid>>,
-    state: Vec<serde_json::Value>,
+    state: Vec<String>,
+    version: Vec<i64>,
     created_at: Vec<DateTime<Utc>>,
     started_at: Vec<Option<DateTime<Utc>>>,
     completed_at: Vec<Option<DateTime<Utc>>>,
@@ -166,8 +195,8 @@ struct InstanceColumns {
 }
 
 impl InstanceColumns {
-    fn push(&mut self, loaded: &LoadedInstance) {
-        let instance = &loaded.instance;
+    fn push(&mut self, write: &InstanceWrite) {
+        let instance = &write.loaded.instance;
         self.id.push(instance.id);
         self.tenant.push(instance.tenant.clone());
         self.template_id.push(instance.template_id);
@@ -177,7 +206,8 @@ impl InstanceColumns {
         self.output.push(instance.output.clone());
         self.error.push(codec::error_to_json(&instance.error));
         self.parent_instance_id.push(instance.parent_instance_id);
-        self.state.push(loaded.state.clone());
+        self.state.push(write.loaded.state.as_str().to_owned());
+        self.version.push(write.version);
         self.created_at.push(micros(instance.created_at));
         self.started_at.push(micros_opt(instance.started_at));
         self.completed_at.push(micros_opt(instance.completed_at));
@@ -187,15 +217,17 @@ impl InstanceColumns {
 
 /// Writes a batch's merged changes with one statement: each part is a data-modifying CTE over
 /// `UNNEST`ed column arrays (empty arrays write nothing), so a batch costs one round trip
-/// whatever it holds.
-async fn apply_writes(
-    tx: &mut SqlTransaction<'_, Postgres>,
+/// whatever it holds. Instance updates are guarded by the versions the batch read, and the
+/// other parts write only if every guarded update did (`guard`), so that on a stale version
+/// the statement writes nothing and answers `false`.
+async fn apply_writes<'e>(
+    executor: impl PgExecutor<'e>,
     writes: &WriteSet,
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     let mut updated = InstanceColumns::default();
-    writes.updated_instances().for_each(|l| updated.push(l));
+    writes.updated_instances().for_each(|w| updated.push(w));
     let mut created = InstanceColumns::default();
-    writes.created_instances().for_each(|l| created.push(l));
+    writes.created_instances().for_each(|w| created.push(w));
 
     let mut step_id = Vec::new();
     let mut step_instance = Vec::new();
@@ -235,6 +267,7 @@ async fn apply_writes(
     let mut job_queue = Vec::new();
     let mut job_payload = Vec::new();
     let mut job_lease = Vec::new();
+    let mut job_deadline: Vec<Option<DateTime<Utc>>> = Vec::new();
     for job in writes.job_writes() {
         job_id.push(job.execution_id);
         job_attempt.push(job.attempt);
@@ -243,6 +276,7 @@ async fn apply_writes(
         job_queue.push(job.queue.clone());
         job_payload.push(serde_json::to_value(job).map_err(|e| corrupt("job", e))?);
         job_lease.push(initial_lease(job, writes.job_lease_until));
+        job_deadline.push(job.timeout_timer.map(|_| micros(job.deadline)));
     }
 
     let mut timer_id = Vec::new();
@@ -258,29 +292,40 @@ async fn apply_writes(
         timer_payload.push(timer.payload.clone());
     }
 
-    sqlx::query(
+    let guarded: bool = sqlx::query_scalar(
         "WITH updated AS ( \
            UPDATE workflow.instances AS i SET status = u.status, variables = u.variables, \
              output = u.output, error = u.error, started_at = u.started_at, \
-             completed_at = u.completed_at, updated_at = u.updated_at, state = u.state \
+             completed_at = u.completed_at, updated_at = u.updated_at, state = u.state::jsonb, \
+             version = i.version + 1 \
            FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[], \
-             $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[]) \
-             AS u(id, status, variables, output, error, started_at, completed_at, updated_at, state) \
-           WHERE i.id = u.id RETURNING 1 \
+             $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int8[]) \
+             AS u(id, status, variables, output, error, started_at, completed_at, updated_at, \
+             state, version) \
+           WHERE i.id = u.id AND i.version = u.version RETURNING 1 \
+         ), guard AS ( \
+           SELECT count(*) = cardinality($1::uuid[]) AS ok FROM updated \
          ), created AS ( \
            INSERT INTO workflow.instances (id, tenant, template_id, template_version, status, \
              variables, output, error, parent_instance_id, state, created_at, started_at, \
              completed_at, updated_at) \
-           SELECT * FROM UNNEST($10::uuid[], $11::text[], $12::uuid[], $13::int4[], $14::text[], \
-             $15::jsonb[], $16::jsonb[], $17::jsonb[], $18::uuid[], $19::jsonb[], \
-             $20::timestamptz[], $21::timestamptz[], $22::timestamptz[], $23::timestamptz[]) \
+           SELECT c.id, c.tenant, c.template_id, c.template_version, c.status, c.variables, \
+             c.output, c.error, c.parent_instance_id, c.state::jsonb, c.created_at, \
+             c.started_at, c.completed_at, c.updated_at \
+           FROM UNNEST($11::uuid[], $12::text[], $13::uuid[], $14::int4[], $15::text[], \
+             $16::jsonb[], $17::jsonb[], $18::jsonb[], $19::uuid[], $20::text[], \
+             $21::timestamptz[], $22::timestamptz[], $23::timestamptz[], $24::timestamptz[]) \
+             AS c(id, tenant, template_id, template_version, status, variables, output, error, \
+             parent_instance_id, state, created_at, started_at, completed_at, updated_at) \
+           WHERE (SELECT ok FROM guard) \
            RETURNING 1 \
          ), steps AS ( \
            INSERT INTO workflow.steps (id, instance_id, tenant, step_id, name, type, status, \
              attempt, input, output, error, created_at, started_at, completed_at) \
-           SELECT * FROM UNNEST($24::uuid[], $25::uuid[], $26::text[], $27::text[], $28::text[], \
-             $29::text[], $30::text[], $31::int4[], $32::jsonb[], $33::jsonb[], $34::jsonb[], \
-             $35::timestamptz[], $36::timestamptz[], $37::timestamptz[]) \
+           SELECT * FROM UNNEST($25::uuid[], $26::uuid[], $27::text[], $28::text[], $29::text[], \
+             $30::text[], $31::text[], $32::int4[], $33::jsonb[], $34::jsonb[], $35::jsonb[], \
+             $36::timestamptz[], $37::timestamptz[], $38::timestamptz[]) \
+           WHERE (SELECT ok FROM guard) \
            ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, \
              status = excluded.status, attempt = excluded.attempt, input = excluded.input, \
              output = excluded.output, error = excluded.error, started_at = excluded.started_at, \
@@ -288,25 +333,30 @@ async fn apply_writes(
            RETURNING 1 \
          ), jobs_written AS ( \
            INSERT INTO workflow.jobs (execution_id, attempt, instance_id, tenant, queue, payload, \
-             lease_until) \
-           SELECT * FROM UNNEST($38::uuid[], $39::int4[], $40::uuid[], $41::text[], $42::text[], \
-             $43::jsonb[], $44::timestamptz[]) \
+             lease_until, deadline) \
+           SELECT * FROM UNNEST($39::uuid[], $40::int4[], $41::uuid[], $42::text[], $43::text[], \
+             $44::jsonb[], $45::timestamptz[], $53::timestamptz[]) \
+           WHERE (SELECT ok FROM guard) \
            ON CONFLICT (execution_id) DO UPDATE SET attempt = excluded.attempt, \
              instance_id = excluded.instance_id, tenant = excluded.tenant, queue = excluded.queue, \
-             payload = excluded.payload, lease_until = excluded.lease_until \
+             payload = excluded.payload, lease_until = excluded.lease_until, \
+             deadline = excluded.deadline \
            RETURNING 1 \
          ), jobs_removed AS ( \
-           DELETE FROM workflow.jobs WHERE execution_id = ANY($45::uuid[]) RETURNING 1 \
+           DELETE FROM workflow.jobs WHERE execution_id = ANY($46::uuid[]) \
+             AND (SELECT ok FROM guard) RETURNING 1 \
          ), timers_written AS ( \
            INSERT INTO workflow.timers (id, instance_id, tenant, due_at, payload) \
-           SELECT * FROM UNNEST($46::uuid[], $47::uuid[], $48::text[], $49::timestamptz[], \
-             $50::jsonb[]) \
+           SELECT * FROM UNNEST($47::uuid[], $48::uuid[], $49::text[], $50::timestamptz[], \
+             $51::jsonb[]) \
+           WHERE (SELECT ok FROM guard) \
            ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, \
              tenant = excluded.tenant, due_at = excluded.due_at, payload = excluded.payload \
            RETURNING 1 \
          ), timers_removed AS ( \
-           DELETE FROM workflow.timers WHERE id = ANY($51::uuid[]) RETURNING 1 \
-         ) SELECT 1",
+           DELETE FROM workflow.timers WHERE id = ANY($52::uuid[]) \
+             AND (SELECT ok FROM guard) RETURNING 1 \
+         ) SELECT ok FROM guard",
     )
     .bind(&updated.id)
     .bind(&updated.status)
@@ -317,6 +367,7 @@ async fn apply_writes(
     .bind(&updated.completed_at)
     .bind(&updated.updated_at)
     .bind(&updated.state)
+    .bind(&updated.version)
     .bind(&created.id)
     .bind(&created.tenant)
     .bind(&created.template_id)
@@ -359,10 +410,11 @@ async fn apply_writes(
     .bind(&timer_due)
     .bind(&timer_payload)
     .bind(writes.timer_removals())
-    .execute(&mut **tx)
+    .bind(&job_deadline)
+    .fetch_one(executor)
     .await
     .map_err(codec::instance_conflict)?;
-    Ok(())
+    Ok(guarded)
 }
 
 /// A new job row's lease: the transition's lease when it gives one (the worker reports or
@@ -597,13 +649,15 @@ impl Store for PostgresStore {
         }
         let mut writes = WriteSet::default();
         writes.add_new_instance(new);
-        apply_writes(&mut tx, &writes).await?;
+        apply_writes(&mut *tx, &writes).await?;
         tx.commit().await?;
         let instance = writes
             .created_instances()
             .next()
-            .map(|loaded| loaded.instance.clone())
+            .map(|write| write.loaded.instance.clone())
             .ok_or(StorageError::NotFound { entity: "instance" })?;
+        // Its start is usually the next decision: it then needs no read.
+        self.cache.keep(writes.into_committed());
         Ok((instance, true))
     }
 
@@ -710,11 +764,33 @@ impl Store for PostgresStore {
     }
 
     async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let due: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT min(due_at) FROM workflow.timers")
-                .fetch_one(&self.pool)
-                .await?;
+        let due: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT min(at) FROM (SELECT min(due_at) AS at FROM workflow.timers \
+             UNION ALL SELECT min(deadline) FROM workflow.jobs) AS due",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(due)
+    }
+
+    async fn claim_expired_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError> {
+        let payloads: Vec<serde_json::Value> = sqlx::query_scalar(
+            "UPDATE workflow.jobs SET deadline = $2 WHERE execution_id IN ( \
+               SELECT execution_id FROM workflow.jobs WHERE deadline <= $1 \
+               ORDER BY deadline LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING payload",
+        )
+        .bind(micros(now))
+        .bind(micros(retry_at))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        payloads.into_iter().map(codec::job_from_json).collect()
     }
 
     async fn slot_holders(&self) -> Result<u64, StorageError> {

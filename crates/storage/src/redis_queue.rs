@@ -2,9 +2,9 @@
 //! through the consumer group `workers`. Acknowledged entries are deleted, so the streams stay
 //! as long as the work in flight and are never trimmed (trimming would drop pending jobs).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use model::Job;
@@ -20,6 +20,29 @@ pub struct RedisQueue {
     prefix: String,
     /// Streams whose group this process has made sure of.
     groups: Mutex<HashSet<String>>,
+    claims: ClaimSchedule,
+}
+
+/// When this process last looked for entries other consumers abandoned, per stream. Looking
+/// every `claim_after / 2` rather than before every read saves a round trip per consume, and a
+/// dead consumer's job is still taken over within 1.5 × `claim_after`.
+#[derive(Debug, Default)]
+struct ClaimSchedule {
+    last: Mutex<HashMap<String, Instant>>,
+}
+
+impl ClaimSchedule {
+    /// Whether to claim now; if so, the next look is due half a `claim_after` later.
+    fn due(&self, key: &str, claim_after: Duration, now: Instant) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match last.get(key) {
+            Some(at) if now.saturating_duration_since(*at) < claim_after / 2 => false,
+            _ => {
+                last.insert(key.to_owned(), now);
+                true
+            }
+        }
+    }
 }
 
 impl RedisQueue {
@@ -29,6 +52,7 @@ impl RedisQueue {
             pools: RedisPools::new(url, blocking_connections)?,
             prefix: prefix.to_owned(),
             groups: Mutex::new(HashSet::new()),
+            claims: ClaimSchedule::default(),
         })
     }
 
@@ -132,9 +156,13 @@ impl RedisQueue {
         block: Duration,
         claim_after: Duration,
     ) -> Result<Result<Vec<StreamId>, redis::RedisError>, StorageError> {
-        let claimed = match self.autoclaim(key, consumer, max, claim_after).await? {
-            Ok(reply) => reply.claimed,
-            Err(error) => return Ok(Err(error)),
+        let claimed = if self.claims.due(key, claim_after, Instant::now()) {
+            match self.autoclaim(key, consumer, max, claim_after).await? {
+                Ok(reply) => reply.claimed,
+                Err(error) => return Ok(Err(error)),
+            }
+        } else {
+            Vec::new()
         };
         let wanted = max - claimed.len().min(max);
         if wanted == 0 {
@@ -301,5 +329,22 @@ impl JobQueue for RedisQueue {
             .await
             .map_err(queue_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abandoned_entries_are_looked_for_every_half_claim_period_per_stream() {
+        let schedule = ClaimSchedule::default();
+        let claim_after = Duration::from_secs(10);
+        let start = Instant::now();
+        assert!(schedule.due("a", claim_after, start));
+        assert!(!schedule.due("a", claim_after, start + Duration::from_secs(4)));
+        assert!(schedule.due("b", claim_after, start + Duration::from_secs(4)));
+        assert!(schedule.due("a", claim_after, start + Duration::from_secs(5)));
+        assert!(!schedule.due("a", claim_after, start + Duration::from_secs(9)));
     }
 }

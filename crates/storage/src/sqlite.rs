@@ -19,11 +19,12 @@ use crate::codec::{
     self, corrupt, json_text, json_text_opt, parse_json, parse_json_opt, parse_time,
     parse_time_opt, parse_uuid, parse_uuid_opt, time_text, time_text_opt,
 };
+use crate::instance_cache::{InstanceCache, Versioned};
 use crate::postgres::initial_lease;
 use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::{
-    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, StorageError, Store,
-    TemplateFilter, TimerRecord, Transition, TransitionRequest,
+    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, StateDocument, StorageError,
+    Store, TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 
 mod search;
@@ -33,6 +34,7 @@ mod triggers;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    cache: std::sync::Arc<InstanceCache>,
 }
 
 /// Creates a missing database file readable by its owner only: it holds every instance's
@@ -79,7 +81,11 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         };
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            cache: Default::default(),
+        })
     }
 
     async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StorageError> {
@@ -90,10 +96,24 @@ impl SqliteStore {
         &self,
         requests: &mut [TransitionRequest],
     ) -> Result<batch::Outcomes, StorageError> {
-        let ids: Vec<String> = batch::lock_order(requests)
-            .iter()
-            .map(Uuid::to_string)
-            .collect();
+        let ids = batch::lock_order(requests);
+        if let Some(cached) = self.cache.take_all(&ids) {
+            let (outcomes, writes) = batch::decide_all(requests, cached);
+            if writes.fully_guarded(&outcomes) {
+                let mut tx = self.begin_immediate().await?;
+                // On a stale version the transaction is dropped, so rolled back.
+                if apply_writes(&mut tx, &writes).await? {
+                    tx.commit().await?;
+                    self.cache.keep(writes.into_committed());
+                    return Ok(outcomes);
+                }
+            }
+            tracing::debug!(
+                instances = ids.len(),
+                "decision on cached instances runs again on read rows"
+            );
+        }
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         let ids = serde_json::Value::from(ids).to_string();
         let mut tx = self.begin_immediate().await?;
         let rows = sqlx::query(
@@ -104,11 +124,17 @@ impl SqliteStore {
         .await?;
         let locked = rows
             .iter()
-            .map(loaded_from_row)
+            .map(versioned_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         let (outcomes, writes) = batch::decide_all(requests, locked);
-        apply_writes(&mut tx, &writes).await?;
+        if !apply_writes(&mut tx, &writes).await? {
+            // `BEGIN IMMEDIATE` holds the database: the versions cannot have moved.
+            return Err(StorageError::Conflict(
+                "instance changed while locked".to_owned(),
+            ));
+        }
         tx.commit().await?;
+        self.cache.keep(writes.into_committed());
         Ok(outcomes)
     }
 }
@@ -131,10 +157,13 @@ fn instance_from_row(row: &SqliteRow) -> Result<Instance, StorageError> {
     })
 }
 
-fn loaded_from_row(row: &SqliteRow) -> Result<LoadedInstance, StorageError> {
-    Ok(LoadedInstance {
-        instance: instance_from_row(row)?,
-        state: parse_json(row.try_get("state")?)?,
+fn versioned_from_row(row: &SqliteRow) -> Result<Versioned, StorageError> {
+    Ok(Versioned {
+        loaded: LoadedInstance {
+            instance: instance_from_row(row)?,
+            state: StateDocument::from_text(row.try_get("state")?)?,
+        },
+        version: row.try_get("version")?,
     })
 }
 
@@ -180,13 +209,18 @@ fn timer_from_row(row: &SqliteRow) -> Result<TimerRecord, StorageError> {
 }
 
 /// SQLite runs in-process, so a statement per row costs microseconds: no need for the
-/// array tricks of the Postgres side.
-async fn apply_writes(conn: &mut SqliteConnection, writes: &WriteSet) -> Result<(), StorageError> {
-    for loaded in writes.updated_instances() {
-        let instance = &loaded.instance;
-        sqlx::query(
+/// array tricks of the Postgres side. Instance updates come first, each guarded by the version
+/// the batch read: `false` as soon as one finds another version, and the caller rolls back.
+async fn apply_writes(
+    conn: &mut SqliteConnection,
+    writes: &WriteSet,
+) -> Result<bool, StorageError> {
+    for write in writes.updated_instances() {
+        let instance = &write.loaded.instance;
+        let updated = sqlx::query(
             "UPDATE instances SET status = ?2, variables = ?3, output = ?4, error = ?5, \
-             started_at = ?6, completed_at = ?7, updated_at = ?8, state = ?9 WHERE id = ?1",
+             started_at = ?6, completed_at = ?7, updated_at = ?8, state = ?9, \
+             version = version + 1 WHERE id = ?1 AND version = ?10",
         )
         .bind(instance.id.to_string())
         .bind(instance.status.as_str())
@@ -196,12 +230,16 @@ async fn apply_writes(conn: &mut SqliteConnection, writes: &WriteSet) -> Result<
         .bind(time_text_opt(instance.started_at))
         .bind(time_text_opt(instance.completed_at))
         .bind(time_text(instance.updated_at))
-        .bind(json_text(&loaded.state))
+        .bind(write.loaded.state.as_str())
+        .bind(write.version)
         .execute(&mut *conn)
         .await?;
+        if updated.rows_affected() != 1 {
+            return Ok(false);
+        }
     }
-    for loaded in writes.created_instances() {
-        let instance = &loaded.instance;
+    for write in writes.created_instances() {
+        let instance = &write.loaded.instance;
         sqlx::query(
             "INSERT INTO instances (id, tenant, template_id, template_version, status, variables, \
              output, error, parent_instance_id, state, created_at, started_at, completed_at, \
@@ -216,7 +254,7 @@ async fn apply_writes(conn: &mut SqliteConnection, writes: &WriteSet) -> Result<
         .bind(json_text_opt(&instance.output))
         .bind(json_text_opt(&codec::error_to_json(&instance.error)))
         .bind(instance.parent_instance_id.map(|id| id.to_string()))
-        .bind(json_text(&loaded.state))
+        .bind(write.loaded.state.as_str())
         .bind(time_text(instance.created_at))
         .bind(time_text_opt(instance.started_at))
         .bind(time_text_opt(instance.completed_at))
@@ -256,10 +294,11 @@ async fn apply_writes(conn: &mut SqliteConnection, writes: &WriteSet) -> Result<
         let payload = serde_json::to_string(job).map_err(|e| corrupt("job", e))?;
         sqlx::query(
             "INSERT INTO jobs (execution_id, attempt, instance_id, tenant, queue, payload, \
-             lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             lease_until, deadline) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
              ON CONFLICT (execution_id) DO UPDATE SET attempt = excluded.attempt, \
              instance_id = excluded.instance_id, tenant = excluded.tenant, queue = excluded.queue, \
-             payload = excluded.payload, lease_until = excluded.lease_until",
+             payload = excluded.payload, lease_until = excluded.lease_until, \
+             deadline = excluded.deadline",
         )
         .bind(job.execution_id.to_string())
         .bind(job.attempt)
@@ -268,6 +307,7 @@ async fn apply_writes(conn: &mut SqliteConnection, writes: &WriteSet) -> Result<
         .bind(&job.queue)
         .bind(payload)
         .bind(time_text(initial_lease(job, writes.job_lease_until)))
+        .bind(job.timeout_timer.map(|_| time_text(micros(job.deadline))))
         .execute(&mut *conn)
         .await?;
     }
@@ -298,7 +338,7 @@ async fn apply_writes(conn: &mut SqliteConnection, writes: &WriteSet) -> Result<
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 async fn insert_template_row(
@@ -503,8 +543,10 @@ impl Store for SqliteStore {
         let instance = writes
             .created_instances()
             .next()
-            .map(|loaded| loaded.instance.clone())
+            .map(|write| write.loaded.instance.clone())
             .ok_or(StorageError::NotFound { entity: "instance" })?;
+        // Its start is usually the next decision: it then needs no read.
+        self.cache.keep(writes.into_committed());
         Ok((instance, true))
     }
 
@@ -610,10 +652,37 @@ impl Store for SqliteStore {
     }
 
     async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let due: Option<String> = sqlx::query_scalar("SELECT min(due_at) FROM timers")
-            .fetch_one(&self.reader)
-            .await?;
+        let due: Option<String> = sqlx::query_scalar(
+            "SELECT min(at) FROM (SELECT min(due_at) AS at FROM timers \
+             UNION ALL SELECT min(deadline) FROM jobs)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
         parse_time_opt(due)
+    }
+
+    async fn claim_expired_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError> {
+        // One writer at a time: the update itself is the claim.
+        let payloads: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET deadline = ?2 WHERE execution_id IN ( \
+               SELECT execution_id FROM jobs WHERE deadline <= ?1 \
+               ORDER BY deadline LIMIT ?3) \
+             RETURNING payload",
+        )
+        .bind(time_text(micros(now)))
+        .bind(time_text(micros(retry_at)))
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        payloads
+            .iter()
+            .map(|payload| codec::job_from_json(parse_json(payload)?))
+            .collect()
     }
 
     async fn slot_holders(&self) -> Result<u64, StorageError> {

@@ -4,8 +4,8 @@ use model::{Instance, Job, StepExecution, Template, WorkflowEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::StorageError;
 use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
+use crate::{StateDocument, StorageError};
 
 /// A page request: newest first, `cursor` is the last id of the previous page.
 #[derive(Debug, Clone, Default)]
@@ -39,13 +39,13 @@ pub struct InstanceFilter {
 pub struct LoadedInstance {
     pub instance: Instance,
     /// The engine's state, opaque to storage.
-    pub state: serde_json::Value,
+    pub state: StateDocument,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewInstance {
     pub instance: Instance,
-    pub state: serde_json::Value,
+    pub state: StateDocument,
     /// Timers to write with it (a child instance's start is a timer due now, so that a crash
     /// between the parent's decision and the child's start loses nothing).
     pub timers: Vec<TimerRecord>,
@@ -78,7 +78,7 @@ pub struct Transition {
     /// The instance row as it is after the decision (status, variables, output, timestamps).
     pub instance: Option<Instance>,
     /// The engine's new state document.
-    pub state: Option<serde_json::Value>,
+    pub state: Option<StateDocument>,
     /// Step execution rows to insert or update (by id).
     pub executions: Vec<StepExecution>,
     /// Jobs to hand off: written as rows now, put on the queue after commit.
@@ -191,7 +191,19 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<TimerRecord>, StorageError>;
+    /// The earliest of the timers' `due_at` and the jobs' timeout deadlines: when the sweeper
+    /// has something to fire.
     async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StorageError>;
+    /// Jobs whose timeout (`Job::timeout_timer`, due at their deadline) has come, with the
+    /// deadline pushed to `retry_at`: one scheduler replica fires each, and fires it again at
+    /// `retry_at` if the decision that answers it was not written (a crash, or a paused
+    /// instance holding the timer, which keeps its row).
+    async fn claim_expired_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError>;
 
     /// Instances holding a concurrency slot: those with a job queued or running.
     async fn slot_holders(&self) -> Result<u64, StorageError>;

@@ -67,6 +67,7 @@ fn job(queue: &str, step: &str) -> Job {
         deadline: Utc::now(),
         traceparent: Some("00-abc-def-01".to_owned()),
         lease_token: "lease".to_owned(),
+        timeout_timer: None,
     }
 }
 

@@ -9,8 +9,8 @@ use model::{
 };
 use serde_json::json;
 use storage::{
-    IdempotencyKey, InstanceFilter, NewInstance, Page, StorageError, Store, TemplateFilter,
-    TimerRecord, Transition, TransitionRequest, connect_store,
+    IdempotencyKey, InstanceFilter, NewInstance, Page, StateDocument, StorageError, Store,
+    TemplateFilter, TimerRecord, Transition, TransitionRequest, connect_store,
 };
 use uuid::Uuid;
 
@@ -29,6 +29,14 @@ async fn sqlite() -> Arc<dyn Store> {
         .unwrap();
     store.migrate().await.unwrap();
     store
+}
+
+fn doc(value: serde_json::Value) -> StateDocument {
+    StateDocument::encode(&value).unwrap()
+}
+
+fn value(state: &StateDocument) -> serde_json::Value {
+    state.decode().unwrap()
 }
 
 macro_rules! on_both_backends {
@@ -55,6 +63,7 @@ on_both_backends!(
     transition_feeds_later_requests_what_earlier_ones_decided,
     transition_creates_children_with_their_timers,
     expired_jobs_are_claimed_once,
+    job_timeouts_come_due_from_the_job_rows,
     timers_come_due_in_order,
     concurrent_batches_lose_no_update,
     a_batch_of_steps_is_cheap,
@@ -104,7 +113,7 @@ fn instance(tenant: &str, template_id: Uuid) -> Instance {
 fn new_instance(instance: Instance) -> NewInstance {
     NewInstance {
         instance,
-        state: json!({"cursor": 0}),
+        state: doc(json!({"cursor": 0})),
         timers: Vec::new(),
     }
 }
@@ -150,6 +159,7 @@ fn job(instance: &Instance, execution: &StepExecution, deadline: DateTime<Utc>) 
         deadline,
         traceparent: None,
         lease_token: String::new(),
+        timeout_timer: None,
     }
 }
 
@@ -511,7 +521,7 @@ async fn transition_writes_every_part(store: Arc<dyn Store>) {
     let new_timer = timer(made.id, now() + Duration::minutes(1));
     let transition = Transition {
         instance: Some(running.clone()),
-        state: Some(json!({"cursor": 2})),
+        state: Some(doc(json!({"cursor": 2}))),
         executions: vec![first.clone(), second.clone()],
         jobs: vec![job(&made, &first, deadline), job(&made, &second, deadline)],
         timers: vec![new_timer.clone()],
@@ -550,7 +560,7 @@ async fn transition_writes_every_part(store: Arc<dyn Store>) {
         .transition(vec![TransitionRequest {
             instance_id: made.id,
             decide: Box::new(move |loaded| {
-                assert_eq!(loaded.state, json!({"cursor": 2}));
+                assert_eq!(value(&loaded.state), json!({"cursor": 2}));
                 assert_eq!(loaded.instance.status, InstanceStatus::Running);
                 Ok(Some(Transition {
                     executions: vec![done.clone()],
@@ -607,7 +617,7 @@ async fn transition_isolates_refused_and_missing_requests(store: Arc<dyn Store>)
                 good.id,
                 Transition {
                     timers: vec![good_timer.clone()],
-                    state: Some(json!({"moved": true})),
+                    state: Some(doc(json!({"moved": true}))),
                     ..Default::default()
                 },
             ),
@@ -642,9 +652,9 @@ async fn transition_feeds_later_requests_what_earlier_ones_decided(store: Arc<dy
         TransitionRequest {
             instance_id: made.id,
             decide: Box::new(|loaded| {
-                let count = loaded.state["count"].as_i64().unwrap_or(0);
+                let count = value(&loaded.state)["count"].as_i64().unwrap_or(0);
                 Ok(Some(Transition {
-                    state: Some(json!({"count": count + 1})),
+                    state: Some(doc(json!({"count": count + 1}))),
                     ..Default::default()
                 }))
             }),
@@ -656,14 +666,22 @@ async fn transition_feeds_later_requests_what_earlier_ones_decided(store: Arc<dy
         .unwrap();
     let counts: Vec<serde_json::Value> = outcomes
         .into_iter()
-        .map(|outcome| outcome.unwrap().unwrap().state.unwrap()["count"].clone())
+        .map(|outcome| {
+            outcome
+                .unwrap()
+                .unwrap()
+                .state
+                .map(|state| value(&state))
+                .unwrap()["count"]
+                .clone()
+        })
         .collect();
     assert_eq!(counts, vec![json!(1), json!(2), json!(3)]);
     let seen = store
         .transition(vec![TransitionRequest {
             instance_id: made.id,
             decide: Box::new(|loaded| {
-                assert_eq!(loaded.state, json!({"count": 3}));
+                assert_eq!(value(&loaded.state), json!({"count": 3}));
                 Ok(None)
             }),
         }])
@@ -680,7 +698,7 @@ async fn transition_creates_children_with_their_timers(store: Arc<dyn Store>) {
     let transition = Transition {
         new_instances: vec![NewInstance {
             instance: child.clone(),
-            state: json!({"child": true}),
+            state: doc(json!({"child": true})),
             timers: vec![start.clone()],
         }],
         ..Default::default()
@@ -703,7 +721,7 @@ async fn transition_creates_children_with_their_timers(store: Arc<dyn Store>) {
         .transition(vec![TransitionRequest {
             instance_id: child.id,
             decide: Box::new(|loaded| {
-                assert_eq!(loaded.state, json!({"child": true}));
+                assert_eq!(value(&loaded.state), json!({"child": true}));
                 Ok(None)
             }),
         }])
@@ -844,9 +862,9 @@ async fn concurrent_batches_lose_no_update(store: Arc<dyn Store>) {
     let increment = |instance_id: Uuid| TransitionRequest {
         instance_id,
         decide: Box::new(|loaded| {
-            let count = loaded.state["count"].as_i64().unwrap_or(0);
+            let count = value(&loaded.state)["count"].as_i64().unwrap_or(0);
             Ok(Some(Transition {
-                state: Some(json!({"count": count + 1})),
+                state: Some(doc(json!({"count": count + 1}))),
                 ..Default::default()
             }))
         }),
@@ -876,7 +894,7 @@ async fn concurrent_batches_lose_no_update(store: Arc<dyn Store>) {
             .transition(vec![TransitionRequest {
                 instance_id: id,
                 decide: Box::new(|loaded| {
-                    assert_eq!(loaded.state["count"], json!(40));
+                    assert_eq!(value(&loaded.state)["count"], json!(40));
                     Ok(None)
                 }),
             }])
@@ -897,7 +915,7 @@ async fn a_batch_of_steps_is_cheap(store: Arc<dyn Store>) {
         .map(|instance| {
             let execution = execution(instance.id, "a");
             let transition = Transition {
-                state: Some(json!({"cursor": 1, "steps": {"a": "queued"}})),
+                state: Some(doc(json!({"cursor": 1, "steps": {"a": "queued"}}))),
                 jobs: vec![job(instance, &execution, now() + Duration::minutes(5))],
                 executions: vec![execution],
                 ..Default::default()
@@ -914,4 +932,122 @@ async fn a_batch_of_steps_is_cheap(store: Arc<dyn Store>) {
         elapsed / STEPS as u32
     );
     // Speed is the benchmark's to judge (`make bench`), not a test's: this only reports it.
+}
+
+/// Adds one to the instance's `count` and answers the count it wrote.
+async fn bump_count(store: &Arc<dyn Store>, instance_id: Uuid) -> i64 {
+    let outcomes = store
+        .transition(vec![TransitionRequest {
+            instance_id,
+            decide: Box::new(|loaded| {
+                let count = value(&loaded.state)["count"].as_i64().unwrap_or(0);
+                Ok(Some(Transition {
+                    state: Some(doc(json!({"count": count + 1}))),
+                    ..Default::default()
+                }))
+            }),
+        }])
+        .await
+        .unwrap();
+    let written = outcomes.into_iter().next().unwrap().unwrap().unwrap();
+    value(&written.state.unwrap())["count"].as_i64().unwrap()
+}
+
+/// Two stores over one database, as two scheduler replicas. Each keeps the instances it wrote
+/// in memory and decides on that copy; when the other replica has moved the row since, the
+/// write must not land on the stale copy but decide again on the row.
+async fn a_replica_decides_again_on_a_row_another_replica_moved(
+    first: Arc<dyn Store>,
+    second: Arc<dyn Store>,
+) {
+    let made = create(&first, "t1", model::new_id()).await;
+    assert_eq!(bump_count(&first, made.id).await, 1);
+    assert_eq!(bump_count(&first, made.id).await, 2);
+    assert_eq!(bump_count(&second, made.id).await, 3);
+    assert_eq!(bump_count(&first, made.id).await, 4);
+    assert_eq!(bump_count(&second, made.id).await, 5);
+    assert_eq!(bump_count(&second, made.id).await, 6);
+    assert_eq!(bump_count(&first, made.id).await, 7);
+}
+
+mod on_two_replicas {
+    use super::*;
+
+    #[tokio::test]
+    async fn postgres() {
+        let url = testkit::fresh_postgres_url().await.unwrap();
+        let first = connect_store(Some(&url), 5).await.unwrap();
+        first.migrate().await.unwrap();
+        let second = connect_store(Some(&url), 5).await.unwrap();
+        a_replica_decides_again_on_a_row_another_replica_moved(first, second).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        let url = testkit::fresh_sqlite_url();
+        let first = connect_store(Some(&url), 5).await.unwrap();
+        first.migrate().await.unwrap();
+        let second = connect_store(Some(&url), 5).await.unwrap();
+        a_replica_decides_again_on_a_row_another_replica_moved(first, second).await;
+    }
+}
+
+/// A job's timeout timer rides on its row: due at the job's deadline (counted in
+/// `next_timer_due`), claimed once, and again after `retry_at` if nothing removed the row.
+async fn job_timeouts_come_due_from_the_job_rows(store: Arc<dyn Store>) {
+    let made = create(&store, "t1", model::new_id()).await;
+    let base = now() + Duration::hours(1);
+    let timed = execution(made.id, "a");
+    let untimed = execution(made.id, "b");
+    let mut with_timer = job(&made, &timed, base);
+    with_timer.timeout_timer = Some(model::new_id());
+    let without_timer = job(&made, &untimed, base - Duration::minutes(30));
+    store
+        .transition(vec![request(
+            made.id,
+            Transition {
+                jobs: vec![with_timer.clone(), without_timer],
+                ..Default::default()
+            },
+        )])
+        .await
+        .unwrap();
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(base));
+    assert!(
+        store
+            .claim_expired_deadlines(base - Duration::seconds(1), base, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let retry = base + Duration::minutes(1);
+    let (one, two) = tokio::join!(
+        store.claim_expired_deadlines(base, retry, 10),
+        store.claim_expired_deadlines(base, retry, 10)
+    );
+    let mut claimed = one.unwrap();
+    claimed.extend(two.unwrap());
+    assert_eq!(claimed, vec![with_timer.clone()]);
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(retry));
+    assert_eq!(
+        store
+            .claim_expired_deadlines(retry, retry + Duration::minutes(1), 10)
+            .await
+            .unwrap(),
+        vec![with_timer.clone()]
+    );
+
+    // Gone with its row.
+    store
+        .transition(vec![request(
+            made.id,
+            Transition {
+                finished_jobs: vec![timed.id, untimed.id],
+                ..Default::default()
+            },
+        )])
+        .await
+        .unwrap();
+    assert_eq!(store.next_timer_due().await.unwrap(), None);
 }

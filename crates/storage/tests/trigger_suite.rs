@@ -105,7 +105,7 @@ fn new_instance(tenant: &str, template_id: Uuid) -> NewInstance {
     };
     NewInstance {
         instance,
-        state: json!({}),
+        state: storage::StateDocument::encode(&json!({})).unwrap(),
         timers: vec![start],
     }
 }

@@ -165,6 +165,8 @@ fn job_from_proto(job: proto::v1::Job) -> Option<Job> {
             deadline: DateTime::parse_from_rfc3339(&job.deadline).ok()?.to_utc(),
             traceparent: job.traceparent,
             lease_token: job.lease_token,
+            // The scheduler's business: a worker goes by `deadline`.
+            timeout_timer: None,
         })
     })();
     if parsed.is_none() {

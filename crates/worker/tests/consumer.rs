@@ -161,6 +161,7 @@ fn job(action: &str, input: Value, deadline_in: Duration) -> Job {
         deadline: Utc::now() + chrono::Duration::from_std(deadline_in).unwrap(),
         traceparent: None,
         lease_token: LEASE_TOKEN.to_owned(),
+        timeout_timer: None,
     }
 }
 

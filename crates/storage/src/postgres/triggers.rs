@@ -168,7 +168,7 @@ pub(super) async fn fire(
     if let Some(instance) = &firing.instance {
         let mut writes = WriteSet::default();
         writes.add_new_instance(instance);
-        apply_writes(&mut tx, &writes).await?;
+        apply_writes(&mut *tx, &writes).await?;
     }
     tx.commit().await?;
     Ok(true)

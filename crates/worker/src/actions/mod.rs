@@ -144,6 +144,7 @@ mod tests {
             deadline: Utc::now() + chrono::Duration::seconds(30),
             traceparent: None,
             lease_token: String::new(),
+            timeout_timer: None,
         }
     }
 
