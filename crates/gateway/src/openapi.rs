@@ -80,7 +80,7 @@ fn refine(document: &mut Value) {
                 continue;
             }
             add_problems(method, operation);
-            idempotency_key(operation);
+            header_schemas(operation);
             describe_responses(operation);
             add_links(path, method, operation, &operation_ids);
         }
@@ -191,7 +191,9 @@ fn add_problems(method: &str, operation: &mut Value) {
 
 /// The `Idempotency-Key` header wherever it is taken, as [`idempotency::from_request`] checks
 /// it.
-fn idempotency_key(operation: &mut Value) {
+/// The headers whose rules the handlers check by hand: `Idempotency-Key` and `Last-Event-ID`
+/// (a string, never `null`, of the shape the stream accepts).
+fn header_schemas(operation: &mut Value) {
     let Some(parameters) = operation
         .get_mut("parameters")
         .and_then(Value::as_array_mut)
@@ -199,18 +201,20 @@ fn idempotency_key(operation: &mut Value) {
         return;
     };
     for parameter in parameters {
-        let is_key = parameter.get("in").and_then(Value::as_str) == Some("header")
-            && parameter
-                .get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|n| n.eq_ignore_ascii_case(idempotency::HEADER_NAME));
-        if is_key {
+        if parameter.get("in").and_then(Value::as_str) != Some("header") {
+            continue;
+        }
+        let name = parameter.get("name").and_then(Value::as_str).unwrap_or("");
+        if name.eq_ignore_ascii_case(idempotency::HEADER_NAME) {
             parameter["schema"] = json!({
                 "type": "string",
                 "minLength": 1,
                 "maxLength": idempotency::MAX_KEY_LEN,
                 "pattern": idempotency::KEY_PATTERN,
             });
+        } else if name.eq_ignore_ascii_case("Last-Event-ID") {
+            parameter["schema"] =
+                json!({"type": "string", "pattern": events::LAST_EVENT_ID_PATTERN});
         }
     }
 }
@@ -223,6 +227,9 @@ fn describe_responses(operation: &mut Value) {
         return;
     };
     for (code, response) in responses.iter_mut() {
+        if let Some(stream) = response.pointer_mut("/content/text~1event-stream") {
+            stream["schema"] = events::event_schema();
+        }
         let missing = response
             .get("description")
             .and_then(Value::as_str)
@@ -481,6 +488,32 @@ mod tests {
         let statuses = by_name("status")["schema"]["enum"].as_array().unwrap();
         assert_eq!(statuses.len(), model::InstanceStatus::ALL.len());
         assert!(statuses.contains(&json!("cancelled")));
+    }
+
+    #[test]
+    fn last_event_id_is_a_string_of_the_shape_the_streams_accept() {
+        let doc = document().unwrap();
+        for path in [
+            "/api/v1/events/stream",
+            "/api/v1/instances/{id}/events/stream",
+        ] {
+            let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let header = parameters
+                .iter()
+                .find(|p| p["name"] == "Last-Event-ID")
+                .unwrap();
+            assert_eq!(
+                header["schema"],
+                json!({"type": "string", "pattern": events::LAST_EVENT_ID_PATTERN}),
+                "{path}"
+            );
+            let event = &doc["paths"][path]["get"]["responses"]["200"]["content"]["text/event-stream"]
+                ["schema"];
+            assert_eq!(
+                event["properties"]["data"]["contentSchema"]["$ref"],
+                "#/components/schemas/EventData"
+            );
+        }
     }
 
     #[test]

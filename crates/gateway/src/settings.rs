@@ -28,6 +28,9 @@ pub struct RequestLimits {
     pub max_variables_bytes: usize,
     /// `TENANT_RATE_LIMIT` / `TENANT_RATE_BURST`; `None` switches the limit off.
     pub rate: Option<crate::rate_limit::RateSettings>,
+    /// `EVENT_STREAM_MAX_SECONDS`: how long one event stream response lasts before it ends and
+    /// the client reconnects with `Last-Event-ID`.
+    pub stream_lifetime: std::time::Duration,
 }
 
 impl Default for RequestLimits {
@@ -36,6 +39,7 @@ impl Default for RequestLimits {
             max_event_bytes: 256 * 1024,
             max_variables_bytes: 1024 * 1024,
             rate: None,
+            stream_lifetime: std::time::Duration::from_secs(3600),
         }
     }
 }

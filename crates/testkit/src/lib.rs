@@ -1,7 +1,10 @@
 //! Test fixtures shared by every crate's tests: a fresh Postgres database or SQLite file per
 //! test, the Redis URL and a key prefix of its own. Postgres and Redis are expected to run
 //! locally (or at `TEST_DATABASE_ADMIN_URL` / `TEST_REDIS_URL`); when they do not, the tests
-//! that need them fail with a message saying so, they are never skipped.
+//! that need them fail with a message saying so, they are never skipped. [`proxy`] takes either
+//! away from the services under test and gives it back, for the outage tests.
+
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,5 +1,6 @@
 //! Request limits at the gateway: event and variables sizes (413), the per-tenant request
-//! rate (429 with Retry-After), and an unreadable Last-Event-ID (400, never 503).
+//! rate (429 with Retry-After), an unreadable Last-Event-ID (400, never 503), and the
+//! lifetime of an event stream.
 
 use std::num::NonZeroU32;
 
@@ -15,6 +16,7 @@ fn limits(rate: Option<(u32, u32)>) -> gateway::RequestLimits {
             per_second: NonZeroU32::new(per_second).unwrap(),
             burst: NonZeroU32::new(burst).unwrap(),
         }),
+        ..gateway::RequestLimits::default()
     }
 }
 
@@ -95,4 +97,26 @@ async fn an_unreadable_last_event_id_answers_400() {
             "{body}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_event_stream_ends_after_its_lifetime() {
+    let app = spawn_app_with_limits(gateway::RequestLimits {
+        stream_lifetime: std::time::Duration::from_millis(300),
+        ..limits(None)
+    })
+    .await;
+    let response = app
+        .http
+        .get(app.url("/api/v1/events/stream"))
+        .bearer_auth(token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), response.bytes()).await;
+    assert!(
+        ended.expect("the stream ended by itself").is_ok(),
+        "the stream ended cleanly"
+    );
 }

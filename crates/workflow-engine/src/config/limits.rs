@@ -34,6 +34,8 @@ pub struct Limits {
     pub breaker_cooldown: Duration,
     /// `RETENTION_DAYS`: finished instances older than this are purged (0: kept forever).
     pub retention: Option<Duration>,
+    /// `EVENT_STREAM_MAX_SECONDS`: how long one event stream response lasts.
+    pub stream_lifetime: Duration,
 }
 
 impl Limits {
@@ -49,6 +51,7 @@ impl Limits {
             breaker_failures: positive(vars, "CIRCUIT_BREAKER_FAILURES", 5)?,
             breaker_cooldown: seconds(vars, "CIRCUIT_BREAKER_COOLDOWN", 30.0)?,
             retention: retention_days(vars)?,
+            stream_lifetime: seconds(vars, "EVENT_STREAM_MAX_SECONDS", 3600.0)?,
         };
         // A result at the output limit, plus its envelope, must fit tonic's 4 MiB message.
         if limits.max_step_output_bytes > GRPC_MESSAGE_BYTES - 64 * 1024 {
@@ -75,6 +78,7 @@ impl Limits {
             max_event_bytes: self.max_event_bytes,
             max_variables_bytes: self.max_variables_bytes,
             rate,
+            stream_lifetime: self.stream_lifetime,
         }
     }
 }
@@ -131,6 +135,12 @@ mod tests {
         assert_eq!(limits.retention, Some(Duration::from_secs(30 * 86_400)));
         let limits = Limits::from_vars(&vars(&[("RETENTION_DAYS", "0")])).unwrap();
         assert_eq!(limits.retention, None);
+        assert_eq!(limits.stream_lifetime, Duration::from_secs(3600));
+        let limits = Limits::from_vars(&vars(&[("EVENT_STREAM_MAX_SECONDS", "0.5")])).unwrap();
+        assert_eq!(
+            limits.request_limits().stream_lifetime,
+            Duration::from_millis(500)
+        );
     }
 
     #[test]
@@ -139,5 +149,7 @@ mod tests {
         assert_eq!(err.name, "MAX_RENDER_BYTES");
         let err = Limits::from_vars(&vars(&[("MAX_STEP_OUTPUT_BYTES", "4194304")])).unwrap_err();
         assert_eq!(err.name, "MAX_STEP_OUTPUT_BYTES");
+        let err = Limits::from_vars(&vars(&[("EVENT_STREAM_MAX_SECONDS", "0")])).unwrap_err();
+        assert_eq!(err.name, "EVENT_STREAM_MAX_SECONDS");
     }
 }

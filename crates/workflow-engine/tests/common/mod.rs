@@ -61,6 +61,8 @@ pub struct TestApp {
 pub struct Options {
     pub smtp_url: Option<String>,
     pub vars: Vec<(&'static str, String)>,
+    /// The database instead of a fresh one (a fresh one reached through a proxy, say).
+    pub database_url: Option<String>,
 }
 
 impl TestApp {
@@ -88,9 +90,10 @@ impl TestApp {
         if let Some(smtp) = &options.smtp_url {
             vars.insert("SMTP_URL".into(), smtp.clone());
         }
-        let database_url = match backend {
-            Backend::Distributed => testkit::fresh_postgres_url().await?,
-            Backend::Embedded => testkit::fresh_sqlite_url(),
+        let database_url = match (&options.database_url, backend) {
+            (Some(url), _) => url.clone(),
+            (None, Backend::Distributed) => testkit::fresh_postgres_url().await?,
+            (None, Backend::Embedded) => testkit::fresh_sqlite_url(),
         };
         vars.insert("DATABASE_URL".into(), database_url.clone());
         if backend == Backend::Distributed {
