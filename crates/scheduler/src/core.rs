@@ -21,7 +21,7 @@ pub fn parked_at() -> DateTime<Utc> {
     DateTime::from_timestamp(220_898_995_200, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Whether a batch checks `MAX_CONCURRENT_WORKFLOWS`. Worker results never need to: an
+/// Whether a batch checks `MAX_CONCURRENT_WORKFLOWS` and `TENANT_MAX_CONCURRENT_WORKFLOWS`. Worker results never need to: an
 /// instance with a job in flight already holds its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -114,7 +114,16 @@ struct GroupOutcome {
 }
 
 /// Slots a checked batch may still hand out; `None` when the batch is unchecked.
-type FreeSlots = Option<Arc<Mutex<u64>>>;
+type FreeSlots = Option<Arc<Mutex<Allowance>>>;
+
+/// A checked batch's slots: how many are free in all, and how many each tenant holds (counting
+/// those the batch took) against the per-tenant cap.
+#[derive(Debug)]
+struct Allowance {
+    free: u64,
+    tenant_cap: u64,
+    held: HashMap<String, u64>,
+}
 
 impl Core {
     /// Parsed definition of a template version, from the cache or the database.
@@ -206,7 +215,11 @@ impl Core {
         }
         let holders = self.store.slot_holders().await?;
         let cap = u64::from(self.settings.max_concurrent_workflows);
-        Ok(Some(Arc::new(Mutex::new(cap.saturating_sub(holders)))))
+        Ok(Some(Arc::new(Mutex::new(Allowance {
+            free: cap.saturating_sub(holders.total()),
+            tenant_cap: u64::from(self.settings.tenant_max_concurrent_workflows),
+            held: holders.by_tenant,
+        }))))
     }
 
     async fn apply_once(
@@ -419,11 +432,17 @@ impl Core {
         }
     }
 
-    /// Lets the oldest inputs that waited for a slot go on.
+    /// Lets the oldest inputs that waited for a slot go on, skipping those of tenants at their
+    /// cap (an input released anyway, by a race, is parked again under its own id).
     pub async fn release_slots(self: Arc<Self>, slots: u32) {
         match self
             .store
-            .release_parked(parked_at(), Utc::now(), slots)
+            .release_parked(
+                parked_at(),
+                Utc::now(),
+                slots,
+                self.settings.tenant_max_concurrent_workflows,
+            )
             .await
         {
             Ok(timers) if !timers.is_empty() => self.fire_timers(timers).await,
@@ -456,7 +475,7 @@ impl Core {
         let seed: u64 = rand::random();
         Box::new(move |loaded: &LoadedInstance| {
             let mut outcome = outcome.lock().unwrap_or_else(|e| e.into_inner());
-            give_back(free.as_ref(), outcome.taken);
+            give_back(free.as_ref(), &loaded.instance.tenant, outcome.taken);
             *outcome = GroupOutcome::default();
             outcome.results = inputs.iter().map(|_| None).collect();
             outcome.instance = Some(loaded.instance.clone());
@@ -504,7 +523,7 @@ impl Core {
                         commands,
                     })) => {
                         let takes_slot = !held && next.holds_slot();
-                        if takes_slot && !take_slot(free.as_ref()) {
+                        if takes_slot && !take_slot(free.as_ref(), &instance.tenant) {
                             // No slot: the input waits, unapplied, for one to free up.
                             transition.timers.push(TimerRecord {
                                 id: request.fired_timer.unwrap_or_else(model::new_id),
@@ -555,25 +574,32 @@ impl Core {
     }
 }
 
-/// Takes a slot from a checked batch's allowance; an unchecked batch always may.
-fn take_slot(free: Option<&Arc<Mutex<u64>>>) -> bool {
+/// Takes a slot for a tenant's instance from a checked batch's allowance, when one is free in
+/// all and the tenant is under its cap; an unchecked batch always may.
+fn take_slot(free: Option<&Arc<Mutex<Allowance>>>, tenant: &str) -> bool {
     let Some(free) = free else {
         return true;
     };
-    let mut free = free.lock().unwrap_or_else(|e| e.into_inner());
-    if *free == 0 {
+    let mut allowance = free.lock().unwrap_or_else(|e| e.into_inner());
+    let held = allowance.held.get(tenant).copied().unwrap_or(0);
+    if allowance.free == 0 || held >= allowance.tenant_cap {
         return false;
     }
-    *free -= 1;
+    allowance.free -= 1;
+    allowance.held.insert(tenant.to_owned(), held + 1);
     true
 }
 
-/// Returns slots a decision took to a checked batch's allowance.
-fn give_back(free: Option<&Arc<Mutex<u64>>>, slots: u32) {
+/// Returns slots a decision took for a tenant's instance to a checked batch's allowance.
+fn give_back(free: Option<&Arc<Mutex<Allowance>>>, tenant: &str, slots: u32) {
     if let Some(free) = free
         && slots > 0
     {
-        *free.lock().unwrap_or_else(|e| e.into_inner()) += u64::from(slots);
+        let mut allowance = free.lock().unwrap_or_else(|e| e.into_inner());
+        allowance.free += u64::from(slots);
+        if let Some(held) = allowance.held.get_mut(tenant) {
+            *held = held.saturating_sub(u64::from(slots));
+        }
     }
 }
 

@@ -15,6 +15,9 @@ pub struct SchedulerSettings {
     pub job_lease: Duration,
     /// `MAX_CONCURRENT_WORKFLOWS`.
     pub max_concurrent_workflows: u32,
+    /// `TENANT_MAX_CONCURRENT_WORKFLOWS`: slots one tenant's instances may hold at once, under
+    /// the global cap (equal to it when unset).
+    pub tenant_max_concurrent_workflows: u32,
     pub engine: engine::Settings,
     /// `TRIGGER_SECRET_KEY`: encrypts webhook secrets at rest.
     pub trigger_key: crate::TriggerKey,

@@ -72,7 +72,7 @@ async fn sweep(core: &Arc<Core>) {
     match core.store.slot_holders().await {
         Ok(holders) => {
             let cap = u64::from(core.settings.max_concurrent_workflows);
-            let free = cap.saturating_sub(holders).min(u64::from(u32::MAX)) as u32;
+            let free = cap.saturating_sub(holders.total()).min(u64::from(u32::MAX)) as u32;
             if free > 0 {
                 core.clone().release_slots(free).await;
             }

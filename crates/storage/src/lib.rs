@@ -38,7 +38,7 @@ pub use search::{SearchError, VariableFilter, check_disjoint as check_variable_f
 pub use sqlite::SqliteStore;
 pub use state_document::StateDocument;
 pub use store::{
-    Decide, IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Page, Store,
+    Decide, IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Page, SlotHolders, Store,
     TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 pub use trigger::{SCHEDULE, ScheduleFiring, TriggerFilter, TriggerRecord, WEBHOOK};

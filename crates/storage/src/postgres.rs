@@ -14,8 +14,8 @@ use crate::codec::{self, corrupt};
 use crate::instance_cache::{InstanceCache, Versioned};
 use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::{
-    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, StateDocument, StorageError,
-    Store, TemplateFilter, TimerRecord, Transition, TransitionRequest,
+    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, SlotHolders, StateDocument,
+    StorageError, Store, TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 
 mod search;
@@ -793,12 +793,18 @@ impl Store for PostgresStore {
         payloads.into_iter().map(codec::job_from_json).collect()
     }
 
-    async fn slot_holders(&self) -> Result<u64, StorageError> {
-        let holders: i64 =
-            sqlx::query_scalar("SELECT count(DISTINCT instance_id) FROM workflow.jobs")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(holders.max(0) as u64)
+    async fn slot_holders(&self) -> Result<SlotHolders, StorageError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT tenant, count(DISTINCT instance_id) FROM workflow.jobs GROUP BY tenant",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(SlotHolders {
+            by_tenant: rows
+                .into_iter()
+                .map(|(tenant, held)| (tenant, held.max(0) as u64))
+                .collect(),
+        })
     }
 
     async fn release_parked(
@@ -806,16 +812,30 @@ impl Store for PostgresStore {
         parked_at: DateTime<Utc>,
         now: DateTime<Utc>,
         limit: u32,
+        tenant_cap: u32,
     ) -> Result<Vec<TimerRecord>, StorageError> {
+        // Window functions rule out FOR UPDATE; the `due_at = $1` re-check makes a concurrent
+        // release skip the rows another one already moved.
         let rows = sqlx::query(
-            "UPDATE workflow.timers SET due_at = $2 WHERE id IN (\
-               SELECT id FROM workflow.timers WHERE due_at = $1 ORDER BY id LIMIT $3 \
-               FOR UPDATE SKIP LOCKED) \
+            "WITH holders AS ( \
+               SELECT tenant, count(DISTINCT instance_id) AS held FROM workflow.jobs \
+               GROUP BY tenant \
+             ), ranked AS ( \
+               SELECT id, tenant, row_number() OVER (PARTITION BY tenant ORDER BY id) AS arrival \
+               FROM workflow.timers WHERE due_at = $1 \
+             ), chosen AS ( \
+               SELECT ranked.id FROM ranked LEFT JOIN holders ON holders.tenant = ranked.tenant \
+               WHERE ranked.arrival + coalesce(holders.held, 0) <= $4 \
+               ORDER BY ranked.id LIMIT $3 \
+             ) \
+             UPDATE workflow.timers SET due_at = $2 \
+             WHERE id IN (SELECT id FROM chosen) AND due_at = $1 \
              RETURNING id, instance_id, due_at, payload",
         )
         .bind(micros(parked_at))
         .bind(micros(now))
         .bind(i64::from(limit))
+        .bind(i64::from(tenant_cap))
         .fetch_all(&self.pool)
         .await?;
         let mut timers: Vec<TimerRecord> =

@@ -23,8 +23,8 @@ use crate::instance_cache::{InstanceCache, Versioned};
 use crate::postgres::initial_lease;
 use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::{
-    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, StateDocument, StorageError,
-    Store, TemplateFilter, TimerRecord, Transition, TransitionRequest,
+    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, SlotHolders, StateDocument,
+    StorageError, Store, TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 
 mod search;
@@ -685,11 +685,17 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn slot_holders(&self) -> Result<u64, StorageError> {
-        let holders: i64 = sqlx::query_scalar("SELECT count(DISTINCT instance_id) FROM jobs")
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(holders.max(0) as u64)
+    async fn slot_holders(&self) -> Result<SlotHolders, StorageError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT tenant, count(DISTINCT instance_id) FROM jobs GROUP BY tenant")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(SlotHolders {
+            by_tenant: rows
+                .into_iter()
+                .map(|(tenant, held)| (tenant, held.max(0) as u64))
+                .collect(),
+        })
     }
 
     async fn release_parked(
@@ -697,15 +703,27 @@ impl Store for SqliteStore {
         parked_at: DateTime<Utc>,
         now: DateTime<Utc>,
         limit: u32,
+        tenant_cap: u32,
     ) -> Result<Vec<TimerRecord>, StorageError> {
         let rows = sqlx::query(
-            "UPDATE timers SET due_at = ?2 WHERE id IN (\
-               SELECT id FROM timers WHERE due_at = ?1 ORDER BY id LIMIT ?3) \
+            "WITH holders AS ( \
+               SELECT tenant, count(DISTINCT instance_id) AS held FROM jobs GROUP BY tenant \
+             ), ranked AS ( \
+               SELECT id, tenant, row_number() OVER (PARTITION BY tenant ORDER BY id) AS arrival \
+               FROM timers WHERE due_at = ?1 \
+             ), chosen AS ( \
+               SELECT ranked.id FROM ranked LEFT JOIN holders ON holders.tenant = ranked.tenant \
+               WHERE ranked.arrival + coalesce(holders.held, 0) <= ?4 \
+               ORDER BY ranked.id LIMIT ?3 \
+             ) \
+             UPDATE timers SET due_at = ?2 \
+             WHERE id IN (SELECT id FROM chosen) AND due_at = ?1 \
              RETURNING id, instance_id, due_at, payload",
         )
         .bind(time_text(micros(parked_at)))
         .bind(time_text(micros(now)))
         .bind(i64::from(limit))
+        .bind(i64::from(tenant_cap))
         .fetch_all(&self.writer)
         .await?;
         let mut timers: Vec<TimerRecord> =

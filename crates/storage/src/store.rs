@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use model::{Instance, Job, StepExecution, Template, WorkflowEvent};
@@ -32,6 +34,23 @@ pub struct InstanceFilter {
     /// Variables equal to values at paths, all of them (`crate::search`).
     pub variables: Vec<crate::VariableFilter>,
     pub page: Page,
+}
+
+/// Instances holding a concurrency slot, counted per tenant (an instance has one tenant, so
+/// the counts add up to the total).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotHolders {
+    pub by_tenant: HashMap<String, u64>,
+}
+
+impl SlotHolders {
+    pub fn total(&self) -> u64 {
+        self.by_tenant.values().sum()
+    }
+
+    pub fn of(&self, tenant: &str) -> u64 {
+        self.by_tenant.get(tenant).copied().unwrap_or(0)
+    }
 }
 
 /// An instance row together with the engine's state document for it.
@@ -205,15 +224,18 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Job>, StorageError>;
 
-    /// Instances holding a concurrency slot: those with a job queued or running.
-    async fn slot_holders(&self) -> Result<u64, StorageError>;
+    /// Instances holding a concurrency slot (those with a job queued or running), per tenant.
+    async fn slot_holders(&self) -> Result<SlotHolders, StorageError>;
     /// Makes the oldest (by id) timers parked at `parked_at` due at `now`, and returns them:
-    /// inputs that waited for a concurrency slot, in arrival order.
+    /// inputs that waited for a concurrency slot, in arrival order. At most `limit` in all, and
+    /// of each tenant at most the room it has under `tenant_cap` slot holders, so that a tenant
+    /// at its cap never keeps another tenant's younger inputs waiting.
     async fn release_parked(
         &self,
         parked_at: DateTime<Utc>,
         now: DateTime<Utc>,
         limit: u32,
+        tenant_cap: u32,
     ) -> Result<Vec<TimerRecord>, StorageError>;
 
     /// Triggers (`workflow.triggers`), tenant-scoped like templates.

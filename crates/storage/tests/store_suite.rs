@@ -9,8 +9,8 @@ use model::{
 };
 use serde_json::json;
 use storage::{
-    IdempotencyKey, InstanceFilter, NewInstance, Page, StateDocument, StorageError, Store,
-    TemplateFilter, TimerRecord, Transition, TransitionRequest, connect_store,
+    IdempotencyKey, InstanceFilter, NewInstance, Page, SlotHolders, StateDocument, StorageError,
+    Store, TemplateFilter, TimerRecord, Transition, TransitionRequest, connect_store,
 };
 use uuid::Uuid;
 
@@ -65,6 +65,7 @@ on_both_backends!(
     expired_jobs_are_claimed_once,
     job_timeouts_come_due_from_the_job_rows,
     timers_come_due_in_order,
+    parked_inputs_are_released_by_tenant_room,
     concurrent_batches_lose_no_update,
     a_batch_of_steps_is_cheap,
 );
@@ -852,6 +853,75 @@ async fn timers_come_due_in_order(store: Arc<dyn Store>) {
             .is_empty()
     );
     assert_eq!(store.next_timer_due().await.unwrap(), Some(future.due_at));
+}
+
+/// Tenant "a" holds two slots and parked its inputs first; "b" holds none and parked later.
+async fn parked_inputs_are_released_by_tenant_room(store: Arc<dyn Store>) {
+    let parked_at = now() + Duration::days(365 * 100);
+    let template_id = model::new_id();
+    for _ in 0..2 {
+        let holder = create(&store, "a", template_id).await;
+        let step = execution(holder.id, "hold");
+        store
+            .transition(vec![request(
+                holder.id,
+                Transition {
+                    jobs: vec![job(&holder, &step, now() + Duration::hours(1))],
+                    ..Default::default()
+                },
+            )])
+            .await
+            .unwrap();
+    }
+    let holders = store.slot_holders().await.unwrap();
+    assert_eq!(
+        holders,
+        SlotHolders {
+            by_tenant: [("a".to_owned(), 2)].into_iter().collect()
+        }
+    );
+    assert_eq!(
+        (holders.total(), holders.of("a"), holders.of("b")),
+        (2, 2, 0)
+    );
+
+    let mut parked = Vec::new();
+    for tenant in ["a", "a", "b", "b", "b"] {
+        let waiting = create(&store, tenant, template_id).await;
+        let input = timer(waiting.id, parked_at);
+        store
+            .transition(vec![request(
+                waiting.id,
+                Transition {
+                    timers: vec![input.clone()],
+                    ..Default::default()
+                },
+            )])
+            .await
+            .unwrap();
+        parked.push(input);
+    }
+    let released_at = now();
+    let ids = |timers: Vec<TimerRecord>| timers.iter().map(|t| t.id).collect::<Vec<_>>();
+    // A cap of 2: "a" has no room, so "b"'s younger inputs go first, at most 2 of them.
+    let first = store
+        .release_parked(parked_at, released_at, 10, 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(first.clone()), vec![parked[2].id, parked[3].id]);
+    assert!(first.iter().all(|timer| timer.due_at == released_at));
+    // Released inputs are no longer parked; under a cap of 3 each tenant has one more.
+    let second = store
+        .release_parked(parked_at, released_at, 10, 3)
+        .await
+        .unwrap();
+    assert_eq!(ids(second), vec![parked[0].id, parked[4].id]);
+    // The overall limit takes the oldest first.
+    let third = store
+        .release_parked(parked_at, released_at, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(third), vec![parked[1].id]);
 }
 
 async fn concurrent_batches_lose_no_update(store: Arc<dyn Store>) {

@@ -211,6 +211,7 @@ fn scheduler_settings(
         check_interval: settings.workflow_check_interval,
         job_lease: settings.job_lease,
         max_concurrent_workflows: settings.max_concurrent_workflows,
+        tenant_max_concurrent_workflows: settings.tenant_max_concurrent_workflows,
         engine: engine::Settings {
             step_retry_limit: settings.step_retry_limit,
             step_timeout_seconds: settings.step_timeout.as_secs_f64(),

@@ -52,6 +52,9 @@ pub struct Settings {
     /// `GRPC_REFLECTION`: serve gRPC server reflection (to callers with a user token).
     pub grpc_reflection: bool,
     pub max_concurrent_workflows: u32,
+    /// `TENANT_MAX_CONCURRENT_WORKFLOWS`: one tenant's share of the slots; unset, or above the
+    /// global cap, it is the global cap.
+    pub tenant_max_concurrent_workflows: u32,
     pub workflow_check_interval: Duration,
     pub step_retry_limit: u32,
     pub step_timeout: Duration,
@@ -180,12 +183,21 @@ impl Settings {
         }
         let worker_concurrency: usize = parse(vars, "WORKER_CONCURRENCY", 16)?;
         let max_concurrent_workflows: u32 = parse(vars, "MAX_CONCURRENT_WORKFLOWS", 100)?;
+        let tenant_max_concurrent_workflows: u32 = parse(
+            vars,
+            "TENANT_MAX_CONCURRENT_WORKFLOWS",
+            max_concurrent_workflows,
+        )?;
         let step_retry_limit: u32 = parse(vars, "STEP_RETRY_LIMIT", 3)?;
         for (name, value) in [
             ("WORKER_CONCURRENCY", worker_concurrency as u64),
             (
                 "MAX_CONCURRENT_WORKFLOWS",
                 u64::from(max_concurrent_workflows),
+            ),
+            (
+                "TENANT_MAX_CONCURRENT_WORKFLOWS",
+                u64::from(tenant_max_concurrent_workflows),
             ),
             ("STEP_RETRY_LIMIT", u64::from(step_retry_limit)),
         ] {
@@ -206,6 +218,8 @@ impl Settings {
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "chorus".to_owned()),
             jwt_secret,
             max_concurrent_workflows,
+            tenant_max_concurrent_workflows: tenant_max_concurrent_workflows
+                .min(max_concurrent_workflows),
             workflow_check_interval: seconds(vars, "WORKFLOW_CHECK_INTERVAL", 10.0)?,
             step_retry_limit,
             step_timeout: seconds(vars, "STEP_TIMEOUT", 300.0)?,
@@ -439,6 +453,7 @@ mod tests {
         let settings = Settings::from_vars(&vars(&[])).unwrap();
         assert_eq!(settings.port, 8081);
         assert_eq!(settings.max_concurrent_workflows, 100);
+        assert_eq!(settings.tenant_max_concurrent_workflows, 100);
         assert_eq!(settings.workflow_check_interval, Duration::from_secs(10));
         assert_eq!(settings.step_retry_limit, 3);
         assert_eq!(settings.step_timeout, Duration::from_secs(300));
@@ -449,10 +464,26 @@ mod tests {
     }
 
     #[test]
+    fn the_tenant_cap_stays_under_the_global_cap() {
+        let caps = |tenant: &str| {
+            let settings = Settings::from_vars(&vars(&[
+                ("MAX_CONCURRENT_WORKFLOWS", "10"),
+                ("TENANT_MAX_CONCURRENT_WORKFLOWS", tenant),
+            ]))
+            .unwrap();
+            settings.tenant_max_concurrent_workflows
+        };
+        assert_eq!(caps("3"), 3);
+        assert_eq!(caps("50"), 10);
+    }
+
+    #[test]
     fn a_bad_value_names_its_variable() {
         for (name, value) in [
             ("PORT", "eighty"),
             ("MAX_CONCURRENT_WORKFLOWS", "-1"),
+            ("TENANT_MAX_CONCURRENT_WORKFLOWS", "0"),
+            ("TENANT_MAX_CONCURRENT_WORKFLOWS", "many"),
             ("WORKFLOW_CHECK_INTERVAL", "0"),
             ("STEP_TIMEOUT", "soon"),
             ("STEP_RETRY_LIMIT", "0"),

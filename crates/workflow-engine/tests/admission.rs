@@ -1,11 +1,12 @@
-//! `MAX_CONCURRENT_WORKFLOWS`: instances beyond the cap wait, holding nothing, and go on in
-//! arrival order as slots free up.
+//! `MAX_CONCURRENT_WORKFLOWS` and `TENANT_MAX_CONCURRENT_WORKFLOWS`: instances beyond a cap
+//! wait, holding nothing, and go on in arrival order as slots free up; one tenant's waiting
+//! instances never keep another tenant's waiting.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Backend, Options, TestApp};
+use common::{Backend, Options, TestApp, token_for};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
@@ -170,3 +171,116 @@ async fn waiting_instances_hold_no_slot(backend: Backend) {
     }
 }
 on_both_backends!(waiting_instances_hold_no_slot);
+
+/// Starts `count` instances of a custom action nobody serves: each holds its slot until its
+/// step times out (five minutes), long after the test.
+async fn flood(app: &TestApp, count: usize) -> Vec<String> {
+    let template = app
+        .create_template(
+            "flood",
+            json!({"steps": [
+                {"id": "crunch", "type": "action", "config": {"action": "crunch_numbers"}}
+            ]}),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        ids.push(app.start_instance(&template, json!({})).await);
+    }
+    ids
+}
+
+async fn statuses(app: &TestApp, ids: &[String]) -> Vec<String> {
+    let mut statuses = Vec::new();
+    for id in ids {
+        let (_, instance) = app.get(&format!("/api/v1/instances/{id}")).await;
+        statuses.push(instance["status"].as_str().unwrap_or_default().to_owned());
+    }
+    statuses
+}
+
+async fn log_once(app: &TestApp) -> String {
+    let quick = app
+        .create_template(
+            "quick",
+            json!({"steps": [{"id": "log", "type": "action", "config": {"action": "log_message", "message": "hi"}}]}),
+        )
+        .await;
+    app.start_instance(&quick, json!({})).await
+}
+
+async fn one_tenants_flood_leaves_another_tenant_room(backend: Backend) {
+    let mut app = TestApp::spawn_with(
+        backend,
+        Options {
+            vars: vec![
+                ("MAX_CONCURRENT_WORKFLOWS", "10".to_owned()),
+                ("TENANT_MAX_CONCURRENT_WORKFLOWS", "2".to_owned()),
+            ],
+            ..Options::default()
+        },
+    )
+    .await;
+    let flooded = flood(&app, 5).await;
+
+    let tenant_a = std::mem::replace(&mut app.token, token_for("bea", "tenant-b", "admin"));
+    let id = log_once(&app).await;
+    let instance = app.wait_finished(&id).await;
+    assert_eq!(instance["status"], "completed", "{instance}");
+
+    app.token = tenant_a;
+    assert_eq!(
+        statuses(&app, &flooded).await,
+        ["running", "running", "pending", "pending", "pending"]
+    );
+}
+on_both_backends!(one_tenants_flood_leaves_another_tenant_room);
+
+/// The global cap is full and tenant A's waiting starts are older than tenant B's: a slot B
+/// frees goes to B's start, since A is at its own cap.
+async fn a_tenant_at_its_cap_does_not_block_older_in_line(backend: Backend) {
+    let gate = gate().await;
+    let mut app = TestApp::spawn_with(
+        backend,
+        Options {
+            vars: vec![
+                ("MAX_CONCURRENT_WORKFLOWS", "3".to_owned()),
+                ("TENANT_MAX_CONCURRENT_WORKFLOWS", "2".to_owned()),
+            ],
+            ..Options::default()
+        },
+    )
+    .await;
+    let flooded = flood(&app, 4).await;
+
+    let tenant_a = std::mem::replace(&mut app.token, token_for("bea", "tenant-b", "admin"));
+    let url = format!("http://127.0.0.1:{}/hold", gate.port);
+    let gated = app
+        .create_template(
+            "gated",
+            json!({"steps": [
+                {"id": "hold", "type": "action", "config": {"action": "http_request", "url": url}}
+            ]}),
+        )
+        .await;
+    let holder = app.start_instance(&gated, json!({})).await;
+    app.wait_status(&holder, &["running"]).await;
+    let waiting = log_once(&app).await;
+    assert_eq!(
+        statuses(&app, std::slice::from_ref(&waiting)).await,
+        ["pending"]
+    );
+
+    gate.release.add_permits(1);
+    for id in [&holder, &waiting] {
+        let instance = app.wait_finished(id).await;
+        assert_eq!(instance["status"], "completed", "{instance}");
+    }
+
+    app.token = tenant_a;
+    assert_eq!(
+        statuses(&app, &flooded).await,
+        ["running", "running", "pending", "pending"]
+    );
+}
+on_both_backends!(a_tenant_at_its_cap_does_not_block_older_in_line);
