@@ -119,7 +119,14 @@ impl Scheduler {
                     .get("x-request-id")
                     .and_then(|value| value.to_str().ok())
                     .unwrap_or_default();
-                tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
+                let span = tracing::info_span!(
+                    "grpc",
+                    otel.kind = "server",
+                    method = %request.uri().path(),
+                    request_id = %request_id,
+                );
+                proto::trace::continue_from(&span, request.headers());
+                span
             })
             .layer(ValidateRequestHeaderLayer::custom(self.auth))
             .add_service(health_service)

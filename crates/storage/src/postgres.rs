@@ -62,8 +62,8 @@ impl PostgresStore {
         // row locking), so that concurrent batches cannot deadlock on each other.
         let rows = sqlx::query(
             "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
-             parent_instance_id, state, created_at, started_at, completed_at, updated_at \
-             FROM workflow.instances WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+             parent_instance_id, state, created_at, started_at, completed_at, updated_at, \
+             traceparent FROM workflow.instances WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(&ids)
         .fetch_all(&mut *tx)
@@ -94,6 +94,8 @@ fn instance_from_row(row: &PgRow) -> Result<Instance, StorageError> {
         started_at: row.try_get("started_at")?,
         completed_at: row.try_get("completed_at")?,
         updated_at: row.try_get("updated_at")?,
+        // Searches select the listed columns only; the trace context is for the single view.
+        traceparent: row.try_get("traceparent").unwrap_or(None),
     })
 }
 
@@ -162,6 +164,7 @@ struct InstanceColumns {
     started_at: Vec<Option<DateTime<Utc>>>,
     completed_at: Vec<Option<DateTime<Utc>>>,
     updated_at: Vec<DateTime<Utc>>,
+    traceparent: Vec<Option<String>>,
 }
 
 impl InstanceColumns {
@@ -181,6 +184,7 @@ impl InstanceColumns {
         self.started_at.push(micros_opt(instance.started_at));
         self.completed_at.push(micros_opt(instance.completed_at));
         self.updated_at.push(micros(instance.updated_at));
+        self.traceparent.push(instance.traceparent.clone());
     }
 }
 
@@ -269,10 +273,11 @@ async fn apply_writes(
          ), created AS ( \
            INSERT INTO workflow.instances (id, tenant, template_id, template_version, status, \
              variables, output, error, parent_instance_id, state, created_at, started_at, \
-             completed_at, updated_at) \
+             completed_at, updated_at, traceparent) \
            SELECT * FROM UNNEST($10::uuid[], $11::text[], $12::uuid[], $13::int4[], $14::text[], \
              $15::jsonb[], $16::jsonb[], $17::jsonb[], $18::uuid[], $19::jsonb[], \
-             $20::timestamptz[], $21::timestamptz[], $22::timestamptz[], $23::timestamptz[]) \
+             $20::timestamptz[], $21::timestamptz[], $22::timestamptz[], $23::timestamptz[], \
+             $52::text[]) \
            RETURNING 1 \
          ), steps AS ( \
            INSERT INTO workflow.steps (id, instance_id, tenant, step_id, name, type, status, \
@@ -358,6 +363,7 @@ async fn apply_writes(
     .bind(&timer_due)
     .bind(&timer_payload)
     .bind(writes.timer_removals())
+    .bind(&created.traceparent)
     .execute(&mut **tx)
     .await
     .map_err(codec::instance_conflict)?;
@@ -609,7 +615,7 @@ impl Store for PostgresStore {
     async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StorageError> {
         let row = sqlx::query(
             "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
-             parent_instance_id, created_at, started_at, completed_at, updated_at \
+             parent_instance_id, created_at, started_at, completed_at, updated_at, traceparent \
              FROM workflow.instances WHERE tenant = $1 AND id = $2",
         )
         .bind(tenant)

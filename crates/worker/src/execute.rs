@@ -106,7 +106,11 @@ async fn handle_one(
         branch = job.branch,
         action = %job.action,
         queue = %queue_name,
+        otel.kind = "consumer",
+        outcome = tracing::field::Empty,
     );
+    // The decision that made the job is this span's parent: one trace per instance.
+    proto::trace::follow(&span, job.traceparent.as_deref());
     async {
         let started_at = Utc::now();
         let clock = Instant::now();
@@ -120,6 +124,7 @@ async fn handle_one(
             Some(Err(_)) => Outcome::Failed,
         };
         record_step(&job.action, outcome, clock.elapsed());
+        tracing::Span::current().record("outcome", outcome.as_str());
         let mut handed_over = None;
         match finished {
             None => tracing::info!("cancelled by the scheduler; not reporting"),
