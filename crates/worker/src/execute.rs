@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use crate::actions::{ActionResult, Actions};
-use crate::metrics::{Outcome, record_step};
+use crate::metrics::{Outcome, record_attempt, record_step};
 use crate::scheduler::{Report, Reported, Scheduler};
 
 /// Jobs that finish sooner send no heartbeat: `started_at` in the result is enough, and most
@@ -124,6 +124,7 @@ async fn handle_one(
             Some(Err(_)) => Outcome::Failed,
         };
         record_step(&job.action, outcome, clock.elapsed());
+        record_attempt(&job.action, job.attempt);
         tracing::Span::current().record("outcome", outcome.as_str());
         let mut handed_over = None;
         match finished {
