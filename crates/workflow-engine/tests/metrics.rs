@@ -43,7 +43,7 @@ async fn flaky_target() -> String {
         axum::routing::get(move || {
             let calls = calls.clone();
             async move {
-                if calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+                if calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
                     (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "try again")
                 } else {
                     (axum::http::StatusCode::OK, "fine")
