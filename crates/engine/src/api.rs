@@ -178,6 +178,23 @@ pub enum Input {
     },
 }
 
+impl Input {
+    /// The input's kind, as its serialised `input` tag says it (for spans and metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Input::Start => "start",
+            Input::Pause => "pause",
+            Input::Resume => "resume",
+            Input::Cancel => "cancel",
+            Input::JobStarted { .. } => "job_started",
+            Input::JobFinished { .. } => "job_finished",
+            Input::Timer { .. } => "timer",
+            Input::Event { .. } => "event",
+            Input::ChildFinished { .. } => "child_finished",
+        }
+    }
+}
+
 /// What the services must do to carry out a decision. The scheduler writes every persistent
 /// effect in the same transaction as the new state.
 #[derive(Debug, Clone, PartialEq)]

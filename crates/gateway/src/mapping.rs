@@ -218,6 +218,11 @@ pub struct InstanceDto {
     pub completed_at: Option<String>,
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// The OpenTelemetry trace id (32 hex digits) of the call that created the instance, when
+    /// tracing is on: every decision and job of the instance is a span of that trace (paste it
+    /// into Jaeger or Tempo).
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub trace_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -333,6 +338,7 @@ impl TryFrom<v1::Instance> for InstanceDto {
             started_at: i.started_at,
             completed_at: i.completed_at,
             updated_at: i.updated_at,
+            trace_id: i.trace_id,
         })
     }
 }

@@ -136,6 +136,7 @@ impl Scheduler {
             // The id is only for correlation: one that cannot travel is left behind.
             let _ = insert(metadata, REQUEST_ID_HEADER, id);
         }
+        proto::trace::inject_metadata(metadata);
         Ok(request)
     }
 

@@ -172,8 +172,9 @@ fn make_span<B>(request: &Request<B>) -> Span {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "http_request",
+        otel.kind = "server",
         method = %request.method(),
         path = request.uri().path(),
         request_id,
@@ -181,7 +182,10 @@ fn make_span<B>(request: &Request<B>) -> Span {
         subject = tracing::field::Empty,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
-    )
+    );
+    // A caller's `traceparent` is continued: its trace runs on through the scheduler.
+    proto::trace::continue_from(&span, request.headers());
+    span
 }
 
 fn on_response<B>(response: &Response<B>, latency: std::time::Duration, span: &Span) {

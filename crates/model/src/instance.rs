@@ -21,6 +21,10 @@ pub struct Instance {
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// W3C trace context of the call that created the instance (when tracing was on): its
+    /// decisions and jobs join that trace, and the API shows its trace id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// One execution (one attempt) of one step of an instance.

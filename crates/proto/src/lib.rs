@@ -11,5 +11,6 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("workflow_descriptor");
 
 mod channel;
+pub mod trace;
 
 pub use channel::{ClientTls, EndpointError, bearer, endpoint};

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use proto::v1::event_service_server::EventServiceServer;
 use proto::v1::trigger_service_server::TriggerServiceServer;
 use proto::v1::worker_service_server::WorkerServiceServer;
 use proto::v1::workflow_service_server::WorkflowServiceServer;
@@ -17,7 +18,7 @@ use crate::cache::DefinitionCache;
 use crate::committer::Committer;
 use crate::core::Core;
 use crate::lease::LeaseSigner;
-use crate::service::{GrpcAuth, TriggerApi, WorkerApi, WorkflowApi};
+use crate::service::{EventApi, GrpcAuth, TriggerApi, WorkerApi, WorkflowApi};
 use crate::{SchedulerError, SchedulerSettings, health, retention, schedules, sweeper, tls};
 use identity::Verifier;
 use tower_http::validate_request::ValidateRequestHeaderLayer;
@@ -105,6 +106,12 @@ impl Scheduler {
         let committer = Committer::start(self.core.clone());
         tracing::info!(port = self.port, "scheduler listening");
 
+        // Open watches end as shutdown begins, or the server would wait for them forever.
+        let (watches_stop, watches_stopped) = watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = watches_stop.send(true);
+        };
         let mut server = tonic::transport::Server::builder();
         if let Some(tls) = &self.core.settings.tls {
             server = server.tls_config(tls::server_config(tls)?)?;
@@ -119,7 +126,14 @@ impl Scheduler {
                     .get("x-request-id")
                     .and_then(|value| value.to_str().ok())
                     .unwrap_or_default();
-                tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
+                let span = tracing::info_span!(
+                    "grpc",
+                    otel.kind = "server",
+                    method = %request.uri().path(),
+                    request_id = %request_id,
+                );
+                proto::trace::continue_from(&span, request.headers());
+                span
             })
             .layer(ValidateRequestHeaderLayer::custom(self.auth))
             .add_service(health_service)
@@ -132,6 +146,11 @@ impl Scheduler {
                 self.core.clone(),
                 self.core.settings.trigger_key.clone(),
                 schedules_wake,
+            )))
+            .add_service(EventServiceServer::new(EventApi::new(
+                self.core.store.clone(),
+                self.core.events.clone(),
+                watches_stopped,
             )))
             .add_service(WorkerServiceServer::new(WorkerApi::new(
                 self.core.clone(),

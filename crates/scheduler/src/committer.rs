@@ -64,7 +64,10 @@ async fn commit_loop(core: Arc<Core>, receiver: Arc<Mutex<mpsc::Receiver<(Reques
         }
         let (requests, replies): (Vec<Request>, Vec<Reply>) = batch.into_iter().unzip();
         metrics::histogram!("workflow_commit_batch_size").record(requests.len() as f64);
+        let started = std::time::Instant::now();
         let results = core.apply_with(requests, Admission::Unchecked).await;
+        metrics::histogram!("workflow_decision_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
         }

@@ -57,6 +57,11 @@ pub fn instance(instance: &Instance) -> v1::Instance {
         started_at: instance.started_at.map(time),
         completed_at: instance.completed_at.map(time),
         updated_at: time(instance.updated_at),
+        trace_id: instance
+            .traceparent
+            .as_deref()
+            .and_then(proto::trace::trace_id)
+            .map(str::to_owned),
     }
 }
 

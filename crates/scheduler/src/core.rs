@@ -493,6 +493,16 @@ impl Core {
                     return Ok(None);
                 }
             };
+            // Joins the trace the instance started in; disabled (free) without an exporter.
+            let span = tracing::info_span!(
+                target: proto::trace::SPAN_TARGET,
+                "decide",
+                instance_id = %instance.id,
+                input = inputs.first().map(|request| request.input.kind()),
+                batch_size = inputs.len(),
+            );
+            proto::trace::follow(&span, instance.traceparent.as_deref());
+            let _decision = span.enter();
             let mut state: InstanceState = loaded.state.decode()?;
 
             let mut transition = Transition {
@@ -564,6 +574,11 @@ impl Core {
                     return Ok(None);
                 }
                 return Ok(Some(transition));
+            }
+            if let Some(traceparent) = proto::trace::traceparent(&span) {
+                for job in &mut transition.jobs {
+                    job.traceparent = Some(traceparent.clone());
+                }
             }
             let row = instance_row(instance, &state, now);
             outcome.instance = Some(row.clone());
@@ -641,6 +656,7 @@ pub fn new_instance_row(state: &InstanceState) -> Instance {
         started_at: state.started_at(),
         completed_at: state.completed_at(),
         updated_at: state.created_at(),
+        traceparent: None,
     }
 }
 

@@ -122,7 +122,10 @@ pub fn prepare(
         depth: 0,
     };
     let state = InstanceState::new(meta, variables, now);
-    let instance = core::new_instance_row(&state);
+    let mut instance = core::new_instance_row(&state);
+    // The creating call's trace context (a gRPC span continuing the gateway's): the instance's
+    // decisions and jobs join that trace.
+    instance.traceparent = proto::trace::traceparent(&tracing::Span::current());
     let start = start.then(|| TimerRecord {
         id: model::new_id(),
         instance_id: instance.id,

@@ -154,9 +154,12 @@ impl Core {
             data: serde_json::json!({ "parent_instance_id": spawn.parent }),
         };
         let timer = spawn.timer;
-        let decide: storage::Decide = Box::new(move |_| {
+        let decide: storage::Decide = Box::new(move |parent| {
+            // A subflow runs in its parent's trace.
+            let mut child = child.clone();
+            child.instance.traceparent = parent.instance.traceparent.clone();
             Ok(Some(Transition {
-                new_instances: vec![child.clone()],
+                new_instances: vec![child],
                 cleared_timers: vec![timer],
                 events: vec![created.clone()],
                 ..Transition::default()

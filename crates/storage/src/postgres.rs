@@ -82,7 +82,7 @@ impl PostgresStore {
         let rows = sqlx::query(
             "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
              parent_instance_id, state::text AS state, version, created_at, started_at, \
-             completed_at, updated_at \
+             completed_at, updated_at, traceparent \
              FROM workflow.instances WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(&ids)
@@ -120,6 +120,8 @@ fn instance_from_row(row: &PgRow) -> Result<Instance, StorageError> {
         started_at: row.try_get("started_at")?,
         completed_at: row.try_get("completed_at")?,
         updated_at: row.try_get("updated_at")?,
+        // Searches select the listed columns only; the trace context is for the single view.
+        traceparent: row.try_get("traceparent").unwrap_or(None),
     })
 }
 
@@ -192,6 +194,7 @@ struct InstanceColumns {
     started_at: Vec<Option<DateTime<Utc>>>,
     completed_at: Vec<Option<DateTime<Utc>>>,
     updated_at: Vec<DateTime<Utc>>,
+    traceparent: Vec<Option<String>>,
 }
 
 impl InstanceColumns {
@@ -212,6 +215,7 @@ impl InstanceColumns {
         self.started_at.push(micros_opt(instance.started_at));
         self.completed_at.push(micros_opt(instance.completed_at));
         self.updated_at.push(micros(instance.updated_at));
+        self.traceparent.push(instance.traceparent.clone());
     }
 }
 
@@ -308,15 +312,15 @@ async fn apply_writes<'e>(
          ), created AS ( \
            INSERT INTO workflow.instances (id, tenant, template_id, template_version, status, \
              variables, output, error, parent_instance_id, state, created_at, started_at, \
-             completed_at, updated_at) \
+             completed_at, updated_at, traceparent) \
            SELECT c.id, c.tenant, c.template_id, c.template_version, c.status, c.variables, \
              c.output, c.error, c.parent_instance_id, c.state::jsonb, c.created_at, \
-             c.started_at, c.completed_at, c.updated_at \
+             c.started_at, c.completed_at, c.updated_at, c.traceparent \
            FROM UNNEST($11::uuid[], $12::text[], $13::uuid[], $14::int4[], $15::text[], \
              $16::jsonb[], $17::jsonb[], $18::jsonb[], $19::uuid[], $20::text[], \
-             $21::timestamptz[], $22::timestamptz[], $23::timestamptz[], $24::timestamptz[]) \
+             $21::timestamptz[], $22::timestamptz[], $23::timestamptz[], $24::timestamptz[], $54::text[]) \
              AS c(id, tenant, template_id, template_version, status, variables, output, error, \
-             parent_instance_id, state, created_at, started_at, completed_at, updated_at) \
+             parent_instance_id, state, created_at, started_at, completed_at, updated_at, traceparent) \
            WHERE (SELECT ok FROM guard) \
            RETURNING 1 \
          ), steps AS ( \
@@ -411,6 +415,7 @@ async fn apply_writes<'e>(
     .bind(&timer_payload)
     .bind(writes.timer_removals())
     .bind(&job_deadline)
+    .bind(&created.traceparent)
     .fetch_one(executor)
     .await
     .map_err(codec::instance_conflict)?;
@@ -664,7 +669,7 @@ impl Store for PostgresStore {
     async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StorageError> {
         let row = sqlx::query(
             "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
-             parent_instance_id, created_at, started_at, completed_at, updated_at \
+             parent_instance_id, created_at, started_at, completed_at, updated_at, traceparent \
              FROM workflow.instances WHERE tenant = $1 AND id = $2",
         )
         .bind(tenant)

@@ -154,6 +154,7 @@ fn instance_from_row(row: &SqliteRow) -> Result<Instance, StorageError> {
         started_at: parse_time_opt(row.try_get("started_at")?)?,
         completed_at: parse_time_opt(row.try_get("completed_at")?)?,
         updated_at: parse_time(row.try_get("updated_at")?)?,
+        traceparent: row.try_get("traceparent").unwrap_or(None),
     })
 }
 
@@ -243,7 +244,8 @@ async fn apply_writes(
         sqlx::query(
             "INSERT INTO instances (id, tenant, template_id, template_version, status, variables, \
              output, error, parent_instance_id, state, created_at, started_at, completed_at, \
-             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             updated_at, traceparent) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )
         .bind(instance.id.to_string())
         .bind(&instance.tenant)
@@ -259,6 +261,7 @@ async fn apply_writes(
         .bind(time_text_opt(instance.started_at))
         .bind(time_text_opt(instance.completed_at))
         .bind(time_text(instance.updated_at))
+        .bind(&instance.traceparent)
         .execute(&mut *conn)
         .await
         .map_err(codec::instance_conflict)?;

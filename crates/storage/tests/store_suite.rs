@@ -68,6 +68,7 @@ on_both_backends!(
     parked_inputs_are_released_by_tenant_room,
     concurrent_batches_lose_no_update,
     a_batch_of_steps_is_cheap,
+    instances_keep_the_trace_context_they_started_with,
 );
 
 fn now() -> DateTime<Utc> {
@@ -108,6 +109,7 @@ fn instance(tenant: &str, template_id: Uuid) -> Instance {
         started_at: None,
         completed_at: None,
         updated_at: at,
+        traceparent: None,
     }
 }
 
@@ -1120,4 +1122,39 @@ async fn job_timeouts_come_due_from_the_job_rows(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.next_timer_due().await.unwrap(), None);
+}
+
+async fn instances_keep_the_trace_context_they_started_with(store: Arc<dyn Store>) {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut traced = instance("t1", model::new_id());
+    traced.traceparent = Some(traceparent.to_owned());
+    let (made, _) = store
+        .insert_instance(&new_instance(traced), None)
+        .await
+        .unwrap();
+    assert_eq!(made.traceparent.as_deref(), Some(traceparent));
+    let seen = store
+        .transition(vec![TransitionRequest {
+            instance_id: made.id,
+            decide: Box::new(move |loaded| {
+                assert_eq!(loaded.instance.traceparent.as_deref(), Some(traceparent));
+                Ok(Some(Transition {
+                    instance: Some(Instance {
+                        status: InstanceStatus::Running,
+                        ..loaded.instance.clone()
+                    }),
+                    state: Some(doc(json!({"cursor": 1}))),
+                    ..Default::default()
+                }))
+            }),
+        }])
+        .await
+        .unwrap();
+    assert!(matches!(&seen[0], Ok(Some(_))));
+    let read = store.get_instance("t1", made.id).await.unwrap();
+    assert_eq!(read.status, InstanceStatus::Running);
+    assert_eq!(read.traceparent.as_deref(), Some(traceparent));
+    let untraced = create(&store, "t1", model::new_id()).await;
+    let read = store.get_instance("t1", untraced.id).await.unwrap();
+    assert_eq!(read.traceparent, None);
 }

@@ -96,6 +96,7 @@ fn new_instance(tenant: &str, template_id: Uuid) -> NewInstance {
         started_at: None,
         completed_at: None,
         updated_at: at,
+        traceparent: None,
     };
     let start = TimerRecord {
         id: model::new_id(),

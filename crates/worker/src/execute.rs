@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use crate::actions::{ActionResult, Actions};
-use crate::metrics::{Outcome, record_step};
+use crate::metrics::{Outcome, record_attempt, record_step};
 use crate::scheduler::{Report, Reported, Scheduler};
 
 /// Jobs that finish sooner send no heartbeat: `started_at` in the result is enough, and most
@@ -106,7 +106,11 @@ async fn handle_one(
         branch = job.branch,
         action = %job.action,
         queue = %queue_name,
+        otel.kind = "consumer",
+        outcome = tracing::field::Empty,
     );
+    // The decision that made the job is this span's parent: one trace per instance.
+    proto::trace::follow(&span, job.traceparent.as_deref());
     async {
         let started_at = Utc::now();
         let clock = Instant::now();
@@ -120,6 +124,8 @@ async fn handle_one(
             Some(Err(_)) => Outcome::Failed,
         };
         record_step(&job.action, outcome, clock.elapsed());
+        record_attempt(&job.action, job.attempt);
+        tracing::Span::current().record("outcome", outcome.as_str());
         let mut handed_over = None;
         match finished {
             None => tracing::info!("cancelled by the scheduler; not reporting"),

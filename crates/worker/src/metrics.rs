@@ -4,6 +4,7 @@ use std::time::Duration;
 
 pub(crate) const STEP_EXECUTIONS: &str = "workflow_step_executions_total";
 pub(crate) const STEP_DURATION: &str = "workflow_step_duration_seconds";
+pub(crate) const STEP_RETRIES: &str = "workflow_step_retries_total";
 
 /// How a job ended, as the `outcome` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,13 +16,20 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Timeout => "timeout",
             Self::Cancelled => "cancelled",
         }
+    }
+}
+
+/// A job that is not its step's first attempt: the engine retried the step.
+pub(crate) fn record_attempt(action: &str, attempt: i32) {
+    if attempt > 1 {
+        metrics::counter!(STEP_RETRIES, "action" => action.to_owned()).increment(1);
     }
 }
 

@@ -84,6 +84,7 @@ impl Scheduler {
         request
             .metadata_mut()
             .insert("authorization", self.credential.clone());
+        proto::trace::inject_metadata(request.metadata_mut());
         request
     }
 

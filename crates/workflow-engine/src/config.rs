@@ -8,7 +8,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod limits;
+mod telemetry;
 pub use limits::Limits;
+pub use telemetry::{Sampler, Tracing};
 
 /// A variable that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,8 @@ pub struct Settings {
     pub trigger_secret_key: Option<scheduler::TriggerKey>,
     /// Byte limits, tenant quotas, breakers (`config/limits.rs`).
     pub limits: Limits,
+    /// Trace export over OTLP, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`config/telemetry.rs`).
+    pub tracing: Option<Tracing>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -266,6 +270,7 @@ impl Settings {
             grpc_tls_ca: get("GRPC_TLS_CA").map(PathBuf::from),
             grpc_reflection: boolean(vars, "GRPC_REFLECTION", true)?,
             limits: Limits::from_vars(vars)?,
+            tracing: telemetry::from_vars(vars)?,
         })
     }
 

@@ -80,7 +80,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    telemetry::init(settings.log_format);
+    let service = match &cli.command {
+        None => "embedded",
+        Some(Command::Gateway) => "gateway",
+        Some(Command::Scheduler) => "scheduler",
+        Some(Command::Worker) => "worker",
+        Some(_) => "tool",
+    };
+    let _telemetry = telemetry::init(&settings, service)?;
 
     let mode = match cli.command {
         None => Mode::Embedded,

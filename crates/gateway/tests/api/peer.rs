@@ -278,6 +278,7 @@ impl WorkflowService for Peer {
             started_at: r.start.then(|| NOW.to_string()),
             completed_at: None,
             updated_at: NOW.into(),
+            trace_id: None,
         };
         if let (Some(key), Some(fingerprint)) = (r.idempotency_key, r.idempotency_fingerprint) {
             data.idempotency

@@ -2,6 +2,7 @@
 
 mod auth;
 mod caller;
+mod events;
 mod search;
 mod templates;
 mod triggers;
@@ -9,6 +10,7 @@ mod worker;
 mod workflow;
 
 pub use auth::GrpcAuth;
+pub use events::EventApi;
 pub use triggers::TriggerApi;
 pub use worker::WorkerApi;
 pub use workflow::WorkflowApi;

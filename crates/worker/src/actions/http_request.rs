@@ -6,6 +6,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, StatusCode, redirect};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use super::address_guard::{self, ForbiddenAddress, GuardedResolver};
 use super::{ActionResult, invalid_config, parse_config};
@@ -67,9 +68,25 @@ impl HttpRequest {
 
     pub(crate) async fn run(&self, input: &Value) -> ActionResult {
         let config: Config = parse_config("http_request", input)?;
-        let request = self.request(&config)?;
-        let response = self.client.execute(request).await.map_err(send_error)?;
+        let mut request = self.request(&config)?;
+        // The host only: a URL's path and query may carry tokens.
+        let span = tracing::info_span!(
+            target: proto::trace::SPAN_TARGET,
+            "http_client",
+            otel.kind = "client",
+            http.request.method = %request.method(),
+            server.address = request.url().host_str().unwrap_or_default(),
+            http.response.status_code = tracing::field::Empty,
+        );
+        proto::trace::inject_headers(&span, request.headers_mut());
+        let response = self
+            .client
+            .execute(request)
+            .instrument(span.clone())
+            .await
+            .map_err(send_error)?;
         let status = response.status();
+        span.record("http.response.status_code", status.as_u16());
         let headers = response_headers(response.headers());
         let is_json = response
             .headers()

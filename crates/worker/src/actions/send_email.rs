@@ -4,6 +4,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use model::StepError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use super::{ActionResult, invalid_config, parse_config};
 use crate::WorkerError;
@@ -82,7 +83,17 @@ impl SendEmail {
             .iter()
             .map(ToString::to_string)
             .collect();
-        transport.send(message).await.map_err(smtp_error)?;
+        let span = tracing::info_span!(
+            target: proto::trace::SPAN_TARGET,
+            "smtp_send",
+            otel.kind = "client",
+            recipients = accepted.len(),
+        );
+        transport
+            .send(message)
+            .instrument(span)
+            .await
+            .map_err(smtp_error)?;
         Ok(json!({"message_id": message_id, "accepted": accepted, "sent": true}))
     }
 }

@@ -1,0 +1,130 @@
+//! `/metrics` after known work: the counts match what ran. The Prometheus recorder is
+//! process-wide, so this binary holds one test, and each backend's figures are the change its
+//! run made.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{Backend, TestApp};
+use serde_json::json;
+
+/// Every sample of the exposition, by its series (`name{labels}` as rendered).
+async fn scrape(app: &TestApp) -> HashMap<String, f64> {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, series: &str) -> f64 {
+    after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
+}
+
+/// A service that fails every other call, starting with the first.
+async fn flaky_target() -> String {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let router = axum::Router::new().route(
+        "/flaky",
+        axum::routing::get(move || {
+            let calls = calls.clone();
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "try again")
+                } else {
+                    (axum::http::StatusCode::OK, "fine")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{address}/flaky")
+}
+
+async fn known_work(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let target = flaky_target().await;
+    let before = scrape(&app).await;
+
+    let two_logs = app
+        .create_template(
+            "two-logs",
+            json!({"steps": [
+                {"id": "a", "type": "action", "config": {"action": "log_message", "message": "a"},
+                 "next_steps": ["b"]},
+                {"id": "b", "type": "action", "config": {"action": "log_message", "message": "b"}}
+            ]}),
+        )
+        .await;
+    let flaky = app
+        .create_template(
+            "flaky",
+            json!({"steps": [
+                {"id": "call", "type": "action", "config": {"action": "http_request", "url": target},
+                 "retry": {"max_attempts": 3, "backoff": "fixed", "initial_interval_seconds": 0.1}}
+            ]}),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(app.start_instance(&two_logs, json!({})).await);
+    }
+    ids.push(app.start_instance(&flaky, json!({})).await);
+    for id in &ids {
+        let instance = app.wait_finished(id).await;
+        assert_eq!(instance["status"], "completed", "{instance}");
+    }
+    let after = scrape(&app).await;
+    let change = |series: &str| delta(&before, &after, series);
+
+    assert_eq!(
+        change(r#"workflow_step_executions_total{action="log_message",outcome="completed"}"#),
+        6.0
+    );
+    assert_eq!(
+        change(r#"workflow_step_executions_total{action="http_request",outcome="failed"}"#),
+        1.0
+    );
+    assert_eq!(
+        change(r#"workflow_step_executions_total{action="http_request",outcome="completed"}"#),
+        1.0
+    );
+    assert_eq!(
+        change(r#"workflow_step_retries_total{action="http_request"}"#),
+        1.0
+    );
+    assert_eq!(
+        change(r#"workflow_step_duration_seconds_count{action="log_message"}"#),
+        6.0
+    );
+    assert_eq!(
+        change(r#"http_requests_total{method="POST",route="/api/v1/instances",status="201"}"#),
+        4.0
+    );
+    // Every committed batch of worker results was timed.
+    let batches = change("workflow_commit_batch_size_count");
+    assert!(batches >= 1.0, "{after:#?}");
+    assert_eq!(change("workflow_decision_duration_seconds_count"), batches);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_count_the_work_done_on_both_backends() {
+    known_work(Backend::Embedded).await;
+    known_work(Backend::Distributed).await;
+}
