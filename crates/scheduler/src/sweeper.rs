@@ -68,6 +68,8 @@ async fn sweep(core: &Arc<Core>) {
         Err(error) => tracing::warn!(error = %error, "cannot read the queue depth"),
     }
 
+    sample_instances_by_status(core).await;
+
     // Slots freed without a decision noticing (a crash between commit and release).
     match core.store.slot_holders().await {
         Ok(holders) => {
@@ -97,6 +99,25 @@ async fn sweep(core: &Arc<Core>) {
         Err(error) => tracing::warn!(error = %error, "cannot claim expired jobs"),
     }
     fire_job_timeouts(core).await;
+}
+
+/// Sets `workflow_instances{status}` for every status, zero for those without an instance, so a
+/// status that empties does not keep its last count.
+async fn sample_instances_by_status(core: &Arc<Core>) {
+    let counts = match core.store.instances_by_status().await {
+        Ok(counts) => counts,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot count instances by status");
+            return;
+        }
+    };
+    for status in model::InstanceStatus::ALL {
+        let count = counts
+            .iter()
+            .find(|(counted, _)| *counted == status)
+            .map_or(0, |(_, count)| *count);
+        metrics::gauge!("workflow_instances", "status" => status.as_str()).set(count as f64);
+    }
 }
 
 /// Fires the timeout timers that ride on job rows (`Job::timeout_timer`), as `fire_timers` does

@@ -226,6 +226,9 @@ pub trait Store: Send + Sync {
 
     /// Instances holding a concurrency slot (those with a job queued or running), per tenant.
     async fn slot_holders(&self) -> Result<SlotHolders, StorageError>;
+    /// How many instances are in each status, over all tenants: the `workflow_instances` gauge.
+    /// Statuses without an instance are absent.
+    async fn instances_by_status(&self) -> Result<Vec<(model::InstanceStatus, u64)>, StorageError>;
     /// Makes the oldest (by id) timers parked at `parked_at` due at `now`, and returns them:
     /// inputs that waited for a concurrency slot, in arrival order. At most `limit` in all, and
     /// of each tenant at most the room it has under `tenant_cap` slot holders, so that a tenant

@@ -69,6 +69,7 @@ on_both_backends!(
     concurrent_batches_lose_no_update,
     a_batch_of_steps_is_cheap,
     instances_keep_the_trace_context_they_started_with,
+    instances_are_counted_by_status_over_every_tenant,
 );
 
 fn now() -> DateTime<Utc> {
@@ -1157,4 +1158,33 @@ async fn instances_keep_the_trace_context_they_started_with(store: Arc<dyn Store
     let untraced = create(&store, "t1", model::new_id()).await;
     let read = store.get_instance("t1", untraced.id).await.unwrap();
     assert_eq!(read.traceparent, None);
+}
+
+async fn instances_are_counted_by_status_over_every_tenant(store: Arc<dyn Store>) {
+    assert!(store.instances_by_status().await.unwrap().is_empty());
+    let template_id = model::new_id();
+    let first = create(&store, "t1", template_id).await;
+    create(&store, "t1", template_id).await;
+    create(&store, "t2", model::new_id()).await;
+    let mut running = first.clone();
+    running.status = InstanceStatus::Running;
+    running.started_at = Some(now());
+    let moved = Transition {
+        instance: Some(running),
+        ..Default::default()
+    };
+    store
+        .transition(vec![request(first.id, moved)])
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap();
+
+    let mut counts = store.instances_by_status().await.unwrap();
+    counts.sort_by_key(|(status, _)| status.as_str());
+    assert_eq!(
+        counts,
+        vec![(InstanceStatus::Pending, 2), (InstanceStatus::Running, 1)]
+    );
 }

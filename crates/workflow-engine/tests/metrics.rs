@@ -90,7 +90,16 @@ async fn known_work(backend: Backend) {
         let instance = app.wait_finished(id).await;
         assert_eq!(instance["status"], "completed", "{instance}");
     }
-    let after = scrape(&app).await;
+    // The sweeper samples the instance gauge once per check interval (1 s here).
+    let completed = r#"workflow_instances{status="completed"}"#;
+    let mut after = scrape(&app).await;
+    for _ in 0..100 {
+        if after.get(completed).copied() == Some(4.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = scrape(&app).await;
+    }
     let change = |series: &str| delta(&before, &after, series);
 
     assert_eq!(
@@ -116,6 +125,14 @@ async fn known_work(backend: Backend) {
     assert_eq!(
         change(r#"http_requests_total{method="POST",route="/api/v1/instances",status="201"}"#),
         4.0
+    );
+    // The gauge counts the whole database, fresh per run: these four and nothing else.
+    assert_eq!(after.get(completed).copied(), Some(4.0), "{after:#?}");
+    assert_eq!(
+        after
+            .get(r#"workflow_instances{status="running"}"#)
+            .copied(),
+        Some(0.0)
     );
     // Every committed batch of worker results was timed.
     let batches = change("workflow_commit_batch_size_count");
