@@ -14,6 +14,7 @@ mod error;
 mod health;
 mod launch;
 mod lease;
+mod metrics;
 mod outbox;
 mod retention;
 mod schedules;

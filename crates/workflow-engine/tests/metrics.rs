@@ -134,6 +134,13 @@ async fn known_work(backend: Backend) {
             .copied(),
         Some(0.0)
     );
+    let ids_of = |template: &str| {
+        format!(
+            r#"workflow_instance_duration_seconds_count{{template="{template}",outcome="completed"}}"#
+        )
+    };
+    assert_eq!(change(&ids_of(&two_logs)), 3.0, "{after:#?}");
+    assert_eq!(change(&ids_of(&flaky)), 1.0);
     // Every committed batch of worker results was timed.
     let batches = change("workflow_commit_batch_size_count");
     assert!(batches >= 1.0, "{after:#?}");
