@@ -115,11 +115,15 @@ async fn known_work(backend: Backend) {
         1.0
     );
     assert_eq!(
+        change(r#"workflow_step_duration_seconds_count{action="http_request",outcome="failed"}"#),
+        1.0
+    );
+    assert_eq!(
         change(r#"workflow_step_retries_total{action="http_request"}"#),
         1.0
     );
     assert_eq!(
-        change(r#"workflow_step_duration_seconds_count{action="log_message"}"#),
+        change(r#"workflow_step_duration_seconds_count{action="log_message",outcome="completed"}"#),
         6.0
     );
     assert_eq!(
