@@ -11,6 +11,7 @@ mod committer;
 mod convert;
 mod core;
 mod error;
+mod grpc_metrics;
 mod health;
 mod launch;
 mod lease;

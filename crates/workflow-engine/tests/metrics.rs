@@ -90,6 +90,8 @@ async fn known_work(backend: Backend) {
         let instance = app.wait_finished(id).await;
         assert_eq!(instance["status"], "completed", "{instance}");
     }
+    let missing = format!("/api/v1/instances/{}", uuid::Uuid::now_v7());
+    assert_eq!(app.get(&missing).await.0, 404);
     // The sweeper samples the instance gauge once per check interval (1 s here).
     let completed = r#"workflow_instances{status="completed"}"#;
     let mut after = scrape(&app).await;
@@ -145,6 +147,13 @@ async fn known_work(backend: Backend) {
     };
     assert_eq!(change(&ids_of(&two_logs)), 3.0, "{after:#?}");
     assert_eq!(change(&ids_of(&flaky)), 1.0);
+    let grpc = |method: &str, code: &str| {
+        change(&format!(
+            r#"workflow_grpc_request_duration_seconds_count{{method="/chorus.workflow.v1.WorkflowService/{method}",code="{code}"}}"#
+        ))
+    };
+    assert_eq!(grpc("CreateInstance", "Ok"), 4.0, "{after:#?}");
+    assert_eq!(grpc("GetInstance", "NotFound"), 1.0);
     // Every committed batch of worker results was timed.
     let batches = change("workflow_commit_batch_size_count");
     assert!(batches >= 1.0, "{after:#?}");
