@@ -803,6 +803,10 @@ impl Store for PostgresStore {
         gauges::instances_by_status(self).await
     }
 
+    async fn job_queues(&self) -> Result<Vec<String>, StorageError> {
+        gauges::job_queues(self).await
+    }
+
     async fn slot_holders(&self) -> Result<SlotHolders, StorageError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT tenant, count(DISTINCT instance_id) FROM workflow.jobs GROUP BY tenant",

@@ -693,6 +693,10 @@ impl Store for SqliteStore {
         gauges::instances_by_status(self).await
     }
 
+    async fn job_queues(&self) -> Result<Vec<String>, StorageError> {
+        gauges::job_queues(self).await
+    }
+
     async fn slot_holders(&self) -> Result<SlotHolders, StorageError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT tenant, count(DISTINCT instance_id) FROM jobs GROUP BY tenant")

@@ -70,6 +70,7 @@ on_both_backends!(
     a_batch_of_steps_is_cheap,
     instances_keep_the_trace_context_they_started_with,
     instances_are_counted_by_status_over_every_tenant,
+    queues_with_jobs_in_flight_are_listed,
 );
 
 fn now() -> DateTime<Utc> {
@@ -1187,4 +1188,36 @@ async fn instances_are_counted_by_status_over_every_tenant(store: Arc<dyn Store>
         counts,
         vec![(InstanceStatus::Pending, 2), (InstanceStatus::Running, 1)]
     );
+}
+
+async fn queues_with_jobs_in_flight_are_listed(store: Arc<dyn Store>) {
+    assert!(store.job_queues().await.unwrap().is_empty());
+    let made = create(&store, "t1", model::new_id()).await;
+    let deadline = now() + Duration::minutes(5);
+    let jobs = ["resize", "default", "resize"]
+        .into_iter()
+        .enumerate()
+        .map(|(position, queue)| {
+            let mut job = job(
+                &made,
+                &execution(made.id, &format!("s{position}")),
+                deadline,
+            );
+            job.queue = queue.to_owned();
+            job
+        })
+        .collect();
+    let dispatched = Transition {
+        jobs,
+        ..Default::default()
+    };
+    store
+        .transition(vec![request(made.id, dispatched)])
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(store.job_queues().await.unwrap(), vec!["default", "resize"]);
 }

@@ -18,3 +18,11 @@ pub(super) async fn instances_by_status(
         .map(|(status, count)| Ok((codec::instance_status(&status)?, count.max(0) as u64)))
         .collect()
 }
+
+pub(super) async fn job_queues(store: &PostgresStore) -> Result<Vec<String>, StorageError> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT DISTINCT queue FROM workflow.jobs ORDER BY queue")
+            .fetch_all(&store.pool)
+            .await?;
+    Ok(rows.into_iter().map(|(queue,)| queue).collect())
+}
