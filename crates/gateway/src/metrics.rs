@@ -4,10 +4,15 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Instances wait on timers and people: minutes to days, not milliseconds.
+const INSTANCE_BUCKETS: &[f64] = &[
+    0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 604800.0,
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -21,6 +26,12 @@ pub fn handle() -> PrometheusHandle {
             let builder = || {
                 PrometheusBuilder::new()
                     .set_buckets(LATENCY_BUCKETS)
+                    .and_then(|builder| {
+                        builder.set_buckets_for_metric(
+                            Matcher::Full("workflow_instance_duration_seconds".to_owned()),
+                            INSTANCE_BUCKETS,
+                        )
+                    })
                     .unwrap_or_else(|_| PrometheusBuilder::new())
             };
             match builder().install_recorder() {

@@ -1,6 +1,7 @@
 //! Building and running the scheduler (zero-to-production style: `build` binds, `run_until_stopped`
 //! serves until the shutdown signal).
 
+use crate::grpc_metrics::GrpcMetricsLayer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -136,6 +137,7 @@ impl Scheduler {
                 span
             })
             .layer(ValidateRequestHeaderLayer::custom(self.auth))
+            .layer(GrpcMetricsLayer)
             .add_service(health_service)
             .add_optional_service(reflection)
             .add_optional_service(reflection_alpha)

@@ -310,6 +310,7 @@ impl Core {
                     continue;
                 }
                 Ok(Some(mut transition)) => {
+                    crate::metrics::record_finished(&transition);
                     for job in &transition.jobs {
                         if job.timeout_timer.is_some()
                             && earliest_later_timer.is_none_or(|at| job.deadline < at)

@@ -2,6 +2,7 @@
 //! or the queue forgot them). It sleeps until the next timer is due or `WORKFLOW_CHECK_INTERVAL`
 //! has passed, whichever comes first, and is woken early when a sooner timer is written.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -15,11 +16,12 @@ const TIMER_BATCH: u32 = 200;
 const JOB_BATCH: u32 = 500;
 
 pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    let mut known_queues = BTreeSet::from([model::DEFAULT_QUEUE.to_owned()]);
     loop {
         if *shutdown.borrow() {
             return;
         }
-        sweep(&core).await;
+        sweep(&core, &mut known_queues).await;
         let now = Utc::now();
         let interval = chrono::Duration::from_std(core.settings.check_interval)
             .unwrap_or(chrono::Duration::seconds(10));
@@ -42,7 +44,7 @@ pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn sweep(core: &Arc<Core>) {
+async fn sweep(core: &Arc<Core>, known_queues: &mut BTreeSet<String>) {
     loop {
         let now = Utc::now();
         let due = match core.store.due_timers(now, TIMER_BATCH).await {
@@ -62,11 +64,9 @@ async fn sweep(core: &Arc<Core>) {
         }
     }
 
-    match core.queue.depth(model::DEFAULT_QUEUE).await {
-        Ok(depth) => metrics::gauge!("workflow_queue_depth", "queue" => model::DEFAULT_QUEUE)
-            .set(depth as f64),
-        Err(error) => tracing::warn!(error = %error, "cannot read the queue depth"),
-    }
+    sample_queue_depths(core, known_queues).await;
+
+    sample_instances_by_status(core).await;
 
     // Slots freed without a decision noticing (a crash between commit and release).
     match core.store.slot_holders().await {
@@ -97,6 +97,43 @@ async fn sweep(core: &Arc<Core>) {
         Err(error) => tracing::warn!(error = %error, "cannot claim expired jobs"),
     }
     fire_job_timeouts(core).await;
+}
+
+/// Sets `workflow_queue_depth{queue}` for `default`, every queue with a job in flight, and every
+/// queue seen before (so that a queue that empties reads 0, not its last depth). Queue names
+/// are action names, as bounded as the workers' custom actions.
+async fn sample_queue_depths(core: &Arc<Core>, known_queues: &mut BTreeSet<String>) {
+    match core.store.job_queues().await {
+        Ok(queues) => known_queues.extend(queues),
+        Err(error) => tracing::warn!(error = %error, "cannot list the queues in use"),
+    }
+    for queue in known_queues.iter() {
+        match core.queue.depth(queue).await {
+            Ok(depth) => {
+                metrics::gauge!("workflow_queue_depth", "queue" => queue.clone()).set(depth as f64)
+            }
+            Err(error) => tracing::warn!(error = %error, queue, "cannot read the queue depth"),
+        }
+    }
+}
+
+/// Sets `workflow_instances{status}` for every status, zero for those without an instance, so a
+/// status that empties does not keep its last count.
+async fn sample_instances_by_status(core: &Arc<Core>) {
+    let counts = match core.store.instances_by_status().await {
+        Ok(counts) => counts,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot count instances by status");
+            return;
+        }
+    };
+    for status in model::InstanceStatus::ALL {
+        let count = counts
+            .iter()
+            .find(|(counted, _)| *counted == status)
+            .map_or(0, |(_, count)| *count);
+        metrics::gauge!("workflow_instances", "status" => status.as_str()).set(count as f64);
+    }
 }
 
 /// Fires the timeout timers that ride on job rows (`Job::timeout_timer`), as `fire_timers` does

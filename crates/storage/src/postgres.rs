@@ -18,6 +18,7 @@ use crate::{
     StorageError, Store, TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 
+mod gauges;
 mod search;
 mod triggers;
 
@@ -796,6 +797,14 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         payloads.into_iter().map(codec::job_from_json).collect()
+    }
+
+    async fn instances_by_status(&self) -> Result<Vec<(model::InstanceStatus, u64)>, StorageError> {
+        gauges::instances_by_status(self).await
+    }
+
+    async fn job_queues(&self) -> Result<Vec<String>, StorageError> {
+        gauges::job_queues(self).await
     }
 
     async fn slot_holders(&self) -> Result<SlotHolders, StorageError> {

@@ -27,6 +27,7 @@ use crate::{
     StorageError, Store, TemplateFilter, TimerRecord, Transition, TransitionRequest,
 };
 
+mod gauges;
 mod search;
 mod triggers;
 
@@ -686,6 +687,14 @@ impl Store for SqliteStore {
             .iter()
             .map(|payload| codec::job_from_json(parse_json(payload)?))
             .collect()
+    }
+
+    async fn instances_by_status(&self) -> Result<Vec<(model::InstanceStatus, u64)>, StorageError> {
+        gauges::instances_by_status(self).await
+    }
+
+    async fn job_queues(&self) -> Result<Vec<String>, StorageError> {
+        gauges::job_queues(self).await
     }
 
     async fn slot_holders(&self) -> Result<SlotHolders, StorageError> {

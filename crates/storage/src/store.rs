@@ -226,6 +226,12 @@ pub trait Store: Send + Sync {
 
     /// Instances holding a concurrency slot (those with a job queued or running), per tenant.
     async fn slot_holders(&self) -> Result<SlotHolders, StorageError>;
+    /// How many instances are in each status, over all tenants: the `workflow_instances` gauge.
+    /// Statuses without an instance are absent.
+    async fn instances_by_status(&self) -> Result<Vec<(model::InstanceStatus, u64)>, StorageError>;
+    /// The queues that have a job in flight (queued or running), in name order: the queues
+    /// whose depth the scheduler samples besides `default`.
+    async fn job_queues(&self) -> Result<Vec<String>, StorageError>;
     /// Makes the oldest (by id) timers parked at `parked_at` due at `now`, and returns them:
     /// inputs that waited for a concurrency slot, in arrival order. At most `limit` in all, and
     /// of each tenant at most the room it has under `tenant_cap` slot holders, so that a tenant

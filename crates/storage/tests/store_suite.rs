@@ -69,6 +69,8 @@ on_both_backends!(
     concurrent_batches_lose_no_update,
     a_batch_of_steps_is_cheap,
     instances_keep_the_trace_context_they_started_with,
+    instances_are_counted_by_status_over_every_tenant,
+    queues_with_jobs_in_flight_are_listed,
 );
 
 fn now() -> DateTime<Utc> {
@@ -1157,4 +1159,65 @@ async fn instances_keep_the_trace_context_they_started_with(store: Arc<dyn Store
     let untraced = create(&store, "t1", model::new_id()).await;
     let read = store.get_instance("t1", untraced.id).await.unwrap();
     assert_eq!(read.traceparent, None);
+}
+
+async fn instances_are_counted_by_status_over_every_tenant(store: Arc<dyn Store>) {
+    assert!(store.instances_by_status().await.unwrap().is_empty());
+    let template_id = model::new_id();
+    let first = create(&store, "t1", template_id).await;
+    create(&store, "t1", template_id).await;
+    create(&store, "t2", model::new_id()).await;
+    let mut running = first.clone();
+    running.status = InstanceStatus::Running;
+    running.started_at = Some(now());
+    let moved = Transition {
+        instance: Some(running),
+        ..Default::default()
+    };
+    store
+        .transition(vec![request(first.id, moved)])
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap();
+
+    let mut counts = store.instances_by_status().await.unwrap();
+    counts.sort_by_key(|(status, _)| status.as_str());
+    assert_eq!(
+        counts,
+        vec![(InstanceStatus::Pending, 2), (InstanceStatus::Running, 1)]
+    );
+}
+
+async fn queues_with_jobs_in_flight_are_listed(store: Arc<dyn Store>) {
+    assert!(store.job_queues().await.unwrap().is_empty());
+    let made = create(&store, "t1", model::new_id()).await;
+    let deadline = now() + Duration::minutes(5);
+    let jobs = ["resize", "default", "resize"]
+        .into_iter()
+        .enumerate()
+        .map(|(position, queue)| {
+            let mut job = job(
+                &made,
+                &execution(made.id, &format!("s{position}")),
+                deadline,
+            );
+            job.queue = queue.to_owned();
+            job
+        })
+        .collect();
+    let dispatched = Transition {
+        jobs,
+        ..Default::default()
+    };
+    store
+        .transition(vec![request(made.id, dispatched)])
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(store.job_queues().await.unwrap(), vec!["default", "resize"]);
 }

@@ -40,8 +40,12 @@ pub(crate) fn record_step(action: &str, outcome: Outcome, duration: Duration) {
         "outcome" => outcome.as_str()
     )
     .increment(1);
-    metrics::histogram!(STEP_DURATION, "action" => action.to_owned())
-        .record(duration.as_secs_f64());
+    metrics::histogram!(
+        STEP_DURATION,
+        "action" => action.to_owned(),
+        "outcome" => outcome.as_str()
+    )
+    .record(duration.as_secs_f64());
 }
 
 #[cfg(test)]
@@ -51,7 +55,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_step_counts_by_action_and_outcome_and_times_by_action() {
+    fn a_step_counts_and_times_by_action_and_outcome() {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
         metrics::with_local_recorder(&recorder, || {
@@ -74,6 +78,7 @@ mod tests {
                     completed_noop = Some(n);
                 }
                 (STEP_DURATION, DebugValue::Histogram(values)) if has("action", "noop") => {
+                    assert!(has("outcome", "completed"));
                     noop_durations = values.len();
                 }
                 _ => {}

@@ -57,7 +57,9 @@ async fn flaky_target() -> String {
     format!("http://{address}/flaky")
 }
 
-async fn known_work(backend: Backend) {
+/// `unserved_queue` names a custom action no worker serves, one per backend: the embedded
+/// run's sweeper may still be sampling while the distributed run reads the gauges.
+async fn known_work(backend: Backend, unserved_queue: &str) {
     let app = TestApp::spawn(backend).await;
     let target = flaky_target().await;
     let before = scrape(&app).await;
@@ -90,7 +92,29 @@ async fn known_work(backend: Backend) {
         let instance = app.wait_finished(id).await;
         assert_eq!(instance["status"], "completed", "{instance}");
     }
-    let after = scrape(&app).await;
+    let unserved = app
+        .create_template(
+            "unserved",
+            json!({"steps": [
+                {"id": "wait", "type": "action", "config": {"action": unserved_queue}}
+            ]}),
+        )
+        .await;
+    app.start_instance(&unserved, json!({})).await;
+    let missing = format!("/api/v1/instances/{}", uuid::Uuid::now_v7());
+    assert_eq!(app.get(&missing).await.0, 404);
+    // The sweeper samples the instance gauge once per check interval (1 s here).
+    let completed = r#"workflow_instances{status="completed"}"#;
+    // A custom action's queue lives inside its tenant (the test app's is `default`).
+    let waiting = format!(r#"workflow_queue_depth{{queue="default/{unserved_queue}"}}"#);
+    let mut after = scrape(&app).await;
+    for _ in 0..100 {
+        if after.get(completed).copied() == Some(4.0) && after.get(&waiting).copied() == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = scrape(&app).await;
+    }
     let change = |series: &str| delta(&before, &after, series);
 
     assert_eq!(
@@ -106,17 +130,45 @@ async fn known_work(backend: Backend) {
         1.0
     );
     assert_eq!(
+        change(r#"workflow_step_duration_seconds_count{action="http_request",outcome="failed"}"#),
+        1.0
+    );
+    assert_eq!(
         change(r#"workflow_step_retries_total{action="http_request"}"#),
         1.0
     );
     assert_eq!(
-        change(r#"workflow_step_duration_seconds_count{action="log_message"}"#),
+        change(r#"workflow_step_duration_seconds_count{action="log_message",outcome="completed"}"#),
         6.0
     );
     assert_eq!(
         change(r#"http_requests_total{method="POST",route="/api/v1/instances",status="201"}"#),
-        4.0
+        5.0
     );
+    // The gauges count the whole database, fresh per run: these instances and nothing else.
+    assert_eq!(after.get(completed).copied(), Some(4.0), "{after:#?}");
+    assert_eq!(
+        after
+            .get(r#"workflow_instances{status="running"}"#)
+            .copied(),
+        Some(1.0),
+        "the unserved instance"
+    );
+    assert_eq!(after.get(&waiting).copied(), Some(1.0), "{after:#?}");
+    let ids_of = |template: &str| {
+        format!(
+            r#"workflow_instance_duration_seconds_count{{template="{template}",outcome="completed"}}"#
+        )
+    };
+    assert_eq!(change(&ids_of(&two_logs)), 3.0, "{after:#?}");
+    assert_eq!(change(&ids_of(&flaky)), 1.0);
+    let grpc = |method: &str, code: &str| {
+        change(&format!(
+            r#"workflow_grpc_request_duration_seconds_count{{method="/chorus.workflow.v1.WorkflowService/{method}",code="{code}"}}"#
+        ))
+    };
+    assert_eq!(grpc("CreateInstance", "Ok"), 5.0, "{after:#?}");
+    assert_eq!(grpc("GetInstance", "NotFound"), 1.0);
     // Every committed batch of worker results was timed.
     let batches = change("workflow_commit_batch_size_count");
     assert!(batches >= 1.0, "{after:#?}");
@@ -125,6 +177,6 @@ async fn known_work(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_count_the_work_done_on_both_backends() {
-    known_work(Backend::Embedded).await;
-    known_work(Backend::Distributed).await;
+    known_work(Backend::Embedded, "unserved_embedded").await;
+    known_work(Backend::Distributed, "unserved_distributed").await;
 }
