@@ -17,11 +17,19 @@ const JOB_BATCH: u32 = 500;
 
 pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let mut known_queues = BTreeSet::from([model::DEFAULT_QUEUE.to_owned()]);
+    let mut sampled_at: Option<std::time::Instant> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        sweep(&core, &mut known_queues).await;
+        sweep(&core).await;
+        // The gauges count whole tables: once per check interval, however often due timers
+        // wake the sweeper.
+        if sampled_at.is_none_or(|at| at.elapsed() >= core.settings.check_interval) {
+            sample_queue_depths(&core, &mut known_queues).await;
+            sample_instances_by_status(&core).await;
+            sampled_at = Some(std::time::Instant::now());
+        }
         let now = Utc::now();
         let interval = chrono::Duration::from_std(core.settings.check_interval)
             .unwrap_or(chrono::Duration::seconds(10));
@@ -44,7 +52,7 @@ pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn sweep(core: &Arc<Core>, known_queues: &mut BTreeSet<String>) {
+async fn sweep(core: &Arc<Core>) {
     loop {
         let now = Utc::now();
         let due = match core.store.due_timers(now, TIMER_BATCH).await {
@@ -63,10 +71,6 @@ async fn sweep(core: &Arc<Core>, known_queues: &mut BTreeSet<String>) {
             break;
         }
     }
-
-    sample_queue_depths(core, known_queues).await;
-
-    sample_instances_by_status(core).await;
 
     // Slots freed without a decision noticing (a crash between commit and release).
     match core.store.slot_holders().await {
