@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use proto::v1::trigger_service_client::TriggerServiceClient;
 use proto::v1::workflow_service_client::WorkflowServiceClient;
+use proto::SchedulerTransport;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -25,9 +26,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// (and answers 503) while no scheduler is up yet.
 #[derive(Clone)]
 pub struct Scheduler {
-    workflow: WorkflowServiceClient<Channel>,
-    triggers: TriggerServiceClient<Channel>,
-    health: HealthClient<Channel>,
+    workflow: WorkflowServiceClient<SchedulerTransport>,
+    triggers: TriggerServiceClient<SchedulerTransport>,
+    health: HealthClient<SchedulerTransport>,
     /// Tries per call: one per replica, at least two (a lone scheduler may have restarted).
     attempts: usize,
 }
@@ -54,12 +55,22 @@ impl Scheduler {
             1 => endpoints.remove(0).connect_lazy(),
             _ => Channel::balance_list(endpoints.into_iter()),
         };
-        Ok(Self {
-            workflow: WorkflowServiceClient::new(channel.clone()),
-            triggers: TriggerServiceClient::new(channel.clone()),
-            health: HealthClient::new(channel),
+        Ok(Self::over(proto::over_network(channel), attempts))
+    }
+
+    /// The scheduler in this process (the embedded mode): one try per call, nothing to fail
+    /// over to.
+    pub fn in_process(transport: SchedulerTransport) -> Self {
+        Self::over(transport, 1)
+    }
+
+    fn over(transport: SchedulerTransport, attempts: usize) -> Self {
+        Self {
+            workflow: WorkflowServiceClient::new(transport.clone()),
+            triggers: TriggerServiceClient::new(transport.clone()),
+            health: HealthClient::new(transport),
             attempts,
-        })
+        }
     }
 
     /// Calls the workflow service as `caller`, mapping any failure to a problem. A call that
@@ -68,7 +79,7 @@ impl Scheduler {
     pub async fn call<M, R, F, Fut>(&self, caller: &Caller, message: M, f: F) -> Result<R, ApiError>
     where
         M: Clone,
-        F: Fn(WorkflowServiceClient<Channel>, tonic::Request<M>) -> Fut,
+        F: Fn(WorkflowServiceClient<SchedulerTransport>, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
     {
         self.call_on(&self.workflow, caller, message, f).await
@@ -83,7 +94,7 @@ impl Scheduler {
     ) -> Result<R, ApiError>
     where
         M: Clone,
-        F: Fn(TriggerServiceClient<Channel>, tonic::Request<M>) -> Fut,
+        F: Fn(TriggerServiceClient<SchedulerTransport>, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
     {
         self.call_on(&self.triggers, caller, message, f).await

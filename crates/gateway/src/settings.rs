@@ -13,6 +13,9 @@ pub struct GatewaySettings {
     pub tls: Option<proto::ClientTls>,
     /// `SCHEDULER_URL`, comma-separated: calls are balanced over them.
     pub scheduler_urls: Vec<String>,
+    /// The embedded mode: the scheduler's API in this process, used instead of
+    /// `scheduler_urls` (no socket between the two).
+    pub in_process_scheduler: Option<proto::SchedulerTransport>,
     /// Largest request body accepted (413 above).
     pub body_limit_bytes: usize,
     /// Limits on parts of a body, and the per-tenant request rate.

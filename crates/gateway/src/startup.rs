@@ -43,7 +43,10 @@ impl Gateway {
         settings: GatewaySettings,
         events: Arc<dyn EventBus>,
     ) -> Result<Self, GatewayError> {
-        let scheduler = Scheduler::connect_lazy(&settings.scheduler_urls, settings.tls.as_ref())?;
+        let scheduler = match settings.in_process_scheduler.clone() {
+            Some(transport) => Scheduler::in_process(transport),
+            None => Scheduler::connect_lazy(&settings.scheduler_urls, settings.tls.as_ref())?,
+        };
         let (stop_streams, streams_stopped) = watch::channel(false);
         let state = AppState {
             scheduler,

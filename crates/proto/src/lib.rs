@@ -12,5 +12,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("work
 
 mod channel;
 pub mod trace;
+mod transport;
 
 pub use channel::{ClientTls, EndpointError, bearer, endpoint};
+pub use transport::{SchedulerTransport, in_process, over_network};

@@ -30,6 +30,7 @@ pub enum Admission {
 }
 
 use crate::cache::DefinitionCache;
+use crate::committer::AdmittingCommitter;
 use crate::lease::LeaseSigner;
 use crate::outbox::Outbox;
 use crate::{SchedulerError, SchedulerSettings};
@@ -98,6 +99,8 @@ pub struct Core {
     pub admission: tokio::sync::Mutex<()>,
     /// Signs each job's lease token as it leaves for its queue.
     pub lease: LeaseSigner,
+    /// Group commit of the inputs [`Core::apply`] takes.
+    pub admitting: AdmittingCommitter,
 }
 
 /// What one instance's decision closure found, read after the transaction.
@@ -151,13 +154,14 @@ impl Core {
         Ok(definition)
     }
 
-    /// Feeds each request's input to its instance. Requests for the same instance are applied
-    /// in order within one decision; all instances move in one transaction.
+    /// Feeds each request's input to its instance, with the admission check, batched with the
+    /// other callers' inputs waiting at the same moment. Requests for the same instance are
+    /// applied in order within one decision; a batch's instances move in one transaction.
     pub async fn apply(
         self: &Arc<Self>,
         requests: Vec<Request>,
     ) -> Vec<Result<Applied, SchedulerError>> {
-        self.apply_with(requests, Admission::Checked).await
+        self.admitting.submit_all(requests).await
     }
 
     pub async fn apply_with(

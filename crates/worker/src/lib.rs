@@ -14,5 +14,5 @@ mod worker;
 
 pub use actions::BreakerSettings;
 pub use error::WorkerError;
-pub use settings::WorkerSettings;
+pub use settings::{WorkerSettings, default_consumer_name};
 pub use worker::Worker;

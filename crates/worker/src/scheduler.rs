@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use model::{Job, StepError};
+use proto::SchedulerTransport;
 use proto::v1::worker_service_client::WorkerServiceClient;
 use proto::v1::{CompleteJobRequest, HeartbeatRequest, complete_job_request};
 use serde_json::Value;
@@ -22,7 +23,7 @@ const MAX_RETRY: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub(crate) struct Scheduler {
-    client: WorkerServiceClient<Channel>,
+    client: WorkerServiceClient<SchedulerTransport>,
     /// `authorization` metadata of every call: the worker's own token.
     credential: MetadataValue<Ascii>,
 }
@@ -40,7 +41,7 @@ pub(crate) enum Reported {
 
 impl Scheduler {
     /// Connects lazily: a worker may start before the scheduler, and the channel reconnects by
-    /// itself when a replica comes back.
+    /// itself when a replica comes back. In the embedded mode it calls the scheduler in process.
     pub(crate) fn connect(settings: &WorkerSettings) -> Result<Self, WorkerError> {
         let credential = proto::bearer(&settings.token)
             .filter(|_| !settings.token.is_empty())
@@ -49,6 +50,12 @@ impl Scheduler {
                 message: "a worker token is required (workflow-engine token --role worker)"
                     .to_owned(),
             })?;
+        if let Some(transport) = settings.in_process_scheduler.clone() {
+            return Ok(Self {
+                client: WorkerServiceClient::new(transport),
+                credential,
+            });
+        }
         let urls = &settings.scheduler_urls;
         let mut endpoints = Vec::with_capacity(urls.len());
         for url in urls {
@@ -74,7 +81,7 @@ impl Scheduler {
             _ => Channel::balance_list(endpoints.into_iter()),
         };
         Ok(Self {
-            client: WorkerServiceClient::new(channel),
+            client: WorkerServiceClient::new(proto::over_network(channel)),
             credential,
         })
     }

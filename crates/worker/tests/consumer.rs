@@ -119,6 +119,7 @@ fn settings(scheduler_url: &str, concurrency: usize, claim_after: Duration) -> W
         concurrency,
         consumer_name: "worker-under-test".to_owned(),
         scheduler_urls: vec![scheduler_url.to_owned()],
+        in_process_scheduler: None,
         smtp_url: None,
         allow_private_http: true,
         claim_after,

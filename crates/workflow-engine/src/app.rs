@@ -58,7 +58,9 @@ impl App {
                 .context("METRICS_PORT: cannot bind")?;
             app.metrics = Some(listener);
         }
-        let mut scheduler_urls = settings.scheduler_urls.clone();
+        let scheduler_urls = settings.scheduler_urls.clone();
+        // The embedded mode's gateway and worker call the scheduler in process.
+        let mut in_process_scheduler = None;
         if matches!(mode, Mode::Embedded | Mode::Scheduler) {
             let store = connect_store(settings).await?;
             let host = if mode == Mode::Embedded {
@@ -70,18 +72,18 @@ impl App {
             let trigger_key = settings.trigger_key()?;
             let mut scheduler_settings = scheduler_settings(settings, host, trigger_key)?;
             if mode == Mode::Embedded {
-                // Loopback inside one process: the services reach it over plain HTTP/2.
+                // Its port serves this machine's own gRPC callers over plain HTTP/2; the
+                // gateway and worker beside it call it in process.
                 scheduler_settings.tls = None;
             }
             let scheduler =
                 Scheduler::build(scheduler_settings, store, queue.clone(), events.clone())
                     .await
                     .context("scheduler")?;
-            let port = scheduler.port();
             if mode == Mode::Embedded {
-                scheduler_urls = vec![format!("http://127.0.0.1:{port}")];
+                in_process_scheduler = Some(scheduler.in_process_transport());
             }
-            app.grpc_port = Some(port);
+            app.grpc_port = Some(scheduler.port());
             app.scheduler = Some(scheduler);
         }
         if matches!(mode, Mode::Embedded | Mode::Worker) {
@@ -93,9 +95,7 @@ impl App {
                 ),
             };
             let mut worker_settings = worker_settings(settings, scheduler_urls.clone(), token);
-            if mode == Mode::Embedded {
-                worker_settings.tls = None;
-            }
+            worker_settings.in_process_scheduler = in_process_scheduler.clone();
             let worker = Worker::build(worker_settings, queue.clone())
                 .await
                 .context("worker")?;
@@ -110,6 +110,7 @@ impl App {
                     tokens: settings.token_rules()?,
                     tls,
                     scheduler_urls,
+                    in_process_scheduler,
                     body_limit_bytes: settings.body_limit_bytes,
                     limits: settings.limits.request_limits(),
                 },
@@ -237,12 +238,9 @@ fn worker_settings(
     WorkerSettings {
         queues: settings.worker_queues.clone(),
         concurrency: settings.worker_concurrency,
-        consumer_name: format!(
-            "{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned()),
-            uuid::Uuid::new_v4().simple()
-        ),
+        consumer_name: worker::default_consumer_name(),
         scheduler_urls,
+        in_process_scheduler: None,
         smtp_url: settings.smtp_url.clone(),
         allow_private_http: settings.http_action_allow_private,
         claim_after: settings.job_lease,

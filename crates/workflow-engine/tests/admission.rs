@@ -125,6 +125,64 @@ async fn instances_beyond_the_cap_wait_their_turn(backend: Backend) {
 }
 on_both_backends!(instances_beyond_the_cap_wait_their_turn);
 
+/// Starts arriving together are decided together (one batch, one read of the slot count): the
+/// cap must still hold for every start in the batch, not only between batches.
+async fn starts_arriving_together_keep_the_cap(backend: Backend) {
+    let gate = gate().await;
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            vars: vec![("MAX_CONCURRENT_WORKFLOWS", "3".to_owned())],
+            ..Options::default()
+        },
+    )
+    .await;
+    let url = format!(
+        "http://127.0.0.1:{}/hold?instance={{{{instance.id}}}}",
+        gate.port
+    );
+    let template = app
+        .create_template(
+            "gated",
+            json!({"steps": [
+                {"id": "hold", "type": "action", "config": {"action": "http_request", "url": url}}
+            ]}),
+        )
+        .await;
+    let starts = (0..12).map(|_| app.start_instance(&template, json!({})));
+    let ids = futures::future::join_all(starts).await;
+    for _ in 0..500 {
+        if gate.seen.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Give an over-admitted fourth the time to show up before counting.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(gate.seen.lock().unwrap().len(), 3);
+    let mut pending = 0;
+    for id in &ids {
+        let (_, instance) = app.get(&format!("/api/v1/instances/{id}")).await;
+        if instance["status"] == "pending" {
+            pending += 1;
+        }
+    }
+    assert_eq!(pending, 9, "all but the cap wait");
+
+    gate.release.add_permits(12);
+    for id in &ids {
+        let instance = app.wait_finished(id).await;
+        assert_eq!(instance["status"], "completed", "{instance}");
+    }
+    assert_eq!(gate.seen.lock().unwrap().len(), 12);
+    assert_eq!(
+        gate.in_flight.lock().unwrap().1,
+        3,
+        "never more than the cap at once"
+    );
+}
+on_both_backends!(starts_arriving_together_keep_the_cap);
+
 async fn waiting_instances_hold_no_slot(backend: Backend) {
     let app = TestApp::spawn_with(
         backend,

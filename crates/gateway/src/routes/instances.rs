@@ -320,7 +320,7 @@ async fn on_instance<F, Fut>(
 ) -> Result<Json<InstanceDto>, ApiError>
 where
     F: Fn(
-        v1::workflow_service_client::WorkflowServiceClient<tonic::transport::Channel>,
+        v1::workflow_service_client::WorkflowServiceClient<proto::SchedulerTransport>,
         tonic::Request<v1::InstanceRef>,
     ) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<v1::Instance>, tonic::Status>>,

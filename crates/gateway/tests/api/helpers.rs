@@ -118,6 +118,7 @@ async fn spawn_with(
         tokens: rules(),
         tls: None,
         scheduler_urls,
+        in_process_scheduler: None,
         body_limit_bytes,
         limits: request,
     };
