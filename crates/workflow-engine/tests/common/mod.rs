@@ -336,6 +336,26 @@ async fn read(response: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// Every sample of a Prometheus exposition at `url`, by its series (`name{labels}` as
+/// rendered).
+pub async fn scrape(client: &reqwest::Client, url: &str) -> HashMap<String, f64> {
+    let text = client
+        .get(url)
+        .send()
+        .await
+        .expect("the metrics answer")
+        .text()
+        .await
+        .expect("the metrics text");
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
 /// The seed README's "Workflow Schema Example", exactly as written there.
 pub fn seed_example() -> Value {
     serde_json::from_str(include_str!(
