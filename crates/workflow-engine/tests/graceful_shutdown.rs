@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::{call, wait_for_status};
 use serde_json::json;
-use split_support::{Shared, call, service_named, wait_until};
+use split_support::{Shared, service_named, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Child;
 
@@ -136,16 +137,7 @@ async fn sigterm_lets_a_worker_finish_its_step_and_every_service_exits_0() {
     );
 
     let mut second_worker = worker(&shared, "worker-2");
-    wait_until("the instance completed", || async {
-        let (_, body) = call(
-            reqwest::Method::GET,
-            format!("{base}/api/v1/instances/{id}"),
-            None,
-        )
-        .await;
-        body["status"] == "completed"
-    })
-    .await;
+    wait_for_status(&base, &id, "completed").await;
     let ran: Vec<String> = steps(&base, &id)
         .await
         .into_iter()

@@ -9,8 +9,9 @@ mod split_support;
 
 use std::collections::HashMap;
 
+use common::{call, wait_for_status};
 use serde_json::{Value, json};
-use split_support::{Shared, call, free_port, wait_until};
+use split_support::{Shared, free_port, wait_until};
 
 const INSTANCES: usize = 3;
 
@@ -90,16 +91,7 @@ async fn scheduler_and_worker_each_serve_their_own_metrics() {
         ids.push(start(&base, &two_logs).await);
     }
     for id in &ids {
-        wait_until("the instance completed", || async {
-            let (_, body) = call(
-                reqwest::Method::GET,
-                format!("{base}/api/v1/instances/{id}"),
-                None,
-            )
-            .await;
-            body["status"] == "completed"
-        })
-        .await;
+        wait_for_status(&base, id, "completed").await;
     }
     // A custom action no worker serves: its job waits in its queue.
     let unserved = create_template(

@@ -7,7 +7,6 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::common;
@@ -124,18 +123,4 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{what} never happened");
-}
-
-/// A REST call as the test tenant's admin.
-pub async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
-    let token = common::token_for("tester", "default", "admin");
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
