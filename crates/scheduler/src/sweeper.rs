@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use engine::Input;
@@ -103,22 +103,34 @@ async fn sweep(core: &Arc<Core>) {
     fire_job_timeouts(core).await;
 }
 
-/// Sets `workflow_queue_depth{queue}` for `default`, every queue with a job in flight, and every
-/// queue seen before (so that a queue that empties reads 0, not its last depth). Queue names
-/// are action names, as bounded as the workers' custom actions.
+/// Sets `workflow_queue_depth{queue}` and `workflow_queue_oldest_job_age_seconds{queue}` for
+/// `default`, every queue with a job in flight, and every queue seen before (so that a queue
+/// that empties reads 0, not its last figures). Queue names are action names, as bounded as the
+/// workers' custom actions.
 async fn sample_queue_depths(core: &Arc<Core>, known_queues: &mut BTreeSet<String>) {
     match core.store.job_queues().await {
         Ok(queues) => known_queues.extend(queues),
         Err(error) => tracing::warn!(error = %error, "cannot list the queues in use"),
     }
     for queue in known_queues.iter() {
-        match core.queue.depth(queue).await {
-            Ok(depth) => {
-                metrics::gauge!("workflow_queue_depth", "queue" => queue.clone()).set(depth as f64)
+        match core.queue.stats(queue).await {
+            Ok(stats) => {
+                metrics::gauge!("workflow_queue_depth", "queue" => queue.clone())
+                    .set(stats.depth as f64);
+                metrics::gauge!("workflow_queue_oldest_job_age_seconds", "queue" => queue.clone())
+                    .set(oldest_age_seconds(&stats, Utc::now()));
             }
             Err(error) => tracing::warn!(error = %error, queue, "cannot read the queue depth"),
         }
     }
+}
+
+/// Seconds since the oldest waiting job was enqueued; 0 when none waits, and never negative
+/// (Redis stamps the enqueue time with its own clock, which may run ahead of this one).
+fn oldest_age_seconds(stats: &storage::QueueStats, now: DateTime<Utc>) -> f64 {
+    stats.oldest_waiting.map_or(0.0, |at| {
+        (now - at).num_milliseconds().max(0) as f64 / 1000.0
+    })
 }
 
 /// Sets `workflow_instances{status}` for every status, zero for those without an instance, so a
@@ -175,5 +187,29 @@ async fn fire_job_timeouts(core: &Arc<Core>) {
         if let Err(error) = result {
             tracing::warn!(error = %error, "job timeout not recorded; it fires again");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage::QueueStats;
+
+    #[test]
+    fn the_oldest_job_age_is_zero_without_a_waiting_job_and_never_negative() {
+        let now = Utc::now();
+        let waiting = |at| QueueStats {
+            depth: 1,
+            oldest_waiting: Some(at),
+        };
+        assert_eq!(oldest_age_seconds(&QueueStats::default(), now), 0.0);
+        assert_eq!(
+            oldest_age_seconds(&waiting(now - chrono::Duration::milliseconds(2500)), now),
+            2.5
+        );
+        assert_eq!(
+            oldest_age_seconds(&waiting(now + chrono::Duration::seconds(1)), now),
+            0.0
+        );
     }
 }

@@ -30,7 +30,7 @@ pub use error::StorageError;
 pub use memory_bus::MemoryEventBus;
 pub use memory_queue::MemoryQueue;
 pub use postgres::PostgresStore;
-pub use queue::{Delivery, EventBus, EventStream, JobQueue, StoredEvent};
+pub use queue::{Delivery, EventBus, EventStream, JobQueue, QueueStats, StoredEvent};
 pub use redis_bus::RedisEventBus;
 pub use redis_queue::RedisQueue;
 pub use retention::Purged;

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::stream_id::{StreamId, now_millis};
-use crate::{Delivery, JobQueue, StorageError};
+use crate::{Delivery, JobQueue, QueueStats, StorageError};
 
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
@@ -21,7 +21,7 @@ pub struct MemoryQueue {
 #[derive(Debug, Default)]
 struct QueueState {
     last: StreamId,
-    /// Not delivered yet, oldest first.
+    /// Not delivered yet, oldest first; each id holds its enqueue time, as a Redis stream's.
     ready: VecDeque<(StreamId, Job)>,
     /// Delivered and not acknowledged.
     pending: BTreeMap<StreamId, Pending>,
@@ -157,11 +157,14 @@ impl JobQueue for MemoryQueue {
         Ok(())
     }
 
-    async fn depth(&self, queue: &str) -> Result<u64, StorageError> {
+    async fn stats(&self, queue: &str) -> Result<QueueStats, StorageError> {
         let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         Ok(queues
             .get(queue)
-            .map_or(0, |state| state.ready.len() as u64))
+            .map_or_else(QueueStats::default, |state| QueueStats {
+                depth: state.ready.len() as u64,
+                oldest_waiting: state.ready.front().and_then(|(id, _)| id.time()),
+            }))
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

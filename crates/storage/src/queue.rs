@@ -2,6 +2,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::Stream;
 use model::{Job, WorkflowEvent};
 
@@ -12,6 +13,16 @@ use crate::StorageError;
 pub struct Delivery {
     pub id: String,
     pub job: Job,
+}
+
+/// A queue's backlog: jobs enqueued and not yet delivered to a worker (delivered ones waiting
+/// for their acknowledgement do not count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueStats {
+    pub depth: u64,
+    /// When the oldest waiting job was enqueued, by the queue's clock (Redis's, for Redis);
+    /// `None` when none waits.
+    pub oldest_waiting: Option<DateTime<Utc>>,
 }
 
 /// The hand-off to workers: one stream per queue, read through a consumer group so that each job
@@ -41,8 +52,12 @@ pub trait JobQueue: Send + Sync {
         consumer: &str,
         delivery_ids: &[String],
     ) -> Result<(), StorageError>;
-    /// Jobs waiting in a queue and not yet delivered, for metrics and autoscaling.
-    async fn depth(&self, queue: &str) -> Result<u64, StorageError>;
+    /// What waits in a queue, not yet delivered, for metrics and autoscaling.
+    async fn stats(&self, queue: &str) -> Result<QueueStats, StorageError>;
+    /// Jobs waiting in a queue and not yet delivered.
+    async fn depth(&self, queue: &str) -> Result<u64, StorageError> {
+        Ok(self.stats(queue).await?.depth)
+    }
     async fn ping(&self) -> Result<(), StorageError>;
 }
 

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use model::Job;
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use redis::streams::{
+    StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamRangeReply, StreamReadReply,
+};
 
 use crate::redis_conn::{RedisPools, queue_error};
-use crate::{Delivery, JobQueue, StorageError};
+use crate::{Delivery, JobQueue, QueueStats, StorageError};
 
 const GROUP: &str = "workers";
 
@@ -295,9 +297,10 @@ impl JobQueue for RedisQueue {
             .map_err(queue_error)
     }
 
-    async fn depth(&self, queue: &str) -> Result<u64, StorageError> {
+    async fn stats(&self, queue: &str) -> Result<QueueStats, StorageError> {
         // Acknowledged entries are deleted, so the stream holds exactly the undelivered and the
-        // pending ones.
+        // pending ones; the group delivers in id order, so the undelivered ones are those after
+        // its last-delivered id, and the first of them is the oldest (its id is its enqueue time).
         let key = self.key(queue);
         let mut conn = self.pools.command().await?;
         let length: u64 = redis::cmd("XLEN")
@@ -306,20 +309,50 @@ impl JobQueue for RedisQueue {
             .await
             .map_err(queue_error)?;
         if length == 0 {
-            return Ok(0);
+            return Ok(QueueStats::default());
         }
-        let pending: Result<redis::streams::StreamPendingReply, redis::RedisError> =
-            redis::cmd("XPENDING")
-                .arg(&key)
-                .arg(GROUP)
-                .query_async(&mut *conn)
-                .await;
-        let pending = match pending {
-            Ok(reply) => reply.count() as u64,
-            Err(error) if error.code() == Some("NOGROUP") => 0,
+        let groups: Result<StreamInfoGroupsReply, redis::RedisError> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&key)
+            .query_async(&mut *conn)
+            .await;
+        let group = match groups {
+            Ok(reply) => reply.groups.into_iter().find(|group| group.name == GROUP),
+            // Emptied and gone between the two reads.
+            Err(error) if error.detail().is_some_and(|d| d.contains("no such key")) => {
+                return Ok(QueueStats::default());
+            }
             Err(error) => return Err(queue_error(error)),
         };
-        Ok(length.saturating_sub(pending))
+        let (pending, after) = match &group {
+            Some(group) => (
+                group.pending as u64,
+                format!("({}", group.last_delivered_id),
+            ),
+            // No worker has read this queue yet: everything in it waits.
+            None => (0, "-".to_owned()),
+        };
+        let depth = length.saturating_sub(pending);
+        if depth == 0 {
+            return Ok(QueueStats::default());
+        }
+        let first: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&key)
+            .arg(after)
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut *conn)
+            .await
+            .map_err(queue_error)?;
+        let oldest_waiting = match first.ids.first() {
+            Some(entry) => crate::stream_id::StreamId::parse(&entry.id)?.time(),
+            None => None,
+        };
+        Ok(QueueStats {
+            depth,
+            oldest_waiting,
+        })
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

@@ -43,6 +43,13 @@ impl StreamId {
     }
 }
 
+impl StreamId {
+    /// When the entry was added: the millisecond part of its id.
+    pub fn time(self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::from_timestamp_millis(i64::try_from(self.millis).ok()?)
+    }
+}
+
 impl std::fmt::Display for StreamId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}-{}", self.millis, self.seq)

@@ -8,7 +8,8 @@ use futures::StreamExt;
 use model::{EventType, Job, WorkflowEvent};
 use serde_json::json;
 use storage::{
-    EventBus, EventStream, JobQueue, MemoryEventBus, MemoryQueue, StoredEvent, connect_bus,
+    EventBus, EventStream, JobQueue, MemoryEventBus, MemoryQueue, QueueStats, StoredEvent,
+    connect_bus,
 };
 use uuid::Uuid;
 
@@ -51,6 +52,7 @@ on_both_backends!(
     bad_event_ids_are_refused,
     both_report_healthy,
     extended_jobs_stay_with_their_consumer,
+    the_oldest_waiting_job_dates_the_backlog,
 );
 
 fn job(queue: &str, step: &str) -> Job {
@@ -382,4 +384,57 @@ async fn extended_jobs_stay_with_their_consumer(queue: Arc<dyn JobQueue>, _: Arc
         .unwrap();
     assert_eq!(rescued.len(), 1);
     assert_eq!(rescued[0].id, taken[0].id);
+}
+
+async fn the_oldest_waiting_job_dates_the_backlog(queue: Arc<dyn JobQueue>, _: Arc<dyn EventBus>) {
+    assert_eq!(queue.stats("default").await.unwrap(), QueueStats::default());
+    // The queue's clock (Redis's) is this machine's; the slack covers its millisecond ids.
+    let slack = chrono::Duration::seconds(1);
+    let before = Utc::now();
+    queue.publish(&[job("default", "first")]).await.unwrap();
+    // Apart by more than an id's millisecond, so the two enqueue times differ.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let between = Utc::now();
+    queue.publish(&[job("default", "second")]).await.unwrap();
+    queue.publish(&[job("other", "elsewhere")]).await.unwrap();
+
+    let both = queue.stats("default").await.unwrap();
+    assert_eq!(both.depth, 2);
+    let first_at = both.oldest_waiting.expect("an oldest job");
+    assert!(
+        first_at >= before - slack && first_at <= between + slack,
+        "{first_at} outside {before}..{between}"
+    );
+
+    let taken = queue
+        .consume(
+            "default",
+            "w1",
+            1,
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken[0].job.step_id, "first");
+    // Delivered, even before its acknowledgement, a job no longer waits.
+    let one = queue.stats("default").await.unwrap();
+    assert_eq!(one.depth, 1);
+    let second_at = one.oldest_waiting.expect("the second job waits");
+    assert!(second_at > first_at, "{second_at} not after {first_at}");
+
+    queue
+        .consume(
+            "default",
+            "w1",
+            1,
+            Duration::from_millis(100),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queue.stats("default").await.unwrap(), QueueStats::default());
+    let other = queue.stats("other").await.unwrap();
+    assert_eq!(other.depth, 1);
+    assert!(other.oldest_waiting.is_some_and(|at| at >= second_at));
 }

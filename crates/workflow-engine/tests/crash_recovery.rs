@@ -6,6 +6,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::{call, wait_for_status};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -55,37 +56,6 @@ async fn start_engine(database: &str, port: u16, extra: &[(&str, &str)]) -> Engi
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("the engine did not become healthy");
-}
-
-async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
-    let token = common::token_for("tester", "default", "admin");
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn wait_for_status(base: &str, id: &str, wanted: &str) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..1000 {
-        let (_, body) = call(
-            reqwest::Method::GET,
-            format!("{base}/api/v1/instances/{id}"),
-            None,
-        )
-        .await;
-        if body["status"] == wanted {
-            return body;
-        }
-        last = body;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("instance {id} never became {wanted}: {last}");
 }
 
 async fn steps(base: &str, id: &str) -> Vec<Value> {

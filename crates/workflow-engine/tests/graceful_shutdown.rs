@@ -4,74 +4,21 @@
 //! run once. The gateway and the scheduler exit 0 on SIGTERM.
 
 mod common;
+mod split_support;
 
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use common::{call, wait_for_status};
+use serde_json::json;
+use split_support::{Shared, service_named, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// How long the slow endpoint takes: the worker gets its SIGTERM well inside it.
 const SLOW_REPLY: Duration = Duration::from_secs(2);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
-/// The environment every service of this test shares.
-struct Shared {
-    database_url: String,
-    redis_prefix: String,
-    grpc_port: u16,
-}
-
-/// Each service logs to `<temp>/<redis prefix>-<name>.log`, kept for a failure's reader.
-fn log_file(shared: &Shared, name: &str) -> Stdio {
-    let path = std::env::temp_dir().join(format!("{}-{name}.log", shared.redis_prefix));
-    std::fs::File::create(&path)
-        .map(Stdio::from)
-        .unwrap_or_else(|_| Stdio::null())
-}
-
-fn service(shared: &Shared, subcommand: &str, extra: &[(&str, String)]) -> Child {
-    service_named(shared, subcommand, subcommand, extra)
-}
-
-fn service_named(shared: &Shared, subcommand: &str, name: &str, extra: &[(&str, String)]) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_workflow-engine"));
-    command
-        .arg(subcommand)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOST", "127.0.0.1")
-        .env("GRPC_PORT", shared.grpc_port.to_string())
-        .env(
-            "SCHEDULER_URL",
-            format!("http://127.0.0.1:{}", shared.grpc_port),
-        )
-        .env("DATABASE_URL", &shared.database_url)
-        .env("REDIS_URL", testkit::redis_url())
-        .env("REDIS_PREFIX", &shared.redis_prefix)
-        .env("ENVIRONMENT", "test")
-        .env("JWT_SECRET", common::JWT_SECRET)
-        .env("TRIGGER_SECRET_KEY", common::TRIGGER_SECRET_KEY)
-        .env("LOG_FORMAT", "json")
-        .env("HTTP_ACTION_ALLOW_PRIVATE", "true")
-        .env("WORKFLOW_CHECK_INTERVAL", "1")
-        .stdout(log_file(shared, name))
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    for (name, value) in extra {
-        command.env(name, value);
-    }
-    command.spawn().expect("the binary starts")
-}
 
 fn worker(shared: &Shared, name: &str) -> Child {
     service_named(
@@ -98,33 +45,6 @@ async fn terminate(child: &mut Child, name: &str, within: Duration) -> ExitStatu
         .await
         .unwrap_or_else(|_| panic!("the {name} did not stop within {within:?} of SIGTERM"))
         .expect("the exit status")
-}
-
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..600 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} never happened");
-}
-
-async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
-    let token = common::token_for("tester", "default", "admin");
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn steps(base: &str, id: &str) -> Vec<(String, String)> {
@@ -175,30 +95,9 @@ async fn slow_endpoint() -> (u16, Arc<AtomicUsize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_lets_a_worker_finish_its_step_and_every_service_exits_0() {
-    let shared = Shared {
-        database_url: testkit::fresh_postgres_url().await.expect("a database"),
-        redis_prefix: testkit::fresh_redis_prefix().await.expect("redis"),
-        grpc_port: free_port(),
-    };
-    let mut scheduler = service(&shared, "scheduler", &[]);
-    wait_until("the scheduler listening", || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", shared.grpc_port))
-            .await
-            .is_ok()
-    })
-    .await;
-    let port = free_port();
-    let mut gateway = service(&shared, "gateway", &[("PORT", port.to_string())]);
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    wait_until("the gateway healthy", || async {
-        client
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .is_ok_and(|response| response.status() == 200)
-    })
-    .await;
+    let shared = Shared::fresh().await;
+    let mut scheduler = split_support::scheduler(&shared, &[]).await;
+    let (mut gateway, base) = split_support::gateway(&shared).await;
     let mut first_worker = worker(&shared, "worker-1");
 
     let (slow_port, hits) = slow_endpoint().await;
@@ -238,16 +137,7 @@ async fn sigterm_lets_a_worker_finish_its_step_and_every_service_exits_0() {
     );
 
     let mut second_worker = worker(&shared, "worker-2");
-    wait_until("the instance completed", || async {
-        let (_, body) = call(
-            reqwest::Method::GET,
-            format!("{base}/api/v1/instances/{id}"),
-            None,
-        )
-        .await;
-        body["status"] == "completed"
-    })
-    .await;
+    wait_for_status(&base, &id, "completed").await;
     let ran: Vec<String> = steps(&base, &id)
         .await
         .into_iter()

@@ -11,24 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::{Backend, TestApp};
 use serde_json::json;
 
-/// Every sample of the exposition, by its series (`name{labels}` as rendered).
 async fn scrape(app: &TestApp) -> HashMap<String, f64> {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
+    common::scrape(&app.client, &app.url("/metrics")).await
 }
 
 fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, series: &str) -> f64 {
@@ -107,9 +91,14 @@ async fn known_work(backend: Backend, unserved_queue: &str) {
     let completed = r#"workflow_instances{status="completed"}"#;
     // A custom action's queue lives inside its tenant (the test app's is `default`).
     let waiting = format!(r#"workflow_queue_depth{{queue="default/{unserved_queue}"}}"#);
+    let age =
+        format!(r#"workflow_queue_oldest_job_age_seconds{{queue="default/{unserved_queue}"}}"#);
     let mut after = scrape(&app).await;
     for _ in 0..100 {
-        if after.get(completed).copied() == Some(4.0) && after.get(&waiting).copied() == Some(1.0) {
+        if after.get(completed).copied() == Some(4.0)
+            && after.get(&waiting).copied() == Some(1.0)
+            && after.get(&age).is_some_and(|age| *age > 0.0)
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -155,6 +144,17 @@ async fn known_work(backend: Backend, unserved_queue: &str) {
         "the unserved instance"
     );
     assert_eq!(after.get(&waiting).copied(), Some(1.0), "{after:#?}");
+    // Its job has waited since it started, a few seconds at most: far below an hour.
+    let waited = after.get(&age).copied().unwrap_or_default();
+    assert!(waited > 0.0 && waited < 3600.0, "{after:#?}");
+    // The served queue has nothing waiting.
+    assert_eq!(
+        after
+            .get(r#"workflow_queue_oldest_job_age_seconds{queue="default"}"#)
+            .copied(),
+        Some(0.0),
+        "{after:#?}"
+    );
     let ids_of = |template: &str| {
         format!(
             r#"workflow_instance_duration_seconds_count{{template="{template}",outcome="completed"}}"#

@@ -1,7 +1,8 @@
 //! Traces end to end: the process's telemetry set up from `OTEL_*` variables exports to an
 //! in-process OTLP receiver, and a webhook-started instance on the split services is one trace
 //! from the caller's `traceparent` through gateway, scheduler and worker to the outgoing HTTP
-//! call of its last step. One test per binary: the subscriber is process-wide.
+//! call of its last step, while a schedule-started one is a trace from its cron tick. One test
+//! per binary: the subscriber is process-wide.
 
 mod common;
 
@@ -17,6 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use serde_json::{Value, json};
 use tokio_stream::wrappers::TcpListenerStream;
 use workflow_engine::{Settings, telemetry};
@@ -29,6 +31,8 @@ struct Received {
     parent_span_id: String,
     name: String,
     service: String,
+    /// The span's string attributes.
+    attributes: HashMap<String, String>,
 }
 
 #[derive(Clone, Default)]
@@ -54,7 +58,18 @@ impl TraceService for Receiver {
                 .unwrap_or_default();
             for scope in resource_spans.scope_spans {
                 for span in scope.spans {
+                    let attributes = span
+                        .attributes
+                        .iter()
+                        .filter_map(|attribute| match &attribute.value.as_ref()?.value {
+                            Some(AnyValue::StringValue(text)) => {
+                                Some((attribute.key.clone(), text.clone()))
+                            }
+                            _ => None,
+                        })
+                        .collect();
                     spans.push(Received {
+                        attributes,
                         trace_id: hex::encode(&span.trace_id),
                         span_id: hex::encode(&span.span_id),
                         parent_span_id: hex::encode(&span.parent_span_id),
@@ -120,7 +135,7 @@ fn otel_vars(endpoint: &str) -> Vec<(&'static str, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_webhook_started_instance_is_one_trace_across_the_services() {
+async fn instances_are_traced_across_the_services() {
     let (endpoint, receiver) = start_receiver().await;
     let vars: HashMap<String, String> = otel_vars(&endpoint)
         .into_iter()
@@ -129,8 +144,6 @@ async fn a_webhook_started_instance_is_one_trace_across_the_services() {
         .collect();
     let settings = Settings::from_vars(&vars).expect("settings");
     let telemetry = Arc::new(telemetry::init(&settings, "test").expect("telemetry"));
-
-    let (target, calls) = start_target().await;
     let app = TestApp::spawn_with(
         Backend::Distributed,
         Options {
@@ -139,6 +152,59 @@ async fn a_webhook_started_instance_is_one_trace_across_the_services() {
         },
     )
     .await;
+    let traced = Traced {
+        app,
+        receiver,
+        telemetry,
+    };
+    a_webhook_started_instance_is_one_trace(&traced).await;
+    a_scheduled_instance_is_a_trace_from_its_tick(&traced).await;
+}
+
+/// The engine under test and what its spans reach.
+struct Traced {
+    app: TestApp,
+    receiver: Receiver,
+    telemetry: Arc<telemetry::Telemetry>,
+}
+
+impl Traced {
+    /// Flushes until the spans of `trace_id` include every name in `wanted`, at least `jobs`
+    /// of them `job` spans, or gives up after a while; answers the trace's spans.
+    async fn spans_of(&self, trace_id: &str, wanted: &[&str], jobs: usize) -> Vec<Received> {
+        let mut in_trace: Vec<Received> = Vec::new();
+        for _ in 0..100 {
+            let flushing = self.telemetry.clone();
+            tokio::task::spawn_blocking(move || flushing.flush())
+                .await
+                .unwrap();
+            in_trace = self
+                .receiver
+                .spans
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|span| span.trace_id == trace_id)
+                .cloned()
+                .collect();
+            let names: HashSet<&str> = in_trace.iter().map(|span| span.name.as_str()).collect();
+            let job_spans = in_trace.iter().filter(|span| span.name == "job").count();
+            if wanted.iter().all(|name| names.contains(name)) && job_spans >= jobs {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let names: HashSet<&str> = in_trace.iter().map(|span| span.name.as_str()).collect();
+        for name in wanted {
+            assert!(names.contains(name), "no {name} span in {in_trace:#?}");
+        }
+        in_trace
+    }
+}
+
+async fn a_webhook_started_instance_is_one_trace(traced: &Traced) {
+    let app = &traced.app;
+    let (target, calls) = start_target().await;
     let template_id = app
         .create_template(
             "traced",
@@ -198,33 +264,14 @@ async fn a_webhook_started_instance_is_one_trace_across_the_services() {
         "{outgoing:?}"
     );
 
-    let wanted = ["http_request", "grpc", "decide", "job", "http_client"];
-    let mut in_trace: Vec<Received> = Vec::new();
-    for _ in 0..100 {
-        let flushing = telemetry.clone();
-        tokio::task::spawn_blocking(move || flushing.flush())
-            .await
-            .unwrap();
-        in_trace = receiver
-            .spans
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|span| span.trace_id == trace_id)
-            .cloned()
-            .collect();
-        let names: HashSet<&str> = in_trace.iter().map(|span| span.name.as_str()).collect();
-        // Two jobs ran, so two job spans: the second one closes last.
-        let jobs = in_trace.iter().filter(|span| span.name == "job").count();
-        if wanted.iter().all(|name| names.contains(name)) && jobs >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let names: HashSet<&str> = in_trace.iter().map(|span| span.name.as_str()).collect();
-    for name in wanted {
-        assert!(names.contains(name), "no {name} span in {in_trace:#?}");
-    }
+    // Two jobs ran, so two job spans: the second one closes last.
+    let in_trace = traced
+        .spans_of(
+            trace_id,
+            &["http_request", "grpc", "decide", "job", "http_client"],
+            2,
+        )
+        .await;
     assert!(
         in_trace
             .iter()
@@ -251,5 +298,75 @@ async fn a_webhook_started_instance_is_one_trace_across_the_services() {
             .find(|span| span.span_id == job.parent_span_id)
             .unwrap();
         assert_eq!(parent.name, "decide", "{job:?}");
+    }
+}
+
+/// A cron tick is where its instance's trace starts: the instance's trace id is that of a root
+/// `schedule_tick` span, with the instance's decisions and jobs below it.
+async fn a_scheduled_instance_is_a_trace_from_its_tick(traced: &Traced) {
+    let app = &traced.app;
+    let template_id = app
+        .create_template(
+            "ticked",
+            json!({"steps": [
+                {"id": "hello", "type": "action",
+                 "config": {"action": "log_message", "message": "tick"}}
+            ]}),
+        )
+        .await;
+    let (status, trigger) = app
+        .post(
+            "/api/v1/triggers",
+            &json!({"template_id": template_id, "type": "schedule",
+                    "config": {"cron": "* * * * * *"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{trigger}");
+    let mut first = None;
+    for _ in 0..200 {
+        let (status, listed) = app
+            .get(&format!("/api/v1/instances?template_id={template_id}"))
+            .await;
+        assert_eq!(status, 200, "{listed}");
+        first = listed["items"]
+            .as_array()
+            .and_then(|items| items.last())
+            .and_then(|instance| instance["id"].as_str())
+            .map(str::to_owned);
+        if first.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let instance_id = first.expect("the schedule started an instance");
+    let instance = app.wait_finished(&instance_id).await;
+    assert_eq!(instance["status"], "completed", "{instance}");
+    let trace_id = instance["trace_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a scheduled instance has a trace: {instance}"));
+
+    let in_trace = traced
+        .spans_of(trace_id, &["schedule_tick", "decide", "job"], 1)
+        .await;
+    let ticks: Vec<&Received> = in_trace
+        .iter()
+        .filter(|span| span.name == "schedule_tick")
+        .collect();
+    assert_eq!(ticks.len(), 1, "{in_trace:#?}");
+    assert_eq!(ticks[0].parent_span_id, "", "the tick starts the trace");
+    assert!(
+        ticks[0].attributes.get("trigger_id").map(String::as_str) == trigger["id"].as_str()
+            && ticks[0].attributes.contains_key("scheduled_at")
+            && ticks[0].attributes.get("instance_id").map(String::as_str)
+                == Some(instance_id.as_str()),
+        "{:?}",
+        ticks[0]
+    );
+    let known: HashSet<&str> = in_trace.iter().map(|span| span.span_id.as_str()).collect();
+    for span in in_trace.iter().filter(|span| span.name != "schedule_tick") {
+        assert!(
+            known.contains(span.parent_span_id.as_str()),
+            "{span:?} hangs off a span outside the trace"
+        );
     }
 }

@@ -336,6 +336,59 @@ async fn read(response: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// A REST call as the test tenant's admin, to an engine not spawned through [`TestApp`] (a
+/// process of the built binary).
+pub async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token_for("tester", "default", "admin"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until the instance `id` at `base` is `wanted` and answers it, as [`call`] sees it.
+pub async fn wait_for_status(base: &str, id: &str, wanted: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..1000 {
+        let (_, body) = call(
+            reqwest::Method::GET,
+            format!("{base}/api/v1/instances/{id}"),
+            None,
+        )
+        .await;
+        if body["status"] == wanted {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("instance {id} never became {wanted}: {last}");
+}
+
+/// Every sample of a Prometheus exposition at `url`, by its series (`name{labels}` as
+/// rendered).
+pub async fn scrape(client: &reqwest::Client, url: &str) -> HashMap<String, f64> {
+    let text = client
+        .get(url)
+        .send()
+        .await
+        .expect("the metrics answer")
+        .text()
+        .await
+        .expect("the metrics text");
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
 /// The seed README's "Workflow Schema Example", exactly as written there.
 pub fn seed_example() -> Value {
     serde_json::from_str(include_str!(
