@@ -9,6 +9,7 @@ mod condition;
 mod definition;
 mod duration;
 mod ids;
+mod json_size;
 mod machine;
 mod retry;
 mod state;
@@ -16,6 +17,8 @@ mod template;
 
 pub use api::*;
 pub use definition::{
-    DEFAULT_MAX_CONCURRENCY, MAX_DEFINITION_BYTES, MAX_PARALLEL_BRANCHES, MAX_STEPS,
-    custom_actions, subflow_targets,
+    DEFAULT_MAX_CONCURRENCY, Definition, MAX_DEFINITION_BYTES, MAX_PARALLEL_BRANCHES, MAX_STEPS,
+    Validated, custom_actions, subflow_targets, validate,
 };
+pub use machine::decide;
+pub use state::{InstanceMeta, InstanceState};
