@@ -4,6 +4,12 @@
 //! decision about an instance. Time and randomness come in through [`Context`]; the services
 //! carry out the [`Command`]s it returns.
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
+#![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
+
 mod api;
 mod condition;
 mod definition;

@@ -69,7 +69,7 @@ impl InstanceState {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StateData {
+pub(crate) struct StateData {
     pub(crate) meta: InstanceMeta,
     pub(crate) status: InstanceStatus,
     pub(crate) variables: Value,

@@ -2,6 +2,12 @@
 //! the error codes every service answers with. Plain data only: no I/O, no behaviour beyond
 //! conversions, so that every other crate can depend on it.
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
+#![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
+
 mod error;
 mod event;
 mod instance;
