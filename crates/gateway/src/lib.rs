@@ -8,6 +8,7 @@
 #![deny(clippy::unwrap_used)]
 
 mod auth;
+mod caller;
 mod error;
 mod extract;
 mod idempotency;

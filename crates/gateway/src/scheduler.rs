@@ -9,7 +9,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::{ApiError, GatewayError};
 
 /// How long one scheduler call may take before the gateway answers 503. Bounds the wait when
