@@ -24,7 +24,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The gRPC clients of the scheduler over one lazily connected channel, so the gateway starts
 /// (and answers 503) while no scheduler is up yet.
 #[derive(Clone)]
-pub struct Scheduler {
+pub struct SchedulerClient {
     workflow: WorkflowServiceClient<Channel>,
     triggers: TriggerServiceClient<Channel>,
     health: HealthClient<Channel>,
@@ -32,7 +32,7 @@ pub struct Scheduler {
     attempts: usize,
 }
 
-impl Scheduler {
+impl SchedulerClient {
     pub fn connect_lazy(
         urls: &[String],
         tls: Option<&proto::ClientTls>,
@@ -74,7 +74,7 @@ impl Scheduler {
         self.call_on(&self.workflow, caller, message, f).await
     }
 
-    /// [`Scheduler::call`] for the trigger service.
+    /// [`SchedulerClient::call`] for the trigger service.
     pub async fn call_triggers<M, R, F, Fut>(
         &self,
         caller: &Caller,

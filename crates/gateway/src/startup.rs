@@ -22,7 +22,7 @@ use crate::error::{ApiError, GatewayError};
 use crate::metrics;
 use crate::routes::tickets::{self, Tickets};
 use crate::routes::{events, health, instances, ops, templates, trigger_configs, triggers};
-use crate::scheduler::Scheduler;
+use crate::scheduler::SchedulerClient;
 use crate::settings::GatewaySettings;
 use crate::state::AppState;
 
@@ -43,7 +43,8 @@ impl Gateway {
         settings: GatewaySettings,
         events: Arc<dyn EventBus>,
     ) -> Result<Self, GatewayError> {
-        let scheduler = Scheduler::connect_lazy(&settings.scheduler_urls, settings.tls.as_ref())?;
+        let scheduler =
+            SchedulerClient::connect_lazy(&settings.scheduler_urls, settings.tls.as_ref())?;
         let (stop_streams, streams_stopped) = watch::channel(false);
         let state = AppState {
             scheduler,
