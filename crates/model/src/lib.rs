@@ -10,6 +10,7 @@
 
 mod error;
 mod event;
+mod event_filter;
 mod instance;
 mod job;
 mod role;
@@ -18,6 +19,7 @@ mod template;
 
 pub use error::{ErrorCode, FieldError, StepError};
 pub use event::{EventType, WorkflowEvent};
+pub use event_filter::{EventFilter, UnknownEventType, parse_event_types};
 pub use instance::{Instance, StepExecution};
 pub use job::{Job, JobOutcome, JobResult};
 pub use role::Role;
