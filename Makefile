@@ -3,7 +3,8 @@
 # Redis, which it starts, or installs on Debian, first).
 
 CARGO ?= cargo
-export CARGO_TARGET_DIR ?= $(shell if [ -w /work ]; then echo /work/target; else echo $$HOME/.cache/chorus-workflow-engine/target; fi)
+# Builds go where cargo puts them: the workspace's target/ unless CARGO_TARGET_DIR (or a cargo
+# config) says otherwise; scripts/target-dir.sh asks cargo which.
 
 .PHONY: run test lint fmt services build release bench clean-test-dbs api-fuzz ui-test ui-build
 
@@ -22,7 +23,7 @@ api-fuzz:
 
 # The dashboard in headless Chromium (Debian's, installed on first use): checks that the
 # committed crates/ui/dist is what crates/ui/web builds, then runs the end-to-end scenario
-# against the embedded engine; the screenshot lands in $(CARGO_TARGET_DIR)/ui-artifacts.
+# against the embedded engine; the screenshot lands in ui-artifacts/ of the target directory.
 ui-test:
 	CARGO="$(CARGO)" ./scripts/ui-test.sh
 
@@ -47,7 +48,7 @@ build:
 # export PATH="$(make -s bindir):$PATH"; workflow-engine ctl --help
 .PHONY: bindir
 bindir:
-	@echo $(CARGO_TARGET_DIR)/release
+	@echo "$$(CARGO="$(CARGO)" ./scripts/target-dir.sh)/release"
 
 release:
 	$(CARGO) build --release --bin workflow-engine

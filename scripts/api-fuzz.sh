@@ -10,7 +10,7 @@
 # runs with EVENT_STREAM_MAX_SECONDS=0.5, so an accepted stream ends on its own (as any stream
 # does after its lifetime) and schemathesis reads a whole response.
 #
-# Environment: CARGO_TARGET_DIR (default /work/target when writable, as in the Makefile),
+# Environment: CARGO_TARGET_DIR (default: the workspace's target directory, as cargo resolves it),
 # API_FUZZ_MAX_EXAMPLES (test cases per operation and phase, default 100), API_FUZZ_SEED (a
 # seed to replay a run), API_FUZZ_KEEP (keep the work directory with the engine log and the
 # reports).
@@ -18,13 +18,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CARGO=${CARGO:-cargo}
-if [[ -z "${CARGO_TARGET_DIR:-}" ]]; then
-  if [[ -w /work ]]; then
-    CARGO_TARGET_DIR=/work/target
-  else
-    CARGO_TARGET_DIR=$HOME/.cache/chorus-workflow-engine/target
-  fi
-fi
+CARGO_TARGET_DIR=$(CARGO="$CARGO" "$ROOT/scripts/target-dir.sh")
 export CARGO_TARGET_DIR
 MAX_EXAMPLES=${API_FUZZ_MAX_EXAMPLES:-100}
 SCHEMATHESIS_VERSION='4.32.*'

@@ -53,12 +53,20 @@ if ! postgres_up; then
   fi
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
   hba="/etc/postgresql/$version/main/pg_hba.conf"
-  # The suite connects as postgres over TCP without a password, as on the CI machines.
-  if [ -f "$hba" ] && ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
-    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  # The suite connects as postgres over TCP without a password, as on the CI machines. A
+  # cluster that does not allow it is started with an hba file of our own (`-c hba_file`), not
+  # by editing the system's.
+  options=()
+  if [ -f "$hba" ] && ! grep -Eq '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
+    test_hba="${TMPDIR:-/tmp}/chorus-test-pg_hba.conf"
+    printf '%s\n' 'local all all trust' 'host all all 127.0.0.1/32 trust' 'host all all ::1/128 trust' >"$test_hba"
+    chmod 644 "$test_hba"
+    echo "starting postgresql $version with trust authentication on 127.0.0.1 ($test_hba)"
+    options=(-- -o "-c hba_file=$test_hba")
+  else
+    echo "starting postgresql $version"
   fi
-  echo "starting postgresql $version"
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start "${options[@]}" || true
   wait_for postgresql postgres_up
 fi
 

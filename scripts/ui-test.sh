@@ -6,19 +6,13 @@
 # engine whatever happens. The instance page's screenshot is kept in
 # $CARGO_TARGET_DIR/ui-artifacts/instance.png.
 #
-# Environment: CARGO_TARGET_DIR (default /work/target when writable, as in the Makefile),
+# Environment: CARGO_TARGET_DIR (default: the workspace's target directory, as cargo resolves it),
 # UI_TEST_KEEP (keep the work directory with the engine log).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CARGO=${CARGO:-cargo}
-if [[ -z "${CARGO_TARGET_DIR:-}" ]]; then
-  if [[ -w /work ]]; then
-    CARGO_TARGET_DIR=/work/target
-  else
-    CARGO_TARGET_DIR=$HOME/.cache/chorus-workflow-engine/target
-  fi
-fi
+CARGO_TARGET_DIR=$(CARGO="$CARGO" "$ROOT/scripts/target-dir.sh")
 export CARGO_TARGET_DIR
 WEB=$ROOT/crates/ui/web
 ARTIFACTS=$CARGO_TARGET_DIR/ui-artifacts

@@ -6,6 +6,10 @@
 //! deployed (split services, and embedded) and driven only through its REST API; the figures go
 //! to one table and to `bench-results.json` in the target directory. Run it with `make bench`.
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests).
+#![deny(clippy::unwrap_used)]
+
 mod client;
 mod engine;
 mod latency;

@@ -12,7 +12,7 @@ use crate::client::Client;
 use crate::error::{CtlError, Result};
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Template {
+pub(crate) struct Template {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
@@ -25,14 +25,14 @@ pub struct Template {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ErrorInfo {
+pub(crate) struct ErrorInfo {
     #[serde(rename = "type")]
     pub kind: String,
     pub message: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Instance {
+pub(crate) struct Instance {
     pub id: String,
     pub template_id: String,
     pub template_version: i32,
@@ -49,13 +49,13 @@ pub struct Instance {
 }
 
 impl Instance {
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Step {
+pub(crate) struct Step {
     pub id: String,
     pub step_id: String,
     pub name: Option<String>,
@@ -71,13 +71,13 @@ pub struct Step {
 
 /// One page of a list.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
 /// A typed view of an answer; an answer of another shape is the server's fault.
-pub fn parse<T: DeserializeOwned>(client: &Client, path: &str, value: &Value) -> Result<T> {
+pub(crate) fn parse<T: DeserializeOwned>(client: &Client, path: &str, value: &Value) -> Result<T> {
     T::deserialize(value).map_err(|e| CtlError::BadAnswer {
         url: client
             .url(path, &[])
@@ -87,7 +87,7 @@ pub fn parse<T: DeserializeOwned>(client: &Client, path: &str, value: &Value) ->
 }
 
 /// Checks an id before it goes into a path: a typo gets a clear line, not a 400 from the API.
-pub fn instance_path(id: &str, rest: &str) -> Result<String> {
+pub(crate) fn instance_path(id: &str, rest: &str) -> Result<String> {
     let id = id.trim();
     uuid::Uuid::parse_str(id)
         .map_err(|_| CtlError::Usage(format!("'{id}' is not an instance id (a UUID)")))?;
@@ -95,13 +95,13 @@ pub fn instance_path(id: &str, rest: &str) -> Result<String> {
 }
 
 impl Client {
-    pub async fn instance(&self, id: &str) -> Result<(Instance, Value)> {
+    pub(crate) async fn instance(&self, id: &str) -> Result<(Instance, Value)> {
         let path = instance_path(id, "")?;
         let raw = self.get(&path, &[]).await?;
         Ok((parse(self, &path, &raw)?, raw))
     }
 
-    pub async fn steps(&self, id: &str) -> Result<(Vec<Step>, Value)> {
+    pub(crate) async fn steps(&self, id: &str) -> Result<(Vec<Step>, Value)> {
         let path = instance_path(id, "/steps")?;
         let raw = self.get(&path, &[]).await?;
         let page: Page<Step> = parse(self, &path, &raw)?;
@@ -109,7 +109,7 @@ impl Client {
     }
 
     /// The template with exactly this name, if any.
-    pub async fn template_named(&self, name: &str) -> Result<Option<Template>> {
+    pub(crate) async fn template_named(&self, name: &str) -> Result<Option<Template>> {
         let raw = self
             .get(
                 "/templates",
@@ -122,7 +122,7 @@ impl Client {
 
     /// A template given by id or by name: an id is tried as an id first (a name may look like
     /// one), then as a name.
-    pub async fn resolve_template(&self, name_or_id: &str) -> Result<Template> {
+    pub(crate) async fn resolve_template(&self, name_or_id: &str) -> Result<Template> {
         if uuid::Uuid::parse_str(name_or_id).is_ok() {
             let path = format!("/templates/{name_or_id}");
             match self.get(&path, &[]).await {
@@ -138,7 +138,7 @@ impl Client {
 
     /// Names of the caller's templates by id, for tables of instances (one page of the most
     /// recent 500; older ones show their id).
-    pub async fn template_names(&self) -> Result<HashMap<String, String>> {
+    pub(crate) async fn template_names(&self) -> Result<HashMap<String, String>> {
         let raw = self.get("/templates", &[("limit", "500".into())]).await?;
         let page: Page<Template> = parse(self, "/templates", &raw)?;
         Ok(page.items.into_iter().map(|t| (t.id, t.name)).collect())

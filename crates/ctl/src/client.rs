@@ -18,7 +18,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A client of one engine's REST API.
 #[derive(Debug, Clone)]
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     /// The engine's address with `/api/v1` appended, no trailing slash.
     api: String,
@@ -26,7 +26,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(url: &str, token: Option<String>) -> Result<Self> {
+    pub(crate) fn new(url: &str, token: Option<String>) -> Result<Self> {
         let parsed = Url::parse(url)
             .map_err(|e| CtlError::Usage(format!("--url / WORKFLOW_URL '{url}': {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -48,7 +48,7 @@ impl Client {
     }
 
     /// The full URL of an API path (`/instances`) with its query.
-    pub fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url> {
+    pub(crate) fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url> {
         let mut url = Url::parse(&format!("{}{path}", self.api))
             .map_err(|e| CtlError::Usage(format!("bad address {}{path}: {e}", self.api)))?;
         if !query.is_empty() {
@@ -68,7 +68,7 @@ impl Client {
         }
     }
 
-    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+    pub(crate) async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         let url = self.url(path, query)?;
         self.call(self.request(Method::GET, url.clone()), &url)
             .await
@@ -77,7 +77,12 @@ impl Client {
 
     /// A POST with a JSON body; answers the status (201 or 200 tell apart a new instance from
     /// an idempotent retry) and the body.
-    pub async fn post(&self, path: &str, body: &Value, headers: HeaderMap) -> Result<(u16, Value)> {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: HeaderMap,
+    ) -> Result<(u16, Value)> {
         let url = self.url(path, &[])?;
         let request = self
             .request(Method::POST, url.clone())
@@ -86,7 +91,7 @@ impl Client {
         self.call(request, &url).await
     }
 
-    pub async fn put(&self, path: &str, body: Option<&Value>) -> Result<Value> {
+    pub(crate) async fn put(&self, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = self.url(path, &[])?;
         let mut request = self.request(Method::PUT, url.clone());
         if let Some(body) = body {
@@ -96,7 +101,7 @@ impl Client {
     }
 
     /// Opens a server-sent event stream; the answer's body is read chunk by chunk.
-    pub async fn stream(&self, path: &str, last_event_id: Option<&str>) -> Result<Response> {
+    pub(crate) async fn stream(&self, path: &str, last_event_id: Option<&str>) -> Result<Response> {
         let url = self.url(path, &[])?;
         let mut request = self
             .request(Method::GET, url.clone())

@@ -103,4 +103,4 @@ impl From<Problem> for CtlError {
     }
 }
 
-pub type Result<T, E = CtlError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = CtlError> = std::result::Result<T, E>;

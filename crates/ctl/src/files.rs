@@ -11,7 +11,7 @@ use crate::error::{CtlError, Result};
 
 /// One file, read and parsed.
 #[derive(Debug, Clone)]
-pub struct DefinitionFile {
+pub(crate) struct DefinitionFile {
     pub path: PathBuf,
     /// The template's name: the document's `name`, else the file name without its extension.
     pub name: String,
@@ -24,13 +24,13 @@ pub struct DefinitionFile {
 
 /// What the engine says about a definition, with paths into the file.
 #[derive(Debug, Clone, Default)]
-pub struct Report {
+pub(crate) struct Report {
     pub errors: Vec<FieldError>,
     pub warnings: Vec<Warning>,
 }
 
 impl DefinitionFile {
-    pub fn read(path: &Path) -> Result<Self> {
+    pub(crate) fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read(path).map_err(|source| CtlError::ReadFile {
             path: path.to_owned(),
             source,
@@ -42,7 +42,7 @@ impl DefinitionFile {
         Ok(Self::from_json(path, json))
     }
 
-    pub fn from_json(path: &Path, json: Value) -> Self {
+    pub(crate) fn from_json(path: &Path, json: Value) -> Self {
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -72,7 +72,7 @@ impl DefinitionFile {
     }
 
     /// Validates the definition as the API does (`engine::validate`), paths into the file.
-    pub fn validate(&self) -> Report {
+    pub(crate) fn validate(&self) -> Report {
         let prefixed = |path: &str| format!("{}{path}", self.prefix);
         match engine::validate(&self.definition) {
             Ok(validated) => {
@@ -111,7 +111,7 @@ impl DefinitionFile {
     }
 
     /// A path from the API (`/definition/...`) as a pointer into this file.
-    pub fn file_path(&self, api_path: &str) -> String {
+    pub(crate) fn file_path(&self, api_path: &str) -> String {
         match api_path.strip_prefix("/definition") {
             Some(rest) if self.prefix.is_empty() => rest.to_owned(),
             _ => api_path.to_owned(),

@@ -8,6 +8,12 @@
 //! engine as any client does. Settings come from `WORKFLOW_URL` and `WORKFLOW_TOKEN` (or
 //! `--url`, `--token`), nothing of the engine's own configuration. Exit codes: [`exit`].
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
+#![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
+
 mod api;
 pub mod cli;
 mod client;

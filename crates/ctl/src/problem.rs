@@ -85,7 +85,7 @@ impl fmt::Display for Problem {
 }
 
 /// A JSON pointer as printed: the empty pointer (the whole document) as `/`.
-pub fn display_path(path: &str) -> &str {
+pub(crate) fn display_path(path: &str) -> &str {
     if path.is_empty() { "/" } else { path }
 }
 

@@ -13,7 +13,7 @@ use crate::table::{duration, elapsed};
 use crate::watch::{Row, View};
 
 #[derive(Debug)]
-pub enum Screen {
+pub(crate) enum Screen {
     /// Nothing while it runs (`start --wait`).
     Quiet,
     /// Each event's data, one JSON document a line.
@@ -25,20 +25,20 @@ pub enum Screen {
 }
 
 #[derive(Debug, Default)]
-pub struct Plain {
+pub(crate) struct Plain {
     printed: HashMap<String, (String, i64)>,
     instance_status: Option<String>,
 }
 
 #[derive(Debug, Default)]
-pub struct Live {
+pub(crate) struct Live {
     /// Lines drawn last time, to move back over.
     drawn: u16,
 }
 
 impl Screen {
     /// The screen for `watch`: live on a terminal, plain lines elsewhere.
-    pub fn for_watch(output: Output) -> Self {
+    pub(crate) fn for_watch(output: Output) -> Self {
         match output {
             Output::Json => Self::Json,
             Output::Table if std::io::stdout().is_terminal() => Self::Live(Live::default()),
@@ -46,12 +46,12 @@ impl Screen {
         }
     }
 
-    pub fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         matches!(self, Self::Live(_))
     }
 
     /// An event as it came off the stream.
-    pub fn event(&mut self, data: &str) {
+    pub(crate) fn event(&mut self, data: &str) {
         if let Self::Json = self {
             let line = serde_json::from_str::<serde_json::Value>(data)
                 .map_or_else(|_| data.to_owned(), |v| v.to_string());
@@ -60,7 +60,7 @@ impl Screen {
     }
 
     /// Shows the view as it is now: after a change, at a first look, at a tick.
-    pub fn show(&mut self, view: &View) {
+    pub(crate) fn show(&mut self, view: &View) {
         match self {
             Self::Quiet | Self::Json => {}
             Self::Plain(plain) => plain.show(view),
@@ -69,7 +69,7 @@ impl Screen {
     }
 
     /// The final state.
-    pub fn finish(&mut self, view: &View) {
+    pub(crate) fn finish(&mut self, view: &View) {
         self.show(view);
     }
 }
@@ -144,7 +144,7 @@ fn id_width(view: &View) -> usize {
 }
 
 /// `  send_welcome  completed  attempt 1  120ms`.
-pub fn step_line(row: &Row, width: usize, live: bool) -> String {
+pub(crate) fn step_line(row: &Row, width: usize, live: bool) -> String {
     let mark = if live { mark(&row.status) } else { "" };
     let took = row.duration(Utc::now()).map(elapsed).unwrap_or_default();
     let status = if row.status.is_empty() {
@@ -172,7 +172,7 @@ fn mark(status: &str) -> &'static str {
 }
 
 /// `instance 019a…: running · 1/3 steps done, 1 running · 1.2s`.
-pub fn progress_line(view: &View) -> String {
+pub(crate) fn progress_line(view: &View) -> String {
     let done = view.rows.iter().filter(|r| r.is_finished()).count();
     let count = |status: &str| view.rows.iter().filter(|r| r.status == status).count();
     let (running, waiting, failed) = (count("running"), count("waiting"), count("failed"));

@@ -7,7 +7,7 @@ use crate::error::{CtlError, Result};
 
 /// One event off the stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     pub id: Option<String>,
     pub event: Option<String>,
     pub data: String,
@@ -15,7 +15,7 @@ pub struct SseEvent {
 
 /// Turns bytes into events; bytes may arrive split anywhere, lines end in LF, CRLF or CR.
 #[derive(Debug, Default)]
-pub struct Parser {
+pub(crate) struct Parser {
     buffer: Vec<u8>,
     current: SseEvent,
     has_data: bool,
@@ -25,7 +25,7 @@ pub struct Parser {
 
 impl Parser {
     /// Feeds a chunk; answers the events it completed.
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut events = Vec::new();
         for &byte in chunk {
             if std::mem::take(&mut self.after_cr) && byte == b'\n' {
@@ -75,7 +75,7 @@ impl Parser {
 
 /// An open event stream.
 #[derive(Debug)]
-pub struct EventStream {
+pub(crate) struct EventStream {
     response: Response,
     parser: Parser,
     pending: std::collections::VecDeque<SseEvent>,
@@ -84,7 +84,7 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    pub fn new(response: Response) -> Self {
+    pub(crate) fn new(response: Response) -> Self {
         Self {
             response,
             parser: Parser::default(),
@@ -94,7 +94,7 @@ impl EventStream {
     }
 
     /// The next event; `None` when the server ended the stream.
-    pub async fn next(&mut self) -> Result<Option<SseEvent>> {
+    pub(crate) async fn next(&mut self) -> Result<Option<SseEvent>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 if event.id.is_some() {

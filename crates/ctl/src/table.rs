@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::{CtlError, Result};
 
 /// A borderless table with a header row, as wide as the terminal allows.
-pub fn table<const N: usize>(header: [&str; N]) -> Table {
+pub(crate) fn table<const N: usize>(header: [&str; N]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::NOTHING)
@@ -23,7 +23,7 @@ pub fn table<const N: usize>(header: [&str; N]) -> Table {
 }
 
 /// The table's text, without the padding at the end of its lines.
-pub fn render(table: &Table) -> String {
+pub(crate) fn render(table: &Table) -> String {
     table
         .lines()
         .map(|line| line.trim_end().to_owned())
@@ -32,7 +32,7 @@ pub fn render(table: &Table) -> String {
 }
 
 /// Writes text to standard output; a closed pipe (`| head`) ends the output quietly.
-pub fn print(text: impl AsRef<str>) -> Result<()> {
+pub(crate) fn print(text: impl AsRef<str>) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let written = out
         .write_all(text.as_ref().as_bytes())
@@ -51,22 +51,22 @@ pub fn print(text: impl AsRef<str>) -> Result<()> {
 }
 
 /// JSON as the API sent it, indented.
-pub fn print_json(value: &Value) -> Result<()> {
+pub(crate) fn print_json(value: &Value) -> Result<()> {
     print(pretty(value))
 }
 
-pub fn pretty(value: &Value) -> String {
+pub(crate) fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
-pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
 /// A timestamp as a person reads it: `2026-12-01 10:22:03`, in UTC.
-pub fn time(text: Option<&str>) -> String {
+pub(crate) fn time(text: Option<&str>) -> String {
     match text {
         None => "-".to_owned(),
         Some(text) => parse_time(text).map_or_else(
@@ -77,12 +77,12 @@ pub fn time(text: Option<&str>) -> String {
 }
 
 /// The time between two instants, as [`elapsed`] writes it.
-pub fn duration(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+pub(crate) fn duration(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     elapsed(to - from)
 }
 
 /// A duration: `850ms`, `12.3s`, `4m05s`, `2h10m`.
-pub fn elapsed(span: chrono::TimeDelta) -> String {
+pub(crate) fn elapsed(span: chrono::TimeDelta) -> String {
     let ms = span.num_milliseconds().max(0);
     match ms {
         0..1_000 => format!("{ms}ms"),
@@ -93,7 +93,7 @@ pub fn elapsed(span: chrono::TimeDelta) -> String {
 }
 
 /// The duration between two API timestamps, `-` when either is missing.
-pub fn span(from: Option<&str>, to: Option<&str>) -> String {
+pub(crate) fn span(from: Option<&str>, to: Option<&str>) -> String {
     match (from.and_then(parse_time), to.and_then(parse_time)) {
         (Some(from), Some(to)) => duration(from, to),
         _ => "-".to_owned(),

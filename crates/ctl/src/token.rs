@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     pub exp: Option<i64>,
     pub role: Option<String>,
 }
 
 /// The claims of a JWT, unverified; `None` when the token is no readable JWT.
-pub fn claims(token: &str) -> Option<Claims> {
+pub(crate) fn claims(token: &str) -> Option<Claims> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
@@ -21,7 +21,7 @@ pub fn claims(token: &str) -> Option<Claims> {
 }
 
 /// When the token expired, if it has.
-pub fn expired_at(token: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(crate) fn expired_at(token: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let exp = DateTime::from_timestamp(claims(token)?.exp?, 0)?;
     (exp <= now).then_some(exp)
 }
@@ -30,7 +30,7 @@ const GET_ONE: &str = "get one with `workflow-engine token` (it signs with JWT_S
                        lines `make run` prints, then export WORKFLOW_TOKEN=<token> or pass --token";
 
 /// Why a 401 happened, as far as the client can tell.
-pub fn unauthenticated_hint(token: Option<&str>, now: DateTime<Utc>) -> String {
+pub(crate) fn unauthenticated_hint(token: Option<&str>, now: DateTime<Utc>) -> String {
     match token {
         None => format!("no token given: {GET_ONE}"),
         Some(token) => match expired_at(token, now) {
@@ -47,7 +47,7 @@ pub fn unauthenticated_hint(token: Option<&str>, now: DateTime<Utc>) -> String {
 }
 
 /// Why a 403 happened.
-pub fn forbidden_hint(token: Option<&str>) -> String {
+pub(crate) fn forbidden_hint(token: Option<&str>) -> String {
     let role = token
         .and_then(claims)
         .and_then(|c| c.role)

@@ -23,7 +23,7 @@ const TICK: Duration = Duration::from_millis(500);
 
 /// The `data:` of one event of the stream.
 #[derive(Debug, Clone, Deserialize)]
-pub struct EventData {
+pub(crate) struct EventData {
     #[serde(rename = "type")]
     pub kind: String,
     pub step_id: Option<String>,
@@ -35,7 +35,7 @@ pub struct EventData {
 
 /// One step execution as the watcher knows it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     pub key: String,
     pub step_id: String,
     pub status: String,
@@ -64,7 +64,7 @@ impl Row {
         }
     }
 
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         matches!(
             self.status.as_str(),
             "completed" | "failed" | "cancelled" | "skipped"
@@ -72,7 +72,7 @@ impl Row {
     }
 
     /// How long it ran (or has been running, at `now`).
-    pub fn duration(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
+    pub(crate) fn duration(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
         let from = self.started.or(self.created)?;
         let to = match self.finished {
             Some(at) => at,
@@ -85,14 +85,14 @@ impl Row {
 
 /// What is known of the instance and its steps.
 #[derive(Debug, Clone)]
-pub struct View {
+pub(crate) struct View {
     pub instance: Instance,
     pub rows: Vec<Row>,
     index: HashMap<String, usize>,
 }
 
 impl View {
-    pub fn new(instance: Instance, steps: &[Step]) -> Self {
+    pub(crate) fn new(instance: Instance, steps: &[Step]) -> Self {
         let mut view = Self {
             instance,
             rows: Vec::new(),
@@ -105,11 +105,11 @@ impl View {
         view
     }
 
-    pub fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         self.instance.is_finished()
     }
 
-    pub fn started_at(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn started_at(&self) -> Option<DateTime<Utc>> {
         let instance = &self.instance;
         instance
             .started_at
@@ -119,7 +119,7 @@ impl View {
     }
 
     /// Applies an event; answers the row it changed (`None`: the instance, or nothing).
-    pub fn apply(&mut self, event: &EventData) -> Applied {
+    pub(crate) fn apply(&mut self, event: &EventData) -> Applied {
         if event.kind.starts_with("instance.") {
             return self.apply_instance(event);
         }
@@ -194,14 +194,14 @@ impl View {
 
 /// What an event changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     Nothing,
     Instance,
     Step(usize),
 }
 
 /// The exit code for an instance in this final status.
-pub fn exit_code(status: &str) -> i32 {
+pub(crate) fn exit_code(status: &str) -> i32 {
     match status {
         "completed" => exit::OK,
         "cancelled" => exit::CANCELLED,
@@ -211,7 +211,11 @@ pub fn exit_code(status: &str) -> i32 {
 
 /// Follows the instance until it ends, showing it on `screen`; answers its final state and
 /// raw JSON.
-pub async fn follow(client: &Client, id: &str, screen: &mut Screen) -> Result<(Instance, Value)> {
+pub(crate) async fn follow(
+    client: &Client,
+    id: &str,
+    screen: &mut Screen,
+) -> Result<(Instance, Value)> {
     let stream_path = instance_path(id, "/events/stream")?;
     let mut stream = EventStream::new(client.stream(&stream_path, None).await?);
     let mut view = snapshot(client, id).await?;

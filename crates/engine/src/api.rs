@@ -1,11 +1,11 @@
 //! The engine's contract with the services. The scheduler codes against these types only.
 
 use chrono::{DateTime, Utc};
-use model::{
-    FieldError, InstanceStatus, Job, JobOutcome, StepError, StepExecution, Warning, WorkflowEvent,
-};
+use model::{InstanceStatus, Job, JobOutcome, StepExecution, WorkflowEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::state::InstanceState;
 
 /// Limits and defaults that come from configuration.
 #[derive(Debug, Clone)]
@@ -56,84 +56,6 @@ pub struct Context {
     pub now: DateTime<Utc>,
     /// Fresh randomness for this decision (new ids, retry jitter).
     pub seed: u64,
-}
-
-/// A parsed, validated definition. Immutable: the scheduler caches it per template version.
-#[derive(Debug, Clone)]
-pub struct Definition {
-    // filled by the implementation
-    pub(crate) inner: crate::definition::ParsedDefinition,
-}
-
-/// The result of validating a definition.
-#[derive(Debug, Clone)]
-pub struct Validated {
-    pub definition: Definition,
-    pub warnings: Vec<Warning>,
-}
-
-/// Parses and validates a definition (the JSON of a template's `definition`). Errors carry JSON
-/// pointers relative to the definition (`/steps/2/next_steps/0`); callers prefix them.
-pub fn validate(definition: &serde_json::Value) -> Result<Validated, Vec<FieldError>> {
-    crate::definition::validate(definition)
-}
-
-/// Who the instance is; fixed at creation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InstanceMeta {
-    pub id: Uuid,
-    pub tenant: String,
-    pub template_id: Uuid,
-    pub template_version: i32,
-    pub parent_instance_id: Option<Uuid>,
-    /// The parent's step execution this child instance serves, if any.
-    pub parent_execution_id: Option<Uuid>,
-    /// Subflow nesting depth: 0 for a top-level instance.
-    pub depth: u32,
-}
-
-/// Everything the engine knows about one instance; stored as a JSON document with the instance
-/// row and handed back on every decision. Its fields are the implementation's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InstanceState {
-    #[serde(flatten)]
-    pub(crate) inner: crate::state::StateData,
-}
-
-impl InstanceState {
-    /// A `pending` instance with its input variables.
-    pub fn new(meta: InstanceMeta, variables: serde_json::Value, now: DateTime<Utc>) -> Self {
-        crate::state::new_state(meta, variables, now)
-    }
-    pub fn meta(&self) -> &InstanceMeta {
-        &self.inner.meta
-    }
-    pub fn status(&self) -> InstanceStatus {
-        self.inner.status
-    }
-    pub fn variables(&self) -> &serde_json::Value {
-        &self.inner.variables
-    }
-    /// The final variables once `completed`.
-    pub fn output(&self) -> Option<&serde_json::Value> {
-        self.inner.output.as_ref()
-    }
-    pub fn error(&self) -> Option<&StepError> {
-        self.inner.error.as_ref()
-    }
-    pub fn created_at(&self) -> DateTime<Utc> {
-        self.inner.created_at
-    }
-    pub fn started_at(&self) -> Option<DateTime<Utc>> {
-        self.inner.started_at
-    }
-    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
-        self.inner.completed_at
-    }
-    /// The instance holds a concurrency slot: a step of it is queued or running.
-    pub fn holds_slot(&self) -> bool {
-        crate::state::holds_slot(&self.inner)
-    }
 }
 
 /// Something that happened to an instance.
@@ -270,16 +192,4 @@ pub enum Rejection {
     /// An event sent to an instance that is finished (409).
     #[error("instance is {status}")]
     Finished { status: InstanceStatus },
-}
-
-/// The state machine. Returns `Ok(None)` when the input changes nothing (a stale attempt's
-/// result, a timer already cleared, a duplicate delivery): callers then write nothing.
-pub fn decide(
-    definition: &Definition,
-    state: &InstanceState,
-    input: &Input,
-    context: &Context,
-    settings: &Settings,
-) -> Result<Option<Decision>, Rejection> {
-    crate::machine::decide(definition, state, input, context, settings)
 }

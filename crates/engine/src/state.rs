@@ -10,10 +10,66 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::api::{InstanceMeta, InstanceState};
+/// Who the instance is; fixed at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceMeta {
+    pub id: Uuid,
+    pub tenant: String,
+    pub template_id: Uuid,
+    pub template_version: i32,
+    pub parent_instance_id: Option<Uuid>,
+    /// The parent's step execution this child instance serves, if any.
+    pub parent_execution_id: Option<Uuid>,
+    /// Subflow nesting depth: 0 for a top-level instance.
+    pub depth: u32,
+}
+
+/// Everything the engine knows about one instance; stored as a JSON document with the instance
+/// row and handed back on every decision. Its fields are the implementation's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceState {
+    #[serde(flatten)]
+    pub(crate) inner: StateData,
+}
+
+impl InstanceState {
+    /// A `pending` instance with its input variables.
+    pub fn new(meta: InstanceMeta, variables: serde_json::Value, now: DateTime<Utc>) -> Self {
+        new_state(meta, variables, now)
+    }
+    pub fn meta(&self) -> &InstanceMeta {
+        &self.inner.meta
+    }
+    pub fn status(&self) -> InstanceStatus {
+        self.inner.status
+    }
+    pub fn variables(&self) -> &serde_json::Value {
+        &self.inner.variables
+    }
+    /// The final variables once `completed`.
+    pub fn output(&self) -> Option<&serde_json::Value> {
+        self.inner.output.as_ref()
+    }
+    pub fn error(&self) -> Option<&StepError> {
+        self.inner.error.as_ref()
+    }
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.inner.created_at
+    }
+    pub fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.inner.started_at
+    }
+    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.inner.completed_at
+    }
+    /// The instance holds a concurrency slot: a step of it is queued or running.
+    pub fn holds_slot(&self) -> bool {
+        holds_slot(&self.inner)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StateData {
+pub(crate) struct StateData {
     pub(crate) meta: InstanceMeta,
     pub(crate) status: InstanceStatus,
     pub(crate) variables: Value,
@@ -84,7 +140,7 @@ pub(crate) struct Exec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Phase {
-    /// Arrived; launched as soon as the instance is running.
+    /// Arrived; started as soon as the instance is running.
     Due,
     /// A retry waiting for its backoff timer.
     Backoff,

@@ -1,5 +1,9 @@
 //! Every example definition of the user documentation validates, without warnings, and the
 //! documentation names every example, so the docs cannot rot.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the engine does no I/O, but this test reads the documentation's files"
+)]
 
 use std::path::PathBuf;
 

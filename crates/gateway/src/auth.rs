@@ -6,37 +6,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use identity::{IdentityError, TenantScope};
-use model::Role;
 
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// The authenticated caller of an `/api/v1` route. Extracting it enforces authentication and
-/// the viewer's read-only rule.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub subject: String,
-    pub tenant: String,
-    pub role: Role,
-    /// The bearer token, forwarded to the scheduler as the call's credential. `None` only for
-    /// a signed webhook call, whose signature is its credential.
-    pub token: Option<String>,
-    /// The request's `X-Request-Id`, forwarded to the scheduler.
-    pub request_id: Option<String>,
-}
-
-impl Caller {
-    /// The caller of a webhook call that carries a signature instead of a token.
-    pub fn signed_webhook(request_id: Option<String>) -> Self {
-        Self {
-            subject: "webhook".to_owned(),
-            tenant: model::DEFAULT_TENANT.to_owned(),
-            role: Role::Operator,
-            token: None,
-            request_id,
-        }
-    }
-}
 
 fn refused(error: IdentityError) -> ApiError {
     tracing::debug!(error = %error, "token refused");

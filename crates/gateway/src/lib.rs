@@ -3,7 +3,12 @@
 //! `WorkflowService`. It owns no workflow state and never talks to the database: the scheduler
 //! decides, the gateway translates. Real-time events come straight from the event bus (SSE).
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests).
+#![deny(clippy::unwrap_used)]
+
 mod auth;
+mod caller;
 mod error;
 mod extract;
 mod idempotency;

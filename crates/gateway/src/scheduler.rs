@@ -10,7 +10,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::{ApiError, GatewayError};
 
 /// How long one scheduler call may take before the gateway answers 503. Bounds the wait when
@@ -22,10 +22,10 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Metadata key carrying the request id to the scheduler, for correlated logs.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// The gRPC clients of the scheduler over one lazily connected channel, so the gateway starts
-/// (and answers 503) while no scheduler is up yet.
+/// The gRPC clients of the scheduler: over one lazily connected channel, so the gateway starts
+/// (and answers 503) while no scheduler is up yet, or in process in the embedded mode.
 #[derive(Clone)]
-pub struct Scheduler {
+pub struct SchedulerClient {
     workflow: WorkflowServiceClient<SchedulerTransport>,
     triggers: TriggerServiceClient<SchedulerTransport>,
     health: HealthClient<SchedulerTransport>,
@@ -33,7 +33,7 @@ pub struct Scheduler {
     attempts: usize,
 }
 
-impl Scheduler {
+impl SchedulerClient {
     pub fn connect_lazy(
         urls: &[String],
         tls: Option<&proto::ClientTls>,
@@ -85,7 +85,7 @@ impl Scheduler {
         self.call_on(&self.workflow, caller, message, f).await
     }
 
-    /// [`Scheduler::call`] for the trigger service.
+    /// [`SchedulerClient::call`] for the trigger service.
     pub async fn call_triggers<M, R, F, Fut>(
         &self,
         caller: &Caller,

@@ -22,7 +22,7 @@ use crate::error::{ApiError, GatewayError};
 use crate::metrics;
 use crate::routes::tickets::{self, Tickets};
 use crate::routes::{events, health, instances, ops, templates, trigger_configs, triggers};
-use crate::scheduler::Scheduler;
+use crate::scheduler::SchedulerClient;
 use crate::settings::GatewaySettings;
 use crate::state::AppState;
 
@@ -44,8 +44,8 @@ impl Gateway {
         events: Arc<dyn EventBus>,
     ) -> Result<Self, GatewayError> {
         let scheduler = match settings.in_process_scheduler.clone() {
-            Some(transport) => Scheduler::in_process(transport),
-            None => Scheduler::connect_lazy(&settings.scheduler_urls, settings.tls.as_ref())?,
+            Some(transport) => SchedulerClient::in_process(transport),
+            None => SchedulerClient::connect_lazy(&settings.scheduler_urls, settings.tls.as_ref())?,
         };
         let (stop_streams, streams_stopped) = watch::channel(false);
         let state = AppState {

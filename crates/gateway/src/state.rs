@@ -3,7 +3,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use storage::EventBus;
 
-use crate::scheduler::Scheduler;
+use crate::scheduler::SchedulerClient;
 use identity::Verifier;
 
 use crate::routes::tickets::Tickets;
@@ -11,7 +11,7 @@ use crate::routes::tickets::Tickets;
 /// What every handler shares: no workflow state, only the ways to reach those who hold it.
 #[derive(Clone)]
 pub struct AppState {
-    pub scheduler: Scheduler,
+    pub scheduler: SchedulerClient,
     pub events: Arc<dyn EventBus>,
     pub auth: Arc<Verifier>,
     pub tickets: Arc<Tickets>,

@@ -1,6 +1,11 @@
 //! The gRPC contract (`proto/chorus/workflow/v1/workflow.proto`) as Rust types, clients and
 //! servers, plus the file descriptor set for server reflection. Services meet only here.
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
+#![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
 #![allow(clippy::all)]
 
 pub mod v1 {

@@ -5,15 +5,19 @@
 //! re-hands jobs whose lease ran out. Keeps no workflow state in memory between requests beyond
 //! caches of immutable data, so several replicas can run at once.
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests).
+#![deny(clippy::unwrap_used)]
+
 mod application;
 mod cache;
 mod committer;
 mod convert;
 mod core;
+mod create_instance;
 mod error;
 mod grpc_metrics;
 mod health;
-mod launch;
 mod lease;
 mod metrics;
 mod outbox;

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
 use crate::core::Core;
-use crate::launch;
+use crate::create_instance;
 use crate::trigger_config::Schedule;
 
 const BATCH: u32 = 100;
@@ -129,11 +129,16 @@ async fn fire_in_span(core: &Arc<Core>, trigger: &TriggerRecord) -> bool {
         "trigger_id": trigger.id,
         "scheduled_at": crate::convert::time(tick),
     });
-    let prepared = match launch::load_template(core, &trigger.tenant, trigger.template_id, None)
-        .await
-        .and_then(|template| {
-            launch::prepare(&template, schedule.variables.clone(), true, now, origin)
-        }) {
+    let prepared = match create_instance::load_template(
+        core,
+        &trigger.tenant,
+        trigger.template_id,
+        None,
+    )
+    .await
+    .and_then(|template| {
+        create_instance::prepare(&template, schedule.variables.clone(), true, now, origin)
+    }) {
         Ok(prepared) => Some(prepared),
         Err(crate::SchedulerError::NotFound(_)) => {
             // A deleted template stays deleted: the schedule stops rather than skip every tick.
@@ -167,7 +172,7 @@ async fn fire_in_span(core: &Arc<Core>, trigger: &TriggerRecord) -> bool {
     let instance = prepared.new.instance.clone();
     tracing::Span::current().record("instance_id", tracing::field::display(instance.id));
     tracing::info!(trigger_id = %trigger.id, instance_id = %instance.id, tick = %tick, "schedule fired");
-    if let Err(error) = launch::after_insert(core, instance, prepared).await {
+    if let Err(error) = create_instance::after_insert(core, instance, prepared).await {
         // The start timer is in the database: the sweeper carries it out.
         tracing::warn!(trigger_id = %trigger.id, error = %error, "scheduled instance not started yet");
     }

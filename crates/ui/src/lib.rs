@@ -7,6 +7,12 @@
 //! `scripts/build-ui.sh` rebuilds `dist/`; `scripts/ui-test.sh` checks that the committed
 //! `dist/` is what the sources build, and drives the pages in headless Chromium.
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
+#![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;

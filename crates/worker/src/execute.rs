@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::actions::{ActionResult, Actions};
 use crate::metrics::{Outcome, record_attempt, record_step};
-use crate::scheduler::{Report, Reported, Scheduler};
+use crate::scheduler::{Report, Reported, SchedulerClient};
 
 /// Jobs that finish sooner send no heartbeat: `started_at` in the result is enough, and most
 /// steps save a round trip.
@@ -24,7 +24,7 @@ const ACK_TRIES: u32 = 3;
 /// What every job task shares.
 pub(crate) struct JobContext {
     pub actions: Actions,
-    pub scheduler: Scheduler,
+    pub scheduler: SchedulerClient,
     pub queue: Arc<dyn JobQueue>,
     pub claim_after: Duration,
     /// This worker's consumer name in the queue's group.

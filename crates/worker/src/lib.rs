@@ -3,6 +3,12 @@
 //! scheduler over gRPC (`WorkerService`), and only then acknowledges the job. Knows nothing of
 //! workflows: a job is an action, a rendered config and a deadline.
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
+#![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
+
 mod actions;
 mod consumer;
 mod error;

@@ -22,7 +22,7 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
-pub(crate) struct Scheduler {
+pub(crate) struct SchedulerClient {
     client: WorkerServiceClient<SchedulerTransport>,
     /// `authorization` metadata of every call: the worker's own token.
     credential: MetadataValue<Ascii>,
@@ -39,7 +39,7 @@ pub(crate) enum Reported {
     Refused,
 }
 
-impl Scheduler {
+impl SchedulerClient {
     /// Connects lazily: a worker may start before the scheduler, and the channel reconnects by
     /// itself when a replica comes back. In the embedded mode it calls the scheduler in process.
     pub(crate) fn connect(settings: &WorkerSettings) -> Result<Self, WorkerError> {

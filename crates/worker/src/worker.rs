@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 use crate::actions::Actions;
 use crate::consumer::QueueLoop;
 use crate::execute::JobContext;
-use crate::scheduler::Scheduler;
+use crate::scheduler::SchedulerClient;
 use crate::{WorkerError, WorkerSettings};
 
 /// A running worker: one consumer loop per queue sharing `concurrency` slots.
@@ -38,7 +38,7 @@ impl Worker {
         queue.ping().await?;
         let context = JobContext {
             actions: Actions::build(&settings)?,
-            scheduler: Scheduler::connect(&settings)?,
+            scheduler: SchedulerClient::connect(&settings)?,
             queue,
             claim_after: settings.claim_after,
             consumer: settings.consumer_name.clone(),

@@ -2,6 +2,12 @@
 //! service (`gateway`, `scheduler`, `worker`), `migrate`, `token`, or `ctl` (the terminal
 //! client, which reads none of the engine's configuration).
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
+#![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use workflow_engine::token::{self, TokenRequest};

@@ -28,7 +28,7 @@ struct Applied {
     warnings: Vec<model::Warning>,
 }
 
-pub async fn run(client: &Client, files: &[PathBuf], output: Output) -> Result<i32> {
+pub(super) async fn run(client: &Client, files: &[PathBuf], output: Output) -> Result<i32> {
     let checked = validate::check(files);
     let invalid = checked.iter().filter(|c| !c.is_valid()).count();
     if invalid > 0 {

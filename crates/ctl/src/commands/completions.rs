@@ -7,7 +7,7 @@ use clap_complete::Shell as Target;
 use crate::cli::{Cli, Shell};
 use crate::error::{CtlError, Result, exit};
 
-pub fn run(shell: Shell) -> Result<i32> {
+pub(super) fn run(shell: Shell) -> Result<i32> {
     let target = match shell {
         Shell::Bash => Target::Bash,
         Shell::Zsh => Target::Zsh,

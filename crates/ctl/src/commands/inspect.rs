@@ -8,7 +8,7 @@ use crate::client::Client;
 use crate::error::{CtlError, Result, exit};
 use crate::table::{pretty, print, print_json, render, span, table, time};
 
-pub async fn get(client: &Client, id: &str, output: Output) -> Result<i32> {
+pub(super) async fn get(client: &Client, id: &str, output: Output) -> Result<i32> {
     let (instance, raw) = client.instance(id).await?;
     if output == Output::Json {
         print_json(&raw)?;
@@ -55,7 +55,7 @@ pub async fn get(client: &Client, id: &str, output: Output) -> Result<i32> {
     Ok(exit::OK)
 }
 
-pub async fn steps(client: &Client, id: &str, output: Output) -> Result<i32> {
+pub(super) async fn steps(client: &Client, id: &str, output: Output) -> Result<i32> {
     let (steps, raw) = client.steps(id).await?;
     if output == Output::Json {
         print_json(&raw)?;
@@ -86,7 +86,7 @@ pub async fn steps(client: &Client, id: &str, output: Output) -> Result<i32> {
     Ok(exit::OK)
 }
 
-pub async fn list(client: &Client, args: ListArgs, output: Output) -> Result<i32> {
+pub(super) async fn list(client: &Client, args: ListArgs, output: Output) -> Result<i32> {
     let mut query = Vec::new();
     if let Some(limit) = args.limit {
         query.push(("limit", limit.to_string()));

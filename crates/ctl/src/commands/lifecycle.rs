@@ -10,7 +10,7 @@ use crate::error::{CtlError, Result, exit};
 use crate::table::{print, print_json};
 
 /// `action` is the API's: `pause`, `resume` or `cancel`.
-pub async fn change(client: &Client, id: &str, action: &str, output: Output) -> Result<i32> {
+pub(super) async fn change(client: &Client, id: &str, action: &str, output: Output) -> Result<i32> {
     let path = instance_path(id, &format!("/{action}"))?;
     let raw = client.put(&path, None).await?;
     match output {
@@ -23,7 +23,7 @@ pub async fn change(client: &Client, id: &str, action: &str, output: Output) -> 
     Ok(exit::OK)
 }
 
-pub async fn send_event(
+pub(super) async fn send_event(
     client: &Client,
     id: &str,
     event: &str,

@@ -13,7 +13,7 @@ use crate::client::Client;
 use crate::error::Result;
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> Result<i32> {
+pub(crate) async fn run(cli: Cli) -> Result<i32> {
     let global = cli.global;
     let output = global.output;
     // Built by the commands that talk to the engine only: `validate` and `completions` work

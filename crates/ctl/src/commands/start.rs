@@ -16,7 +16,7 @@ use crate::screen::Screen;
 use crate::table::{print, print_json};
 use crate::watch::follow;
 
-pub async fn run(client: &Client, args: StartArgs, output: Output) -> Result<i32> {
+pub(super) async fn run(client: &Client, args: StartArgs, output: Output) -> Result<i32> {
     let variables = variables(args.vars_file.as_deref(), &args.vars)?;
     let template = client.resolve_template(&args.template).await?;
     let mut headers = HeaderMap::new();
@@ -64,7 +64,7 @@ pub async fn run(client: &Client, args: StartArgs, output: Output) -> Result<i32
 }
 
 /// The variables: the `--vars` file's object, then each `--var` over it.
-pub fn variables(file: Option<&Path>, vars: &[String]) -> Result<Value> {
+pub(super) fn variables(file: Option<&Path>, vars: &[String]) -> Result<Value> {
     let mut variables = match file {
         None => Map::new(),
         Some(path) => read_object(path)?,
@@ -101,7 +101,7 @@ fn read_object(path: &Path) -> Result<Map<String, Value>> {
 }
 
 /// `key=value` (a string) or `key:=json` (any JSON value).
-pub fn parse_var(var: &str) -> Result<(String, Value)> {
+pub(super) fn parse_var(var: &str) -> Result<(String, Value)> {
     let bad = |why: &str| CtlError::Usage(format!("--var '{var}': {why}"));
     let (key, value) = var
         .split_once('=')

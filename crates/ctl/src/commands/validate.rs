@@ -12,19 +12,19 @@ use crate::problem::display_path;
 use crate::table::{print, print_json};
 
 /// A file as checked: read and validated, or why it could not be read.
-pub struct Checked {
+pub(super) struct Checked {
     pub path: PathBuf,
     pub outcome: std::result::Result<(DefinitionFile, Report), String>,
 }
 
 impl Checked {
-    pub fn is_valid(&self) -> bool {
+    pub(super) fn is_valid(&self) -> bool {
         matches!(&self.outcome, Ok((_, report)) if report.errors.is_empty())
     }
 }
 
 /// Reads and validates each file.
-pub fn check(files: &[PathBuf]) -> Vec<Checked> {
+pub(super) fn check(files: &[PathBuf]) -> Vec<Checked> {
     files
         .iter()
         .map(|path| Checked {
@@ -40,7 +40,7 @@ pub fn check(files: &[PathBuf]) -> Vec<Checked> {
 }
 
 /// Prints the errors and warnings of each file to standard error.
-pub fn report(checked: &[Checked]) {
+pub(super) fn report(checked: &[Checked]) {
     for file in checked {
         let name = file.path.display();
         match &file.outcome {
@@ -57,7 +57,7 @@ pub fn report(checked: &[Checked]) {
     }
 }
 
-pub fn warn(file: &Path, path: &str, message: &str) {
+pub(super) fn warn(file: &Path, path: &str, message: &str) {
     eprintln!(
         "{}: {}: warning: {message}",
         file.display(),
@@ -65,7 +65,7 @@ pub fn warn(file: &Path, path: &str, message: &str) {
     );
 }
 
-pub fn run(files: &[PathBuf], output: Output) -> Result<i32> {
+pub(super) fn run(files: &[PathBuf], output: Output) -> Result<i32> {
     let checked = check(files);
     let invalid = checked.iter().filter(|c| !c.is_valid()).count();
     match output {

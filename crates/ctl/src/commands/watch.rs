@@ -11,7 +11,7 @@ use crate::screen::Screen;
 use crate::table::{print, print_json, span};
 use crate::watch::{exit_code, follow};
 
-pub async fn run(client: &Client, id: &str, output: Output) -> Result<i32> {
+pub(super) async fn run(client: &Client, id: &str, output: Output) -> Result<i32> {
     let mut screen = Screen::for_watch(output);
     let (instance, raw) = follow(client, id, &mut screen).await?;
     finished(&instance, &raw, output)
@@ -19,7 +19,7 @@ pub async fn run(client: &Client, id: &str, output: Output) -> Result<i32> {
 
 /// Prints how the instance ended and its final variables; answers the exit code its status
 /// means (0 completed, 1 failed, 2 cancelled).
-pub fn finished(instance: &Instance, raw: &Value, output: Output) -> Result<i32> {
+pub(super) fn finished(instance: &Instance, raw: &Value, output: Output) -> Result<i32> {
     match output {
         Output::Json => print(raw.to_string())?,
         Output::Table => {

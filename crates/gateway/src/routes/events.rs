@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt, future};
-use model::{EventType, WorkflowEvent};
+use model::{EventFilter, EventType, WorkflowEvent};
 use proto::v1;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -52,25 +52,6 @@ pub fn event_schema() -> serde_json::Value {
     })
 }
 
-/// Which events a subscriber wants. The tenant is always the caller's.
-#[derive(Debug, Clone)]
-struct Filter {
-    tenant: String,
-    instance_id: Option<Uuid>,
-    types: Option<HashSet<EventType>>,
-}
-
-impl Filter {
-    fn admits(&self, event: &WorkflowEvent) -> bool {
-        event.tenant == self.tenant
-            && self.instance_id.is_none_or(|id| event.instance_id == id)
-            && self
-                .types
-                .as_ref()
-                .is_none_or(|types| types.contains(&event.event_type))
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
@@ -92,17 +73,15 @@ pub struct InstanceStreamQuery {
     pub kind: Option<String>,
 }
 
+/// `?type=`: comma-separated event types; given but naming none, it admits no event.
 fn parse_types(raw: Option<&str>) -> Result<Option<HashSet<EventType>>, ApiError> {
     let Some(raw) = raw else {
         return Ok(None);
     };
-    let mut types = HashSet::new();
-    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let kind: EventType = serde_json::from_value(serde_json::Value::String(name.into()))
-            .map_err(|_| ApiError::invalid("/type", format!("unknown event type '{name}'")))?;
-        types.insert(kind);
-    }
-    Ok(Some(types))
+    let names = raw.split(',').map(str::trim).filter(|n| !n.is_empty());
+    model::parse_event_types(names)
+        .map(Some)
+        .map_err(|unknown| ApiError::invalid("/type", unknown.to_string()))
 }
 
 /// What [`last_event_id`] accepts, for the OpenAPI document: empty (none), or `<millis>` or
@@ -141,7 +120,7 @@ pub async fn all(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let filter = Filter {
+    let filter = EventFilter {
         tenant: caller.tenant,
         instance_id: optional_uuid(q.instance_id.as_deref(), "instance_id")?,
         types: parse_types(q.kind.as_deref())?,
@@ -173,7 +152,7 @@ pub async fn instance(
             c.get_instance(r).await
         })
         .await?;
-    let filter = Filter {
+    let filter = EventFilter {
         tenant: caller.tenant,
         instance_id: Some(id),
         types,
@@ -183,7 +162,7 @@ pub async fn instance(
 
 async fn stream(
     state: &AppState,
-    filter: Filter,
+    filter: EventFilter,
     after: Option<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
     let events = state.events.subscribe(after).await.map_err(|e| {

@@ -5,7 +5,7 @@ use proto::v1;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody, optional_uuid, page_limit};
 use crate::idempotency;

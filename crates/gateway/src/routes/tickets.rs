@@ -26,7 +26,8 @@ use utoipa::ToSchema;
 
 use model::Role;
 
-use crate::auth::{self, Caller};
+use crate::auth;
+use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 

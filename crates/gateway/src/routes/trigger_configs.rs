@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody, optional_uuid, page_limit};
 use crate::mapping::Page;

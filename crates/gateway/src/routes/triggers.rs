@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use proto::v1;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{IdPath, JsonBody};
 use crate::idempotency::{self, Idempotency};

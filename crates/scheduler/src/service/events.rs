@@ -6,13 +6,12 @@ use std::collections::HashSet;
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt, future};
-use model::{EventType, WorkflowEvent};
+use model::{EventFilter, EventType, WorkflowEvent};
 use proto::v1;
 use proto::v1::event_service_server::EventService;
 use storage::{EventBus, StorageError, Store};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::caller::Caller;
 use crate::SchedulerError;
@@ -41,7 +40,7 @@ impl EventApi {
         }
     }
 
-    async fn watch(&self, filter: Filter, after_id: &str) -> Result<EventStream, Status> {
+    async fn watch(&self, filter: EventFilter, after_id: &str) -> Result<EventStream, Status> {
         let after = resume_id(after_id)?;
         let events = self.events.subscribe(after).await.map_err(|error| {
             tracing::warn!(error = %error, "event bus unavailable");
@@ -76,40 +75,16 @@ impl EventApi {
     }
 }
 
-/// Which events a watcher wants. The tenant is always the caller's.
-struct Filter {
-    tenant: String,
-    instance_id: Option<Uuid>,
-    types: Option<HashSet<EventType>>,
-}
-
-impl Filter {
-    fn admits(&self, event: &WorkflowEvent) -> bool {
-        event.tenant == self.tenant
-            && self.instance_id.is_none_or(|id| event.instance_id == id)
-            && self
-                .types
-                .as_ref()
-                .is_none_or(|types| types.contains(&event.event_type))
-    }
-}
-
+/// The `types` of a watch: every type when none is named.
 fn types(names: &[String]) -> Result<Option<HashSet<EventType>>, SchedulerError> {
     if names.is_empty() {
         return Ok(None);
     }
-    let mut types = HashSet::new();
-    for (index, name) in names.iter().enumerate() {
-        let kind: EventType = serde_json::from_value(serde_json::Value::String(name.clone()))
-            .map_err(|_| {
-                SchedulerError::invalid(
-                    &format!("/types/{index}"),
-                    format!("unknown event type '{name}'"),
-                )
-            })?;
-        types.insert(kind);
-    }
-    Ok(Some(types))
+    model::parse_event_types(names.iter().map(String::as_str))
+        .map(Some)
+        .map_err(|unknown| {
+            SchedulerError::invalid(&format!("/types/{}", unknown.index), unknown.to_string())
+        })
 }
 
 /// `after_id`, which must be a stream id (`<millis>-<seq>` or `<millis>`) when given.
@@ -162,7 +137,7 @@ impl EventService for EventApi {
                 StorageError::NotFound { .. } => SchedulerError::NotFound("instance"),
                 other => other.into(),
             })?;
-        let filter = Filter {
+        let filter = EventFilter {
             tenant: caller.tenant,
             instance_id: Some(id),
             types,
@@ -180,7 +155,7 @@ impl EventService for EventApi {
             "" => None,
             text => Some(convert::id(text, "/instance_id")?),
         };
-        let filter = Filter {
+        let filter = EventFilter {
             tenant: caller.tenant,
             instance_id,
             types: types(&body.types)?,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::caller::{Caller, next_cursor, optional_id, page_limit};
 use crate::core::Core;
-use crate::launch::{self, CreateInstance};
+use crate::create_instance::{self, CreateInstance};
 use crate::secrets::{self, TriggerKey};
 use crate::signature::{Refusal, Signed};
 use crate::trigger_config::{Schedule, Webhook};
@@ -287,7 +287,7 @@ impl TriggerService for TriggerApi {
             }),
             origin: serde_json::json!({ "trigger_id": trigger.id }),
         };
-        let (instance, created) = launch::create_instance(&self.core, request).await?;
+        let (instance, created) = create_instance::create_instance(&self.core, request).await?;
         tracing::info!(trigger_id = %trigger.id, instance_id = %instance.id, created, "webhook fired");
         Ok(Response::new(v1::CreateInstanceResponse {
             instance: Some(convert::instance(&instance)),

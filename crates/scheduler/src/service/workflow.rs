@@ -15,7 +15,7 @@ use super::templates::{check_definition, check_name, new_template};
 use crate::SchedulerError;
 use crate::convert;
 use crate::core::{self, Core};
-use crate::launch::{self, CreateInstance};
+use crate::create_instance::{self, CreateInstance};
 
 pub struct WorkflowApi {
     core: Arc<Core>,
@@ -194,7 +194,7 @@ impl WorkflowService for WorkflowApi {
             .idempotency_key
             .filter(|key| !key.is_empty())
             .map(|key| (key, body.idempotency_fingerprint.unwrap_or_default()));
-        let (instance, created) = launch::create_instance(
+        let (instance, created) = create_instance::create_instance(
             &self.core,
             CreateInstance {
                 tenant: caller.tenant,
