@@ -1,9 +1,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use proto::SchedulerTransport;
 use proto::v1::trigger_service_client::TriggerServiceClient;
 use proto::v1::workflow_service_client::WorkflowServiceClient;
-use proto::SchedulerTransport;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;

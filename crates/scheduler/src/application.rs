@@ -73,7 +73,10 @@ impl Scheduler {
         // The migrations just reached the database; in-process callers may ask before the
         // first periodic check runs.
         health
-            .set_service_status(health::DATABASE_SERVICE, tonic_health::ServingStatus::Serving)
+            .set_service_status(
+                health::DATABASE_SERVICE,
+                tonic_health::ServingStatus::Serving,
+            )
             .await;
         let schedules_wake = Arc::new(Notify::new());
         let (watches_stop, watches_stopped) = watch::channel(false);
