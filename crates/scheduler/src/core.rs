@@ -442,18 +442,21 @@ impl Core {
     pub async fn release_slots(self: Arc<Self>, slots: u32) {
         match self
             .store
-            .release_parked(
-                parked_at(),
-                Utc::now(),
-                slots,
-                self.settings.tenant_max_concurrent_workflows,
-            )
+            .release_parked(parked_at(), Utc::now(), slots, self.binding_tenant_cap())
             .await
         {
             Ok(timers) if !timers.is_empty() => self.fire_timers(timers).await,
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error, "cannot release parked inputs"),
         }
+    }
+
+    /// The per-tenant cap when it is below the global one; otherwise no tenant can reach it
+    /// before the whole engine does, and releasing needs no per-tenant count.
+    fn binding_tenant_cap(&self) -> Option<u32> {
+        let settings = &self.settings;
+        (settings.tenant_max_concurrent_workflows < settings.max_concurrent_workflows)
+            .then_some(settings.tenant_max_concurrent_workflows)
     }
 
     fn wake_sweeper_by(&self, at: DateTime<Utc>) {

@@ -57,18 +57,19 @@ impl WriteSet {
             .filter(|write| write.changed && !write.created)
     }
 
-    /// Whether a write guarded by versions would check every decision of the batch: each
-    /// request decided something and each instance read is updated. A decision that changed
-    /// nothing (or failed) on a cached copy cannot be trusted without the row's version check,
-    /// so such a batch runs again on locked rows.
-    pub fn fully_guarded(&self, outcomes: &Outcomes) -> bool {
-        outcomes
-            .iter()
-            .all(|outcome| matches!(outcome, Ok(Some(_))))
-            && self
-                .instances
-                .values()
-                .all(|write| write.created || write.changed)
+    /// Prepares a batch decided on cached copies for its version-guarded write: every instance
+    /// read is written (an unchanged one as it was, with its version bumped), so the guard
+    /// checks every decision, including one that changed nothing or only parked an input, and
+    /// a stale copy makes the whole write do nothing. False when a decision failed: the batch
+    /// then runs again on locked rows.
+    pub fn guard_every_instance(&mut self, outcomes: &Outcomes) -> bool {
+        if outcomes.iter().any(Result::is_err) {
+            return false;
+        }
+        for write in self.instances.values_mut() {
+            write.changed = true;
+        }
+        true
     }
 
     /// The instances as the committed batch left them, with their new versions.

@@ -66,9 +66,9 @@ impl PostgresStore {
     ) -> Result<batch::Outcomes, StorageError> {
         let ids = batch::lock_order(requests);
         if let Some(cached) = self.cache.take_all(&ids) {
-            let (outcomes, writes) = batch::decide_all(requests, cached);
+            let (outcomes, mut writes) = batch::decide_all(requests, cached);
             // Autocommit: the statement is its own transaction, one round trip in all.
-            if writes.fully_guarded(&outcomes) && apply_writes(&self.pool, &writes).await? {
+            if writes.guard_every_instance(&outcomes) && apply_writes(&self.pool, &writes).await? {
                 self.cache.keep(writes.into_committed());
                 return Ok(outcomes);
             }
@@ -826,8 +826,23 @@ impl Store for PostgresStore {
         parked_at: DateTime<Utc>,
         now: DateTime<Utc>,
         limit: u32,
-        tenant_cap: u32,
+        tenant_cap: Option<u32>,
     ) -> Result<Vec<TimerRecord>, StorageError> {
+        let Some(tenant_cap) = tenant_cap else {
+            // SKIP LOCKED: a concurrent release takes the next oldest instead of waiting.
+            let rows = sqlx::query(
+                "UPDATE workflow.timers SET due_at = $2 WHERE id IN ( \
+                   SELECT id FROM workflow.timers WHERE due_at = $1 ORDER BY id LIMIT $3 \
+                   FOR UPDATE SKIP LOCKED \
+                 ) RETURNING id, instance_id, due_at, payload",
+            )
+            .bind(micros(parked_at))
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            return released(&rows);
+        };
         // Window functions rule out FOR UPDATE; the `due_at = $1` re-check makes a concurrent
         // release skip the rows another one already moved.
         let rows = sqlx::query(
@@ -852,10 +867,7 @@ impl Store for PostgresStore {
         .bind(i64::from(tenant_cap))
         .fetch_all(&self.pool)
         .await?;
-        let mut timers: Vec<TimerRecord> =
-            rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
-        timers.sort_by_key(|timer| timer.id);
-        Ok(timers)
+        released(&rows)
     }
 
     async fn insert_trigger(&self, trigger: &TriggerRecord) -> Result<(), StorageError> {
@@ -909,4 +921,11 @@ impl Store for PostgresStore {
     ) -> Result<crate::Purged, StorageError> {
         crate::retention::postgres::purge(&self.pool, finished_before, now, limit).await
     }
+}
+
+/// Released timers in arrival order.
+fn released(rows: &[PgRow]) -> Result<Vec<TimerRecord>, StorageError> {
+    let mut timers: Vec<TimerRecord> = rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
+    timers.sort_by_key(|timer| timer.id);
+    Ok(timers)
 }

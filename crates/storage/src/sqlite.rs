@@ -99,8 +99,8 @@ impl SqliteStore {
     ) -> Result<batch::Outcomes, StorageError> {
         let ids = batch::lock_order(requests);
         if let Some(cached) = self.cache.take_all(&ids) {
-            let (outcomes, writes) = batch::decide_all(requests, cached);
-            if writes.fully_guarded(&outcomes) {
+            let (outcomes, mut writes) = batch::decide_all(requests, cached);
+            if writes.guard_every_instance(&outcomes) {
                 let mut tx = self.begin_immediate().await?;
                 // On a stale version the transaction is dropped, so rolled back.
                 if apply_writes(&mut tx, &writes).await? {
@@ -715,8 +715,21 @@ impl Store for SqliteStore {
         parked_at: DateTime<Utc>,
         now: DateTime<Utc>,
         limit: u32,
-        tenant_cap: u32,
+        tenant_cap: Option<u32>,
     ) -> Result<Vec<TimerRecord>, StorageError> {
+        let Some(tenant_cap) = tenant_cap else {
+            let rows = sqlx::query(
+                "UPDATE timers SET due_at = ?2 WHERE id IN ( \
+                   SELECT id FROM timers WHERE due_at = ?1 ORDER BY id LIMIT ?3 \
+                 ) RETURNING id, instance_id, due_at, payload",
+            )
+            .bind(time_text(micros(parked_at)))
+            .bind(time_text(micros(now)))
+            .bind(i64::from(limit))
+            .fetch_all(&self.writer)
+            .await?;
+            return released(&rows);
+        };
         let rows = sqlx::query(
             "WITH holders AS ( \
                SELECT tenant, count(DISTINCT instance_id) AS held FROM jobs GROUP BY tenant \
@@ -738,10 +751,7 @@ impl Store for SqliteStore {
         .bind(i64::from(tenant_cap))
         .fetch_all(&self.writer)
         .await?;
-        let mut timers: Vec<TimerRecord> =
-            rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
-        timers.sort_by_key(|timer| timer.id);
-        Ok(timers)
+        released(&rows)
     }
 
     async fn insert_trigger(&self, trigger: &TriggerRecord) -> Result<(), StorageError> {
@@ -795,4 +805,11 @@ impl Store for SqliteStore {
     ) -> Result<crate::Purged, StorageError> {
         crate::retention::sqlite::purge(&self.writer, finished_before, now, limit).await
     }
+}
+
+/// Released timers in arrival order.
+fn released(rows: &[SqliteRow]) -> Result<Vec<TimerRecord>, StorageError> {
+    let mut timers: Vec<TimerRecord> = rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
+    timers.sort_by_key(|timer| timer.id);
+    Ok(timers)
 }

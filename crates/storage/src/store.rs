@@ -234,14 +234,16 @@ pub trait Store: Send + Sync {
     async fn job_queues(&self) -> Result<Vec<String>, StorageError>;
     /// Makes the oldest (by id) timers parked at `parked_at` due at `now`, and returns them:
     /// inputs that waited for a concurrency slot, in arrival order. At most `limit` in all, and
-    /// of each tenant at most the room it has under `tenant_cap` slot holders, so that a tenant
-    /// at its cap never keeps another tenant's younger inputs waiting.
+    /// with a `tenant_cap`, of each tenant at most the room it has under that many slot
+    /// holders, so that a tenant at its cap never keeps another tenant's younger inputs
+    /// waiting. `None` when no tenant cap binds below the global one: then the oldest go, read
+    /// off the index, whatever the number parked.
     async fn release_parked(
         &self,
         parked_at: DateTime<Utc>,
         now: DateTime<Utc>,
         limit: u32,
-        tenant_cap: u32,
+        tenant_cap: Option<u32>,
     ) -> Result<Vec<TimerRecord>, StorageError>;
 
     /// Triggers (`workflow.triggers`), tenant-scoped like templates.

@@ -909,23 +909,52 @@ async fn parked_inputs_are_released_by_tenant_room(store: Arc<dyn Store>) {
     let ids = |timers: Vec<TimerRecord>| timers.iter().map(|t| t.id).collect::<Vec<_>>();
     // A cap of 2: "a" has no room, so "b"'s younger inputs go first, at most 2 of them.
     let first = store
-        .release_parked(parked_at, released_at, 10, 2)
+        .release_parked(parked_at, released_at, 10, Some(2))
         .await
         .unwrap();
     assert_eq!(ids(first.clone()), vec![parked[2].id, parked[3].id]);
     assert!(first.iter().all(|timer| timer.due_at == released_at));
     // Released inputs are no longer parked; under a cap of 3 each tenant has one more.
     let second = store
-        .release_parked(parked_at, released_at, 10, 3)
+        .release_parked(parked_at, released_at, 10, Some(3))
         .await
         .unwrap();
     assert_eq!(ids(second), vec![parked[0].id, parked[4].id]);
     // The overall limit takes the oldest first.
     let third = store
-        .release_parked(parked_at, released_at, 1, 10)
+        .release_parked(parked_at, released_at, 1, Some(10))
         .await
         .unwrap();
     assert_eq!(ids(third), vec![parked[1].id]);
+
+    // Without a tenant cap, the oldest go whatever their tenant holds.
+    let mut more = Vec::new();
+    for tenant in ["a", "b", "a"] {
+        let waiting = create(&store, tenant, template_id).await;
+        let input = timer(waiting.id, parked_at);
+        store
+            .transition(vec![request(
+                waiting.id,
+                Transition {
+                    timers: vec![input.clone()],
+                    ..Default::default()
+                },
+            )])
+            .await
+            .unwrap();
+        more.push(input);
+    }
+    let uncapped = store
+        .release_parked(parked_at, released_at, 2, None)
+        .await
+        .unwrap();
+    assert_eq!(ids(uncapped.clone()), vec![more[0].id, more[1].id]);
+    assert!(uncapped.iter().all(|timer| timer.due_at == released_at));
+    let rest = store
+        .release_parked(parked_at, released_at, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(ids(rest), vec![more[2].id]);
 }
 
 async fn concurrent_batches_lose_no_update(store: Arc<dyn Store>) {
