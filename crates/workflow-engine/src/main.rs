@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use workflow_engine::config::Secret;
 use workflow_engine::token::{self, TokenRequest};
 use workflow_engine::{App, Mode, Settings, telemetry};
 
@@ -126,7 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let announce_token =
         settings.jwt_secret.is_none() && matches!(mode, Mode::Embedded | Mode::Gateway);
     if announce_token {
-        settings.jwt_secret = Some(token::development_secret());
+        settings.jwt_secret = Some(Secret::new(token::development_secret()));
     }
     let app = App::build(&settings, mode).await?;
     if let (true, Some(port)) = (announce_token, app.gateway_port()) {
