@@ -146,7 +146,7 @@ impl Settings {
         let mut vars = HashMap::new();
         // Only the declared variables are read, so a stray non-UTF-8 variable elsewhere in
         // the environment is no concern of ours; one of ours is an error naming it.
-        for (name, _) in vars::declared() {
+        for vars::Declared { name, .. } in vars::declared() {
             match std::env::var(&name) {
                 Ok(value) => {
                     vars.insert(name, value);
@@ -313,6 +313,19 @@ impl Settings {
             )),
         }
     }
+}
+
+/// The environment variables with their help and defaults, for `workflow-engine --help`.
+pub fn variables_help() -> String {
+    let mut text = String::from("Environment variables (README.md has the details):\n");
+    for variable in vars::declared() {
+        text.push_str(&format!("  {}\n          {}", variable.name, variable.help));
+        if let Some(default) = variable.default {
+            text.push_str(&format!(" [default: {default}]"));
+        }
+        text.push('\n');
+    }
+    text
 }
 
 /// Values that were published (in our own compose file, in examples) and so protect nothing.

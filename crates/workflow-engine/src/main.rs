@@ -3,7 +3,7 @@
 //! client, which reads none of the engine's configuration).
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use workflow_engine::config::Secret;
 use workflow_engine::token::{self, TokenRequest};
 use workflow_engine::{App, Mode, Settings, telemetry};
@@ -61,7 +61,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
+    // `--help` lists the variables too: the configuration is the environment, not flags.
+    let command = Cli::command().after_long_help(workflow_engine::config::variables_help());
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit());
     if let Some(Command::Ctl { args }) = cli.command {
         std::process::exit(ctl::main(args).await);
     }

@@ -60,3 +60,19 @@ fn a_setting_missing_for_a_service_is_one_line_naming_the_variable() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].starts_with("error: JWT_SECRET: "), "{lines:?}");
 }
+
+#[test]
+fn help_lists_the_variables_with_their_defaults() {
+    let output = run(&["--help"], &[]);
+    assert!(output.status.success(), "{output:?}");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "  PORT\n",
+        "[default: 8081]",
+        "  JWT_SECRET\n",
+        "  OTEL_TRACES_SAMPLER_ARG\n",
+        "[default: development]",
+    ] {
+        assert!(help.contains(expected), "{expected} missing from:\n{help}");
+    }
+}

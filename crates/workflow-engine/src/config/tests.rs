@@ -270,16 +270,15 @@ fn the_readme_table_matches_the_declared_variables() {
     let table = readme_table();
     for (names, default, _) in &table {
         for name in names {
-            let Some((_, declared_default)) = declared.iter().find(|(known, _)| known == name)
-            else {
+            let Some(variable) = declared.iter().find(|variable| &variable.name == name) else {
                 panic!("README names {name}, which the engine does not read");
             };
-            if let Some(declared_default) = declared_default {
-                assert_eq!(&default, &declared_default, "default of {name}");
+            if let Some(declared_default) = &variable.default {
+                assert_eq!(default, declared_default, "default of {name}");
             }
         }
     }
-    for (name, _) in &declared {
+    for vars::Declared { name, .. } in &declared {
         let mentioned = format!("`{name}`");
         assert!(
             table.iter().any(|(_, _, row)| row.contains(&mentioned)),

@@ -30,7 +30,8 @@ pub(super) struct Vars {
     /// Address the gateway and scheduler bind (the embedded scheduler binds 127.0.0.1).
     #[arg(long, env = "HOST", default_value = "0.0.0.0", value_parser = number::<IpAddr>)]
     pub host: IpAddr,
-    /// `development` allows a missing JWT_SECRET (one is made up) and pretty logs.
+    /// `development`, `test` or `production`; development allows a missing JWT_SECRET (one is
+    /// made up) and pretty logs.
     #[arg(long, env = "ENVIRONMENT", default_value = "development", value_parser = Environment::parse)]
     pub environment: Environment,
     /// `postgres://…` or `sqlite:…`; default: the SQLite file `workflow-engine.db`.
@@ -133,17 +134,27 @@ pub(super) struct Vars {
     pub tracing: TracingVars,
 }
 
-/// The variables this build reads, each with its default (when it has a plain one).
-pub(super) fn declared() -> Vec<(String, Option<String>)> {
+/// One variable as declared: what `--help` lists and the README test checks.
+pub(super) struct Declared {
+    pub name: String,
+    /// The plain default, when there is one (others are computed, or unset).
+    pub default: Option<String>,
+    pub help: String,
+}
+
+/// The variables this build reads.
+pub(super) fn declared() -> Vec<Declared> {
     Vars::command()
         .get_arguments()
         .filter_map(|arg| {
-            let name = arg.get_env()?.to_string_lossy().into_owned();
-            let default = arg
-                .get_default_values()
-                .first()
-                .map(|value| value.to_string_lossy().into_owned());
-            Some((name, default))
+            Some(Declared {
+                name: arg.get_env()?.to_string_lossy().into_owned(),
+                default: arg
+                    .get_default_values()
+                    .first()
+                    .map(|value| value.to_string_lossy().into_owned()),
+                help: arg.get_help().map(ToString::to_string).unwrap_or_default(),
+            })
         })
         .collect()
 }
