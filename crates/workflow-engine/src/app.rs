@@ -89,7 +89,7 @@ impl App {
         if matches!(mode, Mode::Embedded | Mode::Worker) {
             let token = match (mode, &settings.worker_token) {
                 (Mode::Embedded, _) => token::embedded_worker(&settings.token_rules()?)?,
-                (_, Some(token)) => token.clone(),
+                (_, Some(token)) => token.expose().clone(),
                 (_, None) => bail!(
                     "WORKER_TOKEN: required (a token of role worker: workflow-engine token --role worker)"
                 ),
@@ -186,7 +186,7 @@ impl App {
 
 pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     storage::connect_store(
-        settings.database_url.as_deref(),
+        settings.database_url.as_ref().map(|url| url.expose_str()),
         settings.database_max_connections,
     )
     .await
@@ -196,9 +196,12 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>
 async fn connect_bus(
     settings: &Settings,
 ) -> anyhow::Result<(Arc<dyn JobQueue>, Arc<dyn EventBus>)> {
-    storage::connect_bus(settings.redis_url.as_deref(), &settings.redis_prefix)
-        .await
-        .context("REDIS_URL: cannot connect")
+    storage::connect_bus(
+        settings.redis_url.as_ref().map(|url| url.expose_str()),
+        &settings.redis_prefix,
+    )
+    .await
+    .context("REDIS_URL: cannot connect")
 }
 
 fn scheduler_settings(
@@ -241,7 +244,7 @@ fn worker_settings(
         consumer_name: worker::default_consumer_name(),
         scheduler_urls,
         in_process_scheduler: None,
-        smtp_url: settings.smtp_url.clone(),
+        smtp_url: settings.smtp_url.as_ref().map(|url| url.expose().clone()),
         allow_private_http: settings.http_action_allow_private,
         claim_after: settings.job_lease,
         token,

@@ -9,7 +9,8 @@
 #![warn(unreachable_pub)]
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use workflow_engine::config::Secret;
 use workflow_engine::token::{self, TokenRequest};
 use workflow_engine::{App, Mode, Settings, telemetry};
 
@@ -66,7 +67,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
+    // `--help` lists the variables too: the configuration is the environment, not flags.
+    let command = Cli::command().after_long_help(workflow_engine::config::variables_help());
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit());
     if let Some(Command::Ctl { args }) = cli.command {
         std::process::exit(ctl::main(args).await);
     }
@@ -132,7 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let announce_token =
         settings.jwt_secret.is_none() && matches!(mode, Mode::Embedded | Mode::Gateway);
     if announce_token {
-        settings.jwt_secret = Some(token::development_secret());
+        settings.jwt_secret = Some(Secret::new(token::development_secret()));
     }
     let app = App::build(&settings, mode).await?;
     if let (true, Some(port)) = (announce_token, app.gateway_port()) {

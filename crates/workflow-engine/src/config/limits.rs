@@ -2,65 +2,64 @@
 //! circuit breakers): kept apart from the rest of the configuration, with their defaults
 //! documented in README's configuration table.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{ConfigError, parse, seconds};
+use super::ConfigError;
+use super::values::{at_least_one, number, retention_days, seconds};
 
 const MIB: usize = 1 << 20;
 /// tonic's default decoding limit, which the scheduler keeps.
 const GRPC_MESSAGE_BYTES: usize = 4 * MIB;
 
 /// Bounds that keep one tenant, or one request, from growing the engine without limit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Limits {
-    /// `MAX_RENDER_BYTES`: bytes one step render may produce, as JSON.
+    /// Bytes one step render may produce, as JSON.
+    #[arg(long, env = "MAX_RENDER_BYTES", default_value = "1048576", value_parser = at_least_one::<usize>)]
     pub max_render_bytes: usize,
-    /// `MAX_STEP_OUTPUT_BYTES`: the largest step output, as JSON.
+    /// The largest step output, as JSON (at most 4 MiB - 64 KiB, below the gRPC message limit).
+    #[arg(long, env = "MAX_STEP_OUTPUT_BYTES", default_value = "1048576", value_parser = at_least_one::<usize>)]
     pub max_step_output_bytes: usize,
-    /// `MAX_EVENT_BYTES`: the largest `data` of one event sent to an instance.
+    /// The largest `data` of one event sent to an instance.
+    #[arg(long, env = "MAX_EVENT_BYTES", default_value = "262144", value_parser = at_least_one::<usize>)]
     pub max_event_bytes: usize,
-    /// `MAX_BUFFERED_EVENT_BYTES`: events an instance keeps for later wait steps, in bytes.
+    /// Events an instance keeps for later wait steps, in bytes.
+    #[arg(long, env = "MAX_BUFFERED_EVENT_BYTES", default_value = "1048576", value_parser = at_least_one::<usize>)]
     pub max_buffered_event_bytes: usize,
-    /// `MAX_VARIABLES_BYTES`: the largest `variables` an instance may be created with.
+    /// The largest `variables` an instance may be created with.
+    #[arg(long, env = "MAX_VARIABLES_BYTES", default_value = "1048576", value_parser = at_least_one::<usize>)]
     pub max_variables_bytes: usize,
-    /// `TENANT_RATE_LIMIT`: requests per second one tenant may make at the gateway (0: off).
+    /// Requests per second one tenant may make at the gateway (0: off).
+    #[arg(long, env = "TENANT_RATE_LIMIT", default_value = "1000", value_parser = number::<u32>)]
     pub tenant_rate_limit: u32,
-    /// `TENANT_RATE_BURST`: requests one tenant may make at once before the rate applies.
+    /// Requests one tenant may make at once before the rate applies.
+    #[arg(long, env = "TENANT_RATE_BURST", default_value = "2000", value_parser = at_least_one::<u32>)]
     pub tenant_rate_burst: u32,
-    /// `CIRCUIT_BREAKER_FAILURES`: consecutive failures of one host that open its breaker.
+    /// Consecutive failures of one host that open its breaker.
+    #[arg(long = "circuit-breaker-failures", env = "CIRCUIT_BREAKER_FAILURES", default_value = "5", value_parser = at_least_one::<u32>)]
     pub breaker_failures: u32,
-    /// `CIRCUIT_BREAKER_COOLDOWN`: how long an open breaker fails fast before one probe.
+    /// Seconds an open breaker fails fast before one probe.
+    #[arg(long = "circuit-breaker-cooldown", env = "CIRCUIT_BREAKER_COOLDOWN", default_value = "30", value_parser = seconds)]
     pub breaker_cooldown: Duration,
-    /// `RETENTION_DAYS`: finished instances older than this are purged (0: kept forever).
-    pub retention: Option<Duration>,
-    /// `EVENT_STREAM_MAX_SECONDS`: how long one event stream response lasts.
+    /// Days after which finished instances are purged (fractions allowed; 0: kept forever).
+    #[arg(long = "retention-days", env = "RETENTION_DAYS", default_value = "30", value_parser = retention_days)]
+    pub retention: std::option::Option<Duration>,
+    /// Seconds one event stream response lasts (fractions allowed).
+    #[arg(long = "event-stream-max-seconds", env = "EVENT_STREAM_MAX_SECONDS", default_value = "3600", value_parser = seconds)]
     pub stream_lifetime: Duration,
 }
 
 impl Limits {
-    pub(super) fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let limits = Self {
-            max_render_bytes: positive(vars, "MAX_RENDER_BYTES", MIB)?,
-            max_step_output_bytes: positive(vars, "MAX_STEP_OUTPUT_BYTES", MIB)?,
-            max_event_bytes: positive(vars, "MAX_EVENT_BYTES", 256 * 1024)?,
-            max_buffered_event_bytes: positive(vars, "MAX_BUFFERED_EVENT_BYTES", MIB)?,
-            max_variables_bytes: positive(vars, "MAX_VARIABLES_BYTES", MIB)?,
-            tenant_rate_limit: parse(vars, "TENANT_RATE_LIMIT", 1000)?,
-            tenant_rate_burst: positive(vars, "TENANT_RATE_BURST", 2000)?,
-            breaker_failures: positive(vars, "CIRCUIT_BREAKER_FAILURES", 5)?,
-            breaker_cooldown: seconds(vars, "CIRCUIT_BREAKER_COOLDOWN", 30.0)?,
-            retention: retention_days(vars)?,
-            stream_lifetime: seconds(vars, "EVENT_STREAM_MAX_SECONDS", 3600.0)?,
-        };
+    /// The rules between variables, once each has parsed.
+    pub(super) fn check(self) -> Result<Self, ConfigError> {
         // A result at the output limit, plus its envelope, must fit tonic's 4 MiB message.
-        if limits.max_step_output_bytes > GRPC_MESSAGE_BYTES - 64 * 1024 {
-            return Err(ConfigError {
-                name: "MAX_STEP_OUTPUT_BYTES",
-                reason: "must leave 64 KiB below the 4 MiB gRPC message limit".to_owned(),
-            });
+        if self.max_step_output_bytes > GRPC_MESSAGE_BYTES - 64 * 1024 {
+            return Err(ConfigError::new(
+                "MAX_STEP_OUTPUT_BYTES",
+                "must leave 64 KiB below the 4 MiB gRPC message limit",
+            ));
         }
-        Ok(limits)
+        Ok(self)
     }
 }
 
@@ -83,39 +82,10 @@ impl Limits {
     }
 }
 
-/// Days, fractions allowed (tests use a fraction of a second); 0 keeps everything.
-fn retention_days(vars: &HashMap<String, String>) -> Result<Option<Duration>, ConfigError> {
-    let days: f64 = parse(vars, "RETENTION_DAYS", 30.0)?;
-    if !days.is_finite() || !(0.0..=36_500.0).contains(&days) {
-        return Err(ConfigError {
-            name: "RETENTION_DAYS",
-            reason: format!("'{days}' must be a number of days from 0 to 36500"),
-        });
-    }
-    Ok((days > 0.0).then(|| Duration::from_secs_f64(days * 86_400.0)))
-}
-
-fn positive<T>(
-    vars: &HashMap<String, String>,
-    name: &'static str,
-    default: T,
-) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialEq + Default,
-    T::Err: std::fmt::Display,
-{
-    let value = parse(vars, name, default)?;
-    if value == T::default() {
-        return Err(ConfigError {
-            name,
-            reason: "must be at least 1".to_owned(),
-        });
-    }
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -125,18 +95,23 @@ mod tests {
             .collect()
     }
 
+    /// The limits as the whole configuration parses them.
+    fn from_vars(vars: &HashMap<String, String>) -> Result<Limits, ConfigError> {
+        Ok(crate::config::Settings::from_vars(vars)?.limits)
+    }
+
     #[test]
     fn defaults_and_overrides() {
-        let limits = Limits::from_vars(&vars(&[])).unwrap();
+        let limits = from_vars(&vars(&[])).unwrap();
         assert_eq!(limits.max_render_bytes, MIB);
         assert_eq!(limits.max_event_bytes, 256 * 1024);
-        let limits = Limits::from_vars(&vars(&[("MAX_EVENT_BYTES", "1000")])).unwrap();
+        let limits = from_vars(&vars(&[("MAX_EVENT_BYTES", "1000")])).unwrap();
         assert_eq!(limits.max_event_bytes, 1000);
         assert_eq!(limits.retention, Some(Duration::from_secs(30 * 86_400)));
-        let limits = Limits::from_vars(&vars(&[("RETENTION_DAYS", "0")])).unwrap();
+        let limits = from_vars(&vars(&[("RETENTION_DAYS", "0")])).unwrap();
         assert_eq!(limits.retention, None);
         assert_eq!(limits.stream_lifetime, Duration::from_secs(3600));
-        let limits = Limits::from_vars(&vars(&[("EVENT_STREAM_MAX_SECONDS", "0.5")])).unwrap();
+        let limits = from_vars(&vars(&[("EVENT_STREAM_MAX_SECONDS", "0.5")])).unwrap();
         assert_eq!(
             limits.request_limits().stream_lifetime,
             Duration::from_millis(500)
@@ -145,11 +120,11 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        let err = Limits::from_vars(&vars(&[("MAX_RENDER_BYTES", "0")])).unwrap_err();
+        let err = from_vars(&vars(&[("MAX_RENDER_BYTES", "0")])).unwrap_err();
         assert_eq!(err.name, "MAX_RENDER_BYTES");
-        let err = Limits::from_vars(&vars(&[("MAX_STEP_OUTPUT_BYTES", "4194304")])).unwrap_err();
+        let err = from_vars(&vars(&[("MAX_STEP_OUTPUT_BYTES", "4194304")])).unwrap_err();
         assert_eq!(err.name, "MAX_STEP_OUTPUT_BYTES");
-        let err = Limits::from_vars(&vars(&[("EVENT_STREAM_MAX_SECONDS", "0")])).unwrap_err();
+        let err = from_vars(&vars(&[("EVENT_STREAM_MAX_SECONDS", "0")])).unwrap_err();
         assert_eq!(err.name, "EVENT_STREAM_MAX_SECONDS");
     }
 }

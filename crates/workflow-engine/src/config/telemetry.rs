@@ -2,9 +2,31 @@
 //! gRPC), `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and
 //! `OTEL_TRACES_SAMPLER_ARG` mean what the OpenTelemetry specification says they mean.
 
-use std::collections::HashMap;
-
 use super::ConfigError;
+
+/// The variables as given; they are checked only when an endpoint turns export on.
+#[derive(clap::Args)]
+pub(super) struct TracingVars {
+    /// OTLP/gRPC collector for traces, e.g. `http://jaeger:4317`; unset, tracing is off.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    endpoint: Option<String>,
+    /// The same, for traces only; wins over OTEL_EXPORTER_OTLP_ENDPOINT.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
+    traces_endpoint: Option<String>,
+    /// The service name in traces; default `workflow-engine-<service>`.
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    service_name: Option<String>,
+    /// `key=value,key=value` added to every span's resource.
+    #[arg(long, env = "OTEL_RESOURCE_ATTRIBUTES")]
+    resource_attributes: Option<String>,
+    /// always_on, always_off, traceidratio, parentbased_always_on (unset), parentbased_always_off
+    /// or parentbased_traceidratio.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER")]
+    sampler: Option<String>,
+    /// The ratio of the ratio samplers, 0 to 1.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG")]
+    sampler_arg: Option<String>,
+}
 
 /// Trace export; `None` in [`super::Settings::tracing`] when no endpoint is set.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,32 +52,23 @@ pub enum Sampler {
     ParentBasedTraceIdRatio(f64),
 }
 
-pub(super) fn from_vars(vars: &HashMap<String, String>) -> Result<Option<Tracing>, ConfigError> {
-    let get = |name: &str| {
-        vars.get(name)
-            .map(|value| value.trim().to_owned())
-            .filter(|value| !value.is_empty())
-    };
-    let Some(endpoint) =
-        get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| get("OTEL_EXPORTER_OTLP_ENDPOINT"))
-    else {
+pub(super) fn resolve(vars: TracingVars) -> Result<Option<Tracing>, ConfigError> {
+    let Some(endpoint) = vars.traces_endpoint.or(vars.endpoint) else {
         return Ok(None);
     };
     // The exporter is built without a TLS stack of its own (one rustls provider in the build):
     // a collector on the local network or a sidecar, over plain HTTP/2.
     if !endpoint.starts_with("http://") {
-        return Err(ConfigError {
-            name: "OTEL_EXPORTER_OTLP_ENDPOINT",
-            reason: format!(
-                "'{endpoint}' is not an http:// URL (TLS to the collector is not supported)"
-            ),
-        });
+        return Err(ConfigError::new(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("'{endpoint}' is not an http:// URL (TLS to the collector is not supported)"),
+        ));
     }
     Ok(Some(Tracing {
         endpoint,
-        service_name: get("OTEL_SERVICE_NAME"),
-        resource_attributes: resource_attributes(get("OTEL_RESOURCE_ATTRIBUTES"))?,
-        sampler: sampler(get("OTEL_TRACES_SAMPLER"), get("OTEL_TRACES_SAMPLER_ARG"))?,
+        service_name: vars.service_name,
+        resource_attributes: resource_attributes(vars.resource_attributes)?,
+        sampler: sampler(vars.sampler, vars.sampler_arg)?,
     }))
 }
 
@@ -70,10 +83,10 @@ fn resource_attributes(text: Option<String>) -> Result<Vec<(String, String)>, Co
             Some((key, value)) if !key.trim().is_empty() => {
                 Ok((key.trim().to_owned(), value.trim().to_owned()))
             }
-            _ => Err(ConfigError {
-                name: "OTEL_RESOURCE_ATTRIBUTES",
-                reason: format!("'{pair}' is not key=value"),
-            }),
+            _ => Err(ConfigError::new(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                format!("'{pair}' is not key=value"),
+            )),
         })
         .collect()
 }
@@ -85,10 +98,10 @@ fn sampler(name: Option<String>, argument: Option<String>) -> Result<Sampler, Co
         };
         match text.parse::<f64>() {
             Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
-            _ => Err(ConfigError {
-                name: "OTEL_TRACES_SAMPLER_ARG",
-                reason: format!("'{text}' is not a ratio from 0 to 1"),
-            }),
+            _ => Err(ConfigError::new(
+                "OTEL_TRACES_SAMPLER_ARG",
+                format!("'{text}' is not a ratio from 0 to 1"),
+            )),
         }
     };
     Ok(match name.as_deref().unwrap_or("parentbased_always_on") {
@@ -99,19 +112,26 @@ fn sampler(name: Option<String>, argument: Option<String>) -> Result<Sampler, Co
         "parentbased_always_off" => Sampler::ParentBasedAlwaysOff,
         "parentbased_traceidratio" => Sampler::ParentBasedTraceIdRatio(ratio()?),
         other => {
-            return Err(ConfigError {
-                name: "OTEL_TRACES_SAMPLER",
-                reason: format!(
+            return Err(ConfigError::new(
+                "OTEL_TRACES_SAMPLER",
+                format!(
                     "'{other}' is not always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio"
                 ),
-            });
+            ));
         }
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+
+    /// Trace export as the whole configuration parses it.
+    fn from_vars(vars: &HashMap<String, String>) -> Result<Option<Tracing>, ConfigError> {
+        Ok(crate::config::Settings::from_vars(vars)?.tracing)
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
