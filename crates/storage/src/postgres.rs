@@ -56,6 +56,18 @@ impl PostgresStore {
         }
     }
 
+    /// The instance just inserted, kept as committed: its start is usually the next decision,
+    /// which then needs no read.
+    fn keep_created(&self, writes: WriteSet) -> Result<Instance, StorageError> {
+        let instance = writes
+            .created_instances()
+            .next()
+            .map(|write| write.loaded.instance.clone())
+            .ok_or(StorageError::NotFound { entity: "instance" })?;
+        self.cache.keep(writes.into_committed());
+        Ok(instance)
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -609,62 +621,59 @@ impl Store for PostgresStore {
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<(Instance, bool), StorageError> {
         let tenant = &new.instance.tenant;
-        let mut tx = self.pool.begin().await?;
-        if let Some(key) = idempotency {
-            sqlx::query(
-                "DELETE FROM workflow.idempotency_keys \
-                 WHERE tenant = $1 AND key = $2 AND expires_at <= $3",
-            )
-            .bind(tenant)
-            .bind(&key.key)
-            .bind(micros(Utc::now()))
-            .execute(&mut *tx)
-            .await?;
-            // A concurrent request with the same key waits here for ours to commit, then sees
-            // its row and answers the same instance.
-            let inserted = sqlx::query(
-                "INSERT INTO workflow.idempotency_keys (tenant, key, fingerprint, instance_id, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, key) DO NOTHING",
-            )
-            .bind(tenant)
-            .bind(&key.key)
-            .bind(&key.fingerprint)
-            .bind(new.instance.id)
-            .bind(micros(key.expires_at))
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                let row = sqlx::query(
-                    "SELECT fingerprint, instance_id FROM workflow.idempotency_keys \
-                     WHERE tenant = $1 AND key = $2",
-                )
-                .bind(tenant)
-                .bind(&key.key)
-                .fetch_one(&mut *tx)
-                .await?;
-                let fingerprint: String = row.try_get("fingerprint")?;
-                if fingerprint != key.fingerprint {
-                    return Err(StorageError::Conflict(
-                        "idempotency key already used for a different request".to_owned(),
-                    ));
-                }
-                let instance_id: Uuid = row.try_get("instance_id")?;
-                drop(tx);
-                return Ok((self.get_instance(tenant, instance_id).await?, false));
-            }
-        }
         let mut writes = WriteSet::default();
         writes.add_new_instance(new);
+        let Some(key) = idempotency else {
+            // One statement, its own transaction: one round trip for the instance and its
+            // start timer.
+            apply_writes(&self.pool, &writes).await?;
+            return Ok((self.keep_created(writes)?, true));
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM workflow.idempotency_keys \
+             WHERE tenant = $1 AND key = $2 AND expires_at <= $3",
+        )
+        .bind(tenant)
+        .bind(&key.key)
+        .bind(micros(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        // A concurrent request with the same key waits here for ours to commit, then sees
+        // its row and answers the same instance.
+        let inserted = sqlx::query(
+            "INSERT INTO workflow.idempotency_keys (tenant, key, fingerprint, instance_id, \
+             expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, key) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(&key.key)
+        .bind(&key.fingerprint)
+        .bind(new.instance.id)
+        .bind(micros(key.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            let row = sqlx::query(
+                "SELECT fingerprint, instance_id FROM workflow.idempotency_keys \
+                 WHERE tenant = $1 AND key = $2",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .fetch_one(&mut *tx)
+            .await?;
+            let fingerprint: String = row.try_get("fingerprint")?;
+            if fingerprint != key.fingerprint {
+                return Err(StorageError::Conflict(
+                    "idempotency key already used for a different request".to_owned(),
+                ));
+            }
+            let instance_id: Uuid = row.try_get("instance_id")?;
+            drop(tx);
+            return Ok((self.get_instance(tenant, instance_id).await?, false));
+        }
         apply_writes(&mut *tx, &writes).await?;
         tx.commit().await?;
-        let instance = writes
-            .created_instances()
-            .next()
-            .map(|write| write.loaded.instance.clone())
-            .ok_or(StorageError::NotFound { entity: "instance" })?;
-        // Its start is usually the next decision: it then needs no read.
-        self.cache.keep(writes.into_committed());
-        Ok((instance, true))
+        Ok((self.keep_created(writes)?, true))
     }
 
     async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StorageError> {
