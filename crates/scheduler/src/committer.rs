@@ -7,36 +7,44 @@
 
 use std::sync::{Arc, Weak};
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::SchedulerError;
 use crate::core::{Admission, Applied, Core, Request};
 
 /// Most results one transaction takes.
 const MAX_BATCH: usize = 512;
-/// Transactions in flight at once; row locks keep instances consistent across them.
+/// Commit loops, each with its share of the instances: transactions in flight at once.
 const COMMITTERS: usize = 4;
 
 type Reply = oneshot::Sender<Result<Applied, SchedulerError>>;
 
+/// Worker results by instance: each instance's results always go to the same loop, so two
+/// batches never decide the same instance at once (they would race on its row version and
+/// one would run again on locked rows), and results that arrive together for one instance
+/// (the branches of a parallel step) are decided in one batch, on one decoding of its state.
 #[derive(Clone)]
 pub struct Committer {
-    sender: mpsc::Sender<(Request, Reply)>,
+    senders: Vec<mpsc::Sender<(Request, Reply)>>,
 }
 
 impl Committer {
     pub fn start(core: Arc<Core>) -> Self {
-        let (sender, receiver) = mpsc::channel::<(Request, Reply)>(MAX_BATCH * COMMITTERS);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..COMMITTERS {
-            tokio::spawn(commit_loop(core.clone(), receiver.clone()));
-        }
-        Self { sender }
+        let senders = (0..COMMITTERS)
+            .map(|_| {
+                let (sender, receiver) = mpsc::channel::<(Request, Reply)>(MAX_BATCH);
+                tokio::spawn(commit_loop(core.clone(), receiver));
+                sender
+            })
+            .collect();
+        Self { senders }
     }
 
     pub async fn submit(&self, request: Request) -> Result<Applied, SchedulerError> {
         let (reply, answer) = oneshot::channel();
-        if self.sender.send((request, reply)).await.is_err() {
+        // UUID v7: the low bits are random, so instances spread evenly over the loops.
+        let shard = (request.instance_id.as_u128() % self.senders.len() as u128) as usize;
+        if self.senders[shard].send((request, reply)).await.is_err() {
             return Err(shutting_down());
         }
         answer.await.unwrap_or_else(|_| Err(shutting_down()))
@@ -81,16 +89,7 @@ impl AdmittingCommitter {
 }
 
 async fn admit_loop(core: Weak<Core>, mut receiver: mpsc::Receiver<(Request, Reply)>) {
-    let mut batch = Vec::new();
-    while let Some(first) = receiver.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
-        let (requests, replies): (Vec<Request>, Vec<Reply>) = batch.drain(..).unzip();
+    while let Some((requests, replies)) = next_batch(&mut receiver).await {
         let Some(core) = core.upgrade() else {
             return;
         };
@@ -103,6 +102,21 @@ async fn admit_loop(core: Weak<Core>, mut receiver: mpsc::Receiver<(Request, Rep
     }
 }
 
+/// Waits for one input, then takes whatever else is already waiting, up to a batch.
+async fn next_batch(
+    receiver: &mut mpsc::Receiver<(Request, Reply)>,
+) -> Option<(Vec<Request>, Vec<Reply>)> {
+    let first = receiver.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match receiver.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    Some(batch.into_iter().unzip())
+}
+
 fn shutting_down() -> SchedulerError {
     SchedulerError::Storage(storage::StorageError::Rejected {
         code: model::ErrorCode::Unavailable,
@@ -110,23 +124,8 @@ fn shutting_down() -> SchedulerError {
     })
 }
 
-async fn commit_loop(core: Arc<Core>, receiver: Arc<Mutex<mpsc::Receiver<(Request, Reply)>>>) {
-    loop {
-        let mut batch = Vec::new();
-        {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
-            };
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(item) => batch.push(item),
-                    Err(_) => break,
-                }
-            }
-        }
-        let (requests, replies): (Vec<Request>, Vec<Reply>) = batch.into_iter().unzip();
+async fn commit_loop(core: Arc<Core>, mut receiver: mpsc::Receiver<(Request, Reply)>) {
+    while let Some((requests, replies)) = next_batch(&mut receiver).await {
         metrics::histogram!("workflow_commit_batch_size").record(requests.len() as f64);
         let started = std::time::Instant::now();
         let results = core.apply_with(requests, Admission::Unchecked).await;
