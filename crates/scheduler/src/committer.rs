@@ -104,7 +104,7 @@ async fn admit_loop(core: Weak<Core>, mut receiver: mpsc::Receiver<(Request, Rep
 }
 
 fn shutting_down() -> SchedulerError {
-    SchedulerError::Storage(storage::StorageError::Rejected {
+    SchedulerError::Storage(store::StoreError::Rejected {
         code: model::ErrorCode::Unavailable,
         message: "scheduler is shutting down".to_owned(),
     })

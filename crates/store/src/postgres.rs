@@ -1,0 +1,928 @@
+//! [`Store`] over Postgres (schema `workflow`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use model::{Instance, Job, StepExecution, Template};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgExecutor, PgPool, Row};
+use std::str::FromStr;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::batch::{self, InstanceWrite, WriteSet, micros, micros_opt, page_limit};
+use crate::codec::{self, corrupt};
+use crate::instance_cache::{InstanceCache, Versioned};
+use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
+use crate::{
+    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, SlotHolders, StateDocument, Store,
+    StoreError, TemplateFilter, TimerRecord, Transition, TransitionRequest,
+};
+
+mod gauges;
+mod search;
+mod triggers;
+
+/// Taken around migrations so that replicas starting together apply them once.
+const MIGRATION_LOCK_KEY: i64 = 0x0063_686f_7275_7301; // "chorus" + 1
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    cache: Arc<InstanceCache>,
+}
+
+/// How long a call waits for a connection. Short: with Postgres down every new connection is
+/// refused at once and sqlx keeps retrying until this runs out, so it is how long a client
+/// waits for its 503 (was 10 s, then 2 s, which with the gRPC hop came to just over the 2 s
+/// the outage test allows). A pool busy under load hands connections over in milliseconds,
+/// far inside it.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl PostgresStore {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            pool,
+            cache: Arc::default(),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn try_transition(
+        &self,
+        requests: &mut [TransitionRequest],
+    ) -> Result<batch::Outcomes, StoreError> {
+        let ids = batch::lock_order(requests);
+        if let Some(cached) = self.cache.take_all(&ids) {
+            let (outcomes, mut writes) = batch::decide_all(requests, cached);
+            // Autocommit: the statement is its own transaction, one round trip in all.
+            if writes.guard_every_instance(&outcomes) && apply_writes(&self.pool, &writes).await? {
+                self.cache.keep(writes.into_committed());
+                return Ok(outcomes);
+            }
+            tracing::debug!(
+                instances = ids.len(),
+                "decision on cached instances runs again on locked rows"
+            );
+        }
+        let mut tx = self.pool.begin().await?;
+        // One statement locks every instance of the batch, in id order (the sort runs below the
+        // row locking), so that concurrent batches cannot deadlock on each other.
+        let rows = sqlx::query(
+            "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
+             parent_instance_id, state::text AS state, version, created_at, started_at, \
+             completed_at, updated_at, traceparent \
+             FROM workflow.instances WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let locked = rows
+            .iter()
+            .map(versioned_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (outcomes, writes) = batch::decide_all(requests, locked);
+        if !apply_writes(&mut *tx, &writes).await? {
+            // The rows are locked: their versions cannot have moved.
+            return Err(StoreError::Conflict(
+                "instance changed while locked".to_owned(),
+            ));
+        }
+        tx.commit().await?;
+        self.cache.keep(writes.into_committed());
+        Ok(outcomes)
+    }
+}
+
+fn instance_from_row(row: &PgRow) -> Result<Instance, StoreError> {
+    Ok(Instance {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        template_id: row.try_get("template_id")?,
+        template_version: row.try_get("template_version")?,
+        status: codec::instance_status(row.try_get("status")?)?,
+        variables: row.try_get("variables")?,
+        output: row.try_get("output")?,
+        error: codec::error_from_json(row.try_get("error")?)?,
+        parent_instance_id: row.try_get("parent_instance_id")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+        updated_at: row.try_get("updated_at")?,
+        // Searches select the listed columns only; the trace context is for the single view.
+        traceparent: row.try_get("traceparent").unwrap_or(None),
+    })
+}
+
+fn versioned_from_row(row: &PgRow) -> Result<Versioned, StoreError> {
+    Ok(Versioned {
+        loaded: LoadedInstance {
+            instance: instance_from_row(row)?,
+            state: StateDocument::from_text(row.try_get("state")?)?,
+        },
+        version: row.try_get("version")?,
+    })
+}
+
+fn template_from_row(row: &PgRow) -> Result<Template, StoreError> {
+    Ok(Template {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        version: row.try_get("version")?,
+        definition: row.try_get("definition")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        warnings: codec::warnings_from_json(row.try_get("warnings")?)?,
+    })
+}
+
+fn execution_from_row(row: &PgRow) -> Result<StepExecution, StoreError> {
+    Ok(StepExecution {
+        id: row.try_get("id")?,
+        instance_id: row.try_get("instance_id")?,
+        step_id: row.try_get("step_id")?,
+        name: row.try_get("name")?,
+        step_type: row.try_get("type")?,
+        status: codec::step_status(row.try_get("status")?)?,
+        attempt: row.try_get("attempt")?,
+        input: row.try_get("input")?,
+        output: row.try_get("output")?,
+        error: codec::error_from_json(row.try_get("error")?)?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn timer_from_row(row: &PgRow) -> Result<TimerRecord, StoreError> {
+    Ok(TimerRecord {
+        id: row.try_get("id")?,
+        instance_id: row.try_get("instance_id")?,
+        due_at: row.try_get("due_at")?,
+        payload: row.try_get("payload")?,
+    })
+}
+
+/// Column arrays of instance rows, for `UNNEST`.
+#[derive(Default)]
+struct InstanceColumns {
+    id: Vec<Uuid>,
+    tenant: Vec<String>,
+    template_id: Vec<Uuid>,
+    template_version: Vec<i32>,
+    status: Vec<String>,
+    variables: Vec<serde_json::Value>,
+    output: Vec<Option<serde_json::Value>>,
+    error: Vec<Option<serde_json::Value>>,
+    parent_instance_id: Vec<Option<Uuid>>,
+    state: Vec<String>,
+    version: Vec<i64>,
+    created_at: Vec<DateTime<Utc>>,
+    started_at: Vec<Option<DateTime<Utc>>>,
+    completed_at: Vec<Option<DateTime<Utc>>>,
+    updated_at: Vec<DateTime<Utc>>,
+    traceparent: Vec<Option<String>>,
+}
+
+impl InstanceColumns {
+    fn push(&mut self, write: &InstanceWrite) {
+        let instance = &write.loaded.instance;
+        self.id.push(instance.id);
+        self.tenant.push(instance.tenant.clone());
+        self.template_id.push(instance.template_id);
+        self.template_version.push(instance.template_version);
+        self.status.push(instance.status.as_str().to_owned());
+        self.variables.push(instance.variables.clone());
+        self.output.push(instance.output.clone());
+        self.error.push(codec::error_to_json(&instance.error));
+        self.parent_instance_id.push(instance.parent_instance_id);
+        self.state.push(write.loaded.state.as_str().to_owned());
+        self.version.push(write.version);
+        self.created_at.push(micros(instance.created_at));
+        self.started_at.push(micros_opt(instance.started_at));
+        self.completed_at.push(micros_opt(instance.completed_at));
+        self.updated_at.push(micros(instance.updated_at));
+        self.traceparent.push(instance.traceparent.clone());
+    }
+}
+
+/// Writes a batch's merged changes with one statement: each part is a data-modifying CTE over
+/// `UNNEST`ed column arrays (empty arrays write nothing), so a batch costs one round trip
+/// whatever it holds. Instance updates are guarded by the versions the batch read, and the
+/// other parts write only if every guarded update did (`guard`), so that on a stale version
+/// the statement writes nothing and answers `false`.
+async fn apply_writes<'e>(
+    executor: impl PgExecutor<'e>,
+    writes: &WriteSet,
+) -> Result<bool, StoreError> {
+    let mut updated = InstanceColumns::default();
+    writes.updated_instances().for_each(|w| updated.push(w));
+    let mut created = InstanceColumns::default();
+    writes.created_instances().for_each(|w| created.push(w));
+
+    let mut step_id = Vec::new();
+    let mut step_instance = Vec::new();
+    let mut step_tenant = Vec::new();
+    let mut step_step_id = Vec::new();
+    let mut step_name: Vec<Option<String>> = Vec::new();
+    let mut step_type = Vec::new();
+    let mut step_status = Vec::new();
+    let mut step_attempt = Vec::new();
+    let mut step_input: Vec<Option<serde_json::Value>> = Vec::new();
+    let mut step_output: Vec<Option<serde_json::Value>> = Vec::new();
+    let mut step_error: Vec<Option<serde_json::Value>> = Vec::new();
+    let mut step_created = Vec::new();
+    let mut step_started: Vec<Option<DateTime<Utc>>> = Vec::new();
+    let mut step_completed: Vec<Option<DateTime<Utc>>> = Vec::new();
+    for (tenant, execution) in writes.executions.values() {
+        step_id.push(execution.id);
+        step_instance.push(execution.instance_id);
+        step_tenant.push(tenant.clone());
+        step_step_id.push(execution.step_id.clone());
+        step_name.push(execution.name.clone());
+        step_type.push(execution.step_type.clone());
+        step_status.push(execution.status.as_str().to_owned());
+        step_attempt.push(execution.attempt);
+        step_input.push(execution.input.clone());
+        step_output.push(execution.output.clone());
+        step_error.push(codec::error_to_json(&execution.error));
+        step_created.push(execution.created_at);
+        step_started.push(execution.started_at);
+        step_completed.push(execution.completed_at);
+    }
+
+    let mut job_id = Vec::new();
+    let mut job_attempt = Vec::new();
+    let mut job_instance = Vec::new();
+    let mut job_tenant = Vec::new();
+    let mut job_queue = Vec::new();
+    let mut job_payload = Vec::new();
+    let mut job_lease = Vec::new();
+    let mut job_deadline: Vec<Option<DateTime<Utc>>> = Vec::new();
+    for job in writes.job_writes() {
+        job_id.push(job.execution_id);
+        job_attempt.push(job.attempt);
+        job_instance.push(job.instance_id);
+        job_tenant.push(job.tenant.clone());
+        job_queue.push(job.queue.clone());
+        job_payload.push(serde_json::to_value(job).map_err(|e| corrupt("job", e))?);
+        job_lease.push(initial_lease(job, writes.job_lease_until));
+        job_deadline.push(job.timeout_timer.map(|_| micros(job.deadline)));
+    }
+
+    let mut timer_id = Vec::new();
+    let mut timer_instance = Vec::new();
+    let mut timer_tenant = Vec::new();
+    let mut timer_due = Vec::new();
+    let mut timer_payload = Vec::new();
+    for (tenant, timer) in writes.timer_writes() {
+        timer_id.push(timer.id);
+        timer_instance.push(timer.instance_id);
+        timer_tenant.push(tenant.clone());
+        timer_due.push(timer.due_at);
+        timer_payload.push(timer.payload.clone());
+    }
+
+    let guarded: bool = sqlx::query_scalar(
+        "WITH updated AS ( \
+           UPDATE workflow.instances AS i SET status = u.status, variables = u.variables, \
+             output = u.output, error = u.error, started_at = u.started_at, \
+             completed_at = u.completed_at, updated_at = u.updated_at, state = u.state::jsonb, \
+             version = i.version + 1 \
+           FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[], \
+             $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int8[]) \
+             AS u(id, status, variables, output, error, started_at, completed_at, updated_at, \
+             state, version) \
+           WHERE i.id = u.id AND i.version = u.version RETURNING 1 \
+         ), guard AS ( \
+           SELECT count(*) = cardinality($1::uuid[]) AS ok FROM updated \
+         ), created AS ( \
+           INSERT INTO workflow.instances (id, tenant, template_id, template_version, status, \
+             variables, output, error, parent_instance_id, state, created_at, started_at, \
+             completed_at, updated_at, traceparent) \
+           SELECT c.id, c.tenant, c.template_id, c.template_version, c.status, c.variables, \
+             c.output, c.error, c.parent_instance_id, c.state::jsonb, c.created_at, \
+             c.started_at, c.completed_at, c.updated_at, c.traceparent \
+           FROM UNNEST($11::uuid[], $12::text[], $13::uuid[], $14::int4[], $15::text[], \
+             $16::jsonb[], $17::jsonb[], $18::jsonb[], $19::uuid[], $20::text[], \
+             $21::timestamptz[], $22::timestamptz[], $23::timestamptz[], $24::timestamptz[], $54::text[]) \
+             AS c(id, tenant, template_id, template_version, status, variables, output, error, \
+             parent_instance_id, state, created_at, started_at, completed_at, updated_at, traceparent) \
+           WHERE (SELECT ok FROM guard) \
+           RETURNING 1 \
+         ), steps AS ( \
+           INSERT INTO workflow.steps (id, instance_id, tenant, step_id, name, type, status, \
+             attempt, input, output, error, created_at, started_at, completed_at) \
+           SELECT * FROM UNNEST($25::uuid[], $26::uuid[], $27::text[], $28::text[], $29::text[], \
+             $30::text[], $31::text[], $32::int4[], $33::jsonb[], $34::jsonb[], $35::jsonb[], \
+             $36::timestamptz[], $37::timestamptz[], $38::timestamptz[]) \
+           WHERE (SELECT ok FROM guard) \
+           ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, \
+             status = excluded.status, attempt = excluded.attempt, input = excluded.input, \
+             output = excluded.output, error = excluded.error, started_at = excluded.started_at, \
+             completed_at = excluded.completed_at \
+           RETURNING 1 \
+         ), jobs_written AS ( \
+           INSERT INTO workflow.jobs (execution_id, attempt, instance_id, tenant, queue, payload, \
+             lease_until, deadline) \
+           SELECT * FROM UNNEST($39::uuid[], $40::int4[], $41::uuid[], $42::text[], $43::text[], \
+             $44::jsonb[], $45::timestamptz[], $53::timestamptz[]) \
+           WHERE (SELECT ok FROM guard) \
+           ON CONFLICT (execution_id) DO UPDATE SET attempt = excluded.attempt, \
+             instance_id = excluded.instance_id, tenant = excluded.tenant, queue = excluded.queue, \
+             payload = excluded.payload, lease_until = excluded.lease_until, \
+             deadline = excluded.deadline \
+           RETURNING 1 \
+         ), jobs_removed AS ( \
+           DELETE FROM workflow.jobs WHERE execution_id = ANY($46::uuid[]) \
+             AND (SELECT ok FROM guard) RETURNING 1 \
+         ), timers_written AS ( \
+           INSERT INTO workflow.timers (id, instance_id, tenant, due_at, payload) \
+           SELECT * FROM UNNEST($47::uuid[], $48::uuid[], $49::text[], $50::timestamptz[], \
+             $51::jsonb[]) \
+           WHERE (SELECT ok FROM guard) \
+           ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, \
+             tenant = excluded.tenant, due_at = excluded.due_at, payload = excluded.payload \
+           RETURNING 1 \
+         ), timers_removed AS ( \
+           DELETE FROM workflow.timers WHERE id = ANY($52::uuid[]) \
+             AND (SELECT ok FROM guard) RETURNING 1 \
+         ) SELECT ok FROM guard",
+    )
+    .bind(&updated.id)
+    .bind(&updated.status)
+    .bind(&updated.variables)
+    .bind(&updated.output)
+    .bind(&updated.error)
+    .bind(&updated.started_at)
+    .bind(&updated.completed_at)
+    .bind(&updated.updated_at)
+    .bind(&updated.state)
+    .bind(&updated.version)
+    .bind(&created.id)
+    .bind(&created.tenant)
+    .bind(&created.template_id)
+    .bind(&created.template_version)
+    .bind(&created.status)
+    .bind(&created.variables)
+    .bind(&created.output)
+    .bind(&created.error)
+    .bind(&created.parent_instance_id)
+    .bind(&created.state)
+    .bind(&created.created_at)
+    .bind(&created.started_at)
+    .bind(&created.completed_at)
+    .bind(&created.updated_at)
+    .bind(&step_id)
+    .bind(&step_instance)
+    .bind(&step_tenant)
+    .bind(&step_step_id)
+    .bind(&step_name)
+    .bind(&step_type)
+    .bind(&step_status)
+    .bind(&step_attempt)
+    .bind(&step_input)
+    .bind(&step_output)
+    .bind(&step_error)
+    .bind(&step_created)
+    .bind(&step_started)
+    .bind(&step_completed)
+    .bind(&job_id)
+    .bind(&job_attempt)
+    .bind(&job_instance)
+    .bind(&job_tenant)
+    .bind(&job_queue)
+    .bind(&job_payload)
+    .bind(&job_lease)
+    .bind(writes.job_removals())
+    .bind(&timer_id)
+    .bind(&timer_instance)
+    .bind(&timer_tenant)
+    .bind(&timer_due)
+    .bind(&timer_payload)
+    .bind(writes.timer_removals())
+    .bind(&job_deadline)
+    .bind(&created.traceparent)
+    .fetch_one(executor)
+    .await
+    .map_err(codec::instance_conflict)?;
+    Ok(guarded)
+}
+
+/// A new job row's lease: the transition's lease when it gives one (the worker reports or
+/// heartbeats before it ends, or the sweeper hands the job out again), never past its deadline.
+pub(crate) fn initial_lease(job: &Job, lease_until: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    match lease_until {
+        Some(lease) if lease < job.deadline => micros(lease),
+        _ => micros(job.deadline),
+    }
+}
+
+/// One template version as the latest; a name taken by another live template is a conflict.
+async fn insert_template_row<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    template: &Template,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO workflow.templates (id, version, tenant, name, description, definition, \
+         warnings, latest, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, $9)",
+    )
+    .bind(template.id)
+    .bind(template.version)
+    .bind(&template.tenant)
+    .bind(&template.name)
+    .bind(&template.description)
+    .bind(&template.definition)
+    .bind(codec::warnings_to_json(&template.warnings))
+    .bind(micros(template.created_at))
+    .bind(micros(template.updated_at))
+    .execute(executor)
+    .await
+    .map_err(|e| codec::template_conflict(e, &template.name))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut migrator = sqlx::migrate!("../../migrations/postgres");
+        migrator.create_schema("workflow");
+        migrator.dangerous_set_table_name("workflow._sqlx_migrations");
+        // The lock below is ours; sqlx's own would be taken on the same session anyway.
+        migrator.set_locking(false);
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+        let outcome = migrator.run_direct(None, &mut *conn, false).await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *conn)
+            .await;
+        outcome?;
+        unlocked?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_template(&self, template: &Template) -> Result<(), StoreError> {
+        insert_template_row(&self.pool, template).await
+    }
+
+    async fn insert_template_version(&self, template: &Template) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let previous: Option<i32> = sqlx::query_scalar(
+            "UPDATE workflow.templates SET latest = false \
+             WHERE tenant = $1 AND id = $2 AND latest AND deleted_at IS NULL RETURNING version",
+        )
+        .bind(&template.tenant)
+        .bind(template.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match previous {
+            None => {
+                let live: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM workflow.templates \
+                     WHERE tenant = $1 AND id = $2 AND deleted_at IS NULL)",
+                )
+                .bind(&template.tenant)
+                .bind(template.id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if live {
+                    return Err(StoreError::Conflict(
+                        "the template was changed concurrently".to_owned(),
+                    ));
+                }
+                return Err(StoreError::NotFound { entity: "template" });
+            }
+            Some(version) if version + 1 != template.version => {
+                return Err(StoreError::Conflict(format!(
+                    "template is at version {version}, not {}",
+                    template.version - 1
+                )));
+            }
+            Some(_) => {}
+        }
+        insert_template_row(&mut *tx, template).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_template(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        version: Option<i32>,
+        include_deleted: bool,
+    ) -> Result<Template, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM workflow.templates WHERE tenant = $1 AND id = $2 \
+             AND (($3::int4 IS NULL AND latest) OR version = $3) \
+             AND ($4 OR deleted_at IS NULL)",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(version)
+        .bind(include_deleted)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = row.ok_or(StoreError::NotFound { entity: "template" })?;
+        template_from_row(&row)
+    }
+
+    async fn find_template_by_name(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Template, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM workflow.templates WHERE tenant = $1 AND name = $2 \
+             AND latest AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = row.ok_or(StoreError::NotFound { entity: "template" })?;
+        template_from_row(&row)
+    }
+
+    async fn list_templates(
+        &self,
+        tenant: &str,
+        filter: &TemplateFilter,
+    ) -> Result<Vec<Template>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM workflow.templates WHERE tenant = $1 AND latest AND deleted_at IS NULL \
+             AND ($2::text IS NULL OR name = $2) AND ($3::uuid IS NULL OR id < $3) \
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(&filter.name)
+        .bind(filter.page.cursor)
+        .bind(page_limit(filter.page.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(template_from_row).collect()
+    }
+
+    async fn delete_template(&self, tenant: &str, id: Uuid) -> Result<(), StoreError> {
+        let deleted = sqlx::query(
+            "UPDATE workflow.templates SET deleted_at = $3 \
+             WHERE tenant = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(micros(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound { entity: "template" });
+        }
+        Ok(())
+    }
+
+    async fn insert_instance(
+        &self,
+        new: &NewInstance,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<(Instance, bool), StoreError> {
+        let tenant = &new.instance.tenant;
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = idempotency {
+            sqlx::query(
+                "DELETE FROM workflow.idempotency_keys \
+                 WHERE tenant = $1 AND key = $2 AND expires_at <= $3",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .bind(micros(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+            // A concurrent request with the same key waits here for ours to commit, then sees
+            // its row and answers the same instance.
+            let inserted = sqlx::query(
+                "INSERT INTO workflow.idempotency_keys (tenant, key, fingerprint, instance_id, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, key) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .bind(&key.fingerprint)
+            .bind(new.instance.id)
+            .bind(micros(key.expires_at))
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                let row = sqlx::query(
+                    "SELECT fingerprint, instance_id FROM workflow.idempotency_keys \
+                     WHERE tenant = $1 AND key = $2",
+                )
+                .bind(tenant)
+                .bind(&key.key)
+                .fetch_one(&mut *tx)
+                .await?;
+                let fingerprint: String = row.try_get("fingerprint")?;
+                if fingerprint != key.fingerprint {
+                    return Err(StoreError::Conflict(
+                        "idempotency key already used for a different request".to_owned(),
+                    ));
+                }
+                let instance_id: Uuid = row.try_get("instance_id")?;
+                drop(tx);
+                return Ok((self.get_instance(tenant, instance_id).await?, false));
+            }
+        }
+        let mut writes = WriteSet::default();
+        writes.add_new_instance(new);
+        apply_writes(&mut *tx, &writes).await?;
+        tx.commit().await?;
+        let instance = writes
+            .created_instances()
+            .next()
+            .map(|write| write.loaded.instance.clone())
+            .ok_or(StoreError::NotFound { entity: "instance" })?;
+        // Its start is usually the next decision: it then needs no read.
+        self.cache.keep(writes.into_committed());
+        Ok((instance, true))
+    }
+
+    async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
+             parent_instance_id, created_at, started_at, completed_at, updated_at, traceparent \
+             FROM workflow.instances WHERE tenant = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = row.ok_or(StoreError::NotFound { entity: "instance" })?;
+        instance_from_row(&row)
+    }
+
+    async fn list_instances(
+        &self,
+        tenant: &str,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<Instance>, StoreError> {
+        search::list(self, tenant, filter).await
+    }
+
+    async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM workflow.steps WHERE instance_id = $1 ORDER BY created_at, id",
+        )
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(execution_from_row).collect()
+    }
+
+    async fn transition(
+        &self,
+        mut requests: Vec<TransitionRequest>,
+    ) -> Result<Vec<Result<Option<Transition>, StoreError>>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.try_transition(&mut requests).await {
+            Err(error) if batch::is_retryable(&error) => {
+                tracing::warn!(%error, "transition batch retried");
+                self.try_transition(&mut requests).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn claim_expired_jobs(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let payloads: Vec<serde_json::Value> = sqlx::query_scalar(
+            "UPDATE workflow.jobs SET lease_until = $2 WHERE execution_id IN ( \
+               SELECT execution_id FROM workflow.jobs WHERE lease_until <= $1 \
+               ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING payload",
+        )
+        .bind(micros(now))
+        .bind(micros(lease_until))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        payloads.into_iter().map(codec::job_from_json).collect()
+    }
+
+    async fn extend_lease(
+        &self,
+        execution_id: Uuid,
+        attempt: i32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE workflow.jobs SET lease_until = GREATEST(lease_until, $3) \
+             WHERE execution_id = $1 AND attempt = $2",
+        )
+        .bind(execution_id)
+        .bind(attempt)
+        .bind(micros(lease_until))
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TimerRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, instance_id, due_at, payload FROM workflow.timers \
+             WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2",
+        )
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(timer_from_row).collect()
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let due: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT min(at) FROM (SELECT min(due_at) AS at FROM workflow.timers \
+             UNION ALL SELECT min(deadline) FROM workflow.jobs) AS due",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(due)
+    }
+
+    async fn claim_expired_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let payloads: Vec<serde_json::Value> = sqlx::query_scalar(
+            "UPDATE workflow.jobs SET deadline = $2 WHERE execution_id IN ( \
+               SELECT execution_id FROM workflow.jobs WHERE deadline <= $1 \
+               ORDER BY deadline LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING payload",
+        )
+        .bind(micros(now))
+        .bind(micros(retry_at))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        payloads.into_iter().map(codec::job_from_json).collect()
+    }
+
+    async fn instances_by_status(&self) -> Result<Vec<(model::InstanceStatus, u64)>, StoreError> {
+        gauges::instances_by_status(self).await
+    }
+
+    async fn job_queues(&self) -> Result<Vec<String>, StoreError> {
+        gauges::job_queues(self).await
+    }
+
+    async fn slot_holders(&self) -> Result<SlotHolders, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT tenant, count(DISTINCT instance_id) FROM workflow.jobs GROUP BY tenant",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(SlotHolders {
+            by_tenant: rows
+                .into_iter()
+                .map(|(tenant, held)| (tenant, held.max(0) as u64))
+                .collect(),
+        })
+    }
+
+    async fn release_parked(
+        &self,
+        parked_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+        tenant_cap: Option<u32>,
+    ) -> Result<Vec<TimerRecord>, StoreError> {
+        let Some(tenant_cap) = tenant_cap else {
+            // SKIP LOCKED: a concurrent release takes the next oldest instead of waiting.
+            let rows = sqlx::query(
+                "UPDATE workflow.timers SET due_at = $2 WHERE id IN ( \
+                   SELECT id FROM workflow.timers WHERE due_at = $1 ORDER BY id LIMIT $3 \
+                   FOR UPDATE SKIP LOCKED \
+                 ) RETURNING id, instance_id, due_at, payload",
+            )
+            .bind(micros(parked_at))
+            .bind(micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            return released(&rows);
+        };
+        // Window functions rule out FOR UPDATE; the `due_at = $1` re-check makes a concurrent
+        // release skip the rows another one already moved.
+        let rows = sqlx::query(
+            "WITH holders AS ( \
+               SELECT tenant, count(DISTINCT instance_id) AS held FROM workflow.jobs \
+               GROUP BY tenant \
+             ), ranked AS ( \
+               SELECT id, tenant, row_number() OVER (PARTITION BY tenant ORDER BY id) AS arrival \
+               FROM workflow.timers WHERE due_at = $1 \
+             ), chosen AS ( \
+               SELECT ranked.id FROM ranked LEFT JOIN holders ON holders.tenant = ranked.tenant \
+               WHERE ranked.arrival + coalesce(holders.held, 0) <= $4 \
+               ORDER BY ranked.id LIMIT $3 \
+             ) \
+             UPDATE workflow.timers SET due_at = $2 \
+             WHERE id IN (SELECT id FROM chosen) AND due_at = $1 \
+             RETURNING id, instance_id, due_at, payload",
+        )
+        .bind(micros(parked_at))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .bind(i64::from(tenant_cap))
+        .fetch_all(&self.pool)
+        .await?;
+        released(&rows)
+    }
+
+    async fn insert_trigger(&self, trigger: &TriggerRecord) -> Result<(), StoreError> {
+        triggers::insert(self, trigger).await
+    }
+
+    async fn get_trigger(&self, tenant: &str, id: Uuid) -> Result<TriggerRecord, StoreError> {
+        triggers::get(self, tenant, id).await
+    }
+
+    async fn list_triggers(
+        &self,
+        tenant: &str,
+        filter: &TriggerFilter,
+    ) -> Result<Vec<TriggerRecord>, StoreError> {
+        triggers::list(self, tenant, filter).await
+    }
+
+    async fn delete_trigger(&self, tenant: &str, id: Uuid) -> Result<(), StoreError> {
+        triggers::delete(self, tenant, id).await
+    }
+
+    async fn webhook_triggers(&self, template_id: Uuid) -> Result<Vec<TriggerRecord>, StoreError> {
+        triggers::webhooks(self, template_id).await
+    }
+
+    async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TriggerRecord>, StoreError> {
+        triggers::due(self, now, limit).await
+    }
+
+    async fn next_schedule_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        triggers::next_due(self).await
+    }
+
+    async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StoreError> {
+        triggers::fire(self, firing).await
+    }
+
+    async fn purge(
+        &self,
+        finished_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<crate::Purged, StoreError> {
+        crate::retention::postgres::purge(&self.pool, finished_before, now, limit).await
+    }
+}
+
+/// Released timers in arrival order.
+fn released(rows: &[PgRow]) -> Result<Vec<TimerRecord>, StoreError> {
+    let mut timers: Vec<TimerRecord> = rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
+    timers.sort_by_key(|timer| timer.id);
+    Ok(timers)
+}

@@ -1,0 +1,809 @@
+//! [`Store`] over SQLite, for the embedded single-process mode. Writes go through one
+//! connection (`BEGIN IMMEDIATE`), reads through a pool beside it (WAL lets them run while a
+//! write is in progress).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use model::{Instance, Job, StepExecution, Template};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use crate::batch::{self, WriteSet, micros, page_limit};
+use crate::codec::{
+    self, corrupt, json_text, json_text_opt, parse_json, parse_json_opt, parse_time,
+    parse_time_opt, parse_uuid, parse_uuid_opt, time_text, time_text_opt,
+};
+use crate::instance_cache::{InstanceCache, Versioned};
+use crate::postgres::initial_lease;
+use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
+use crate::{
+    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, SlotHolders, StateDocument, Store,
+    StoreError, TemplateFilter, TimerRecord, Transition, TransitionRequest,
+};
+
+mod gauges;
+mod search;
+mod triggers;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    cache: std::sync::Arc<InstanceCache>,
+}
+
+/// Creates a missing database file readable by its owner only: it holds every instance's
+/// variables. SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") || path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(StoreError::Database(sqlx::Error::Io(error))),
+    }
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        create_private(options.get_filename())?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let in_memory = options
+            .get_filename()
+            .to_string_lossy()
+            .starts_with("file:sqlx-in-memory");
+        // An in-memory database has no WAL: its readers would wait on the writer anyway.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(options)
+                .await?
+        };
+        Ok(Self {
+            writer,
+            reader,
+            cache: Default::default(),
+        })
+    }
+
+    async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn try_transition(
+        &self,
+        requests: &mut [TransitionRequest],
+    ) -> Result<batch::Outcomes, StoreError> {
+        let ids = batch::lock_order(requests);
+        if let Some(cached) = self.cache.take_all(&ids) {
+            let (outcomes, mut writes) = batch::decide_all(requests, cached);
+            if writes.guard_every_instance(&outcomes) {
+                let mut tx = self.begin_immediate().await?;
+                // On a stale version the transaction is dropped, so rolled back.
+                if apply_writes(&mut tx, &writes).await? {
+                    tx.commit().await?;
+                    self.cache.keep(writes.into_committed());
+                    return Ok(outcomes);
+                }
+            }
+            tracing::debug!(
+                instances = ids.len(),
+                "decision on cached instances runs again on read rows"
+            );
+        }
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let ids = serde_json::Value::from(ids).to_string();
+        let mut tx = self.begin_immediate().await?;
+        let rows = sqlx::query(
+            "SELECT * FROM instances WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+        )
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let locked = rows
+            .iter()
+            .map(versioned_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (outcomes, writes) = batch::decide_all(requests, locked);
+        if !apply_writes(&mut tx, &writes).await? {
+            // `BEGIN IMMEDIATE` holds the database: the versions cannot have moved.
+            return Err(StoreError::Conflict(
+                "instance changed while locked".to_owned(),
+            ));
+        }
+        tx.commit().await?;
+        self.cache.keep(writes.into_committed());
+        Ok(outcomes)
+    }
+}
+
+fn instance_from_row(row: &SqliteRow) -> Result<Instance, StoreError> {
+    Ok(Instance {
+        id: parse_uuid(row.try_get("id")?)?,
+        tenant: row.try_get("tenant")?,
+        template_id: parse_uuid(row.try_get("template_id")?)?,
+        template_version: row.try_get("template_version")?,
+        status: codec::instance_status(row.try_get("status")?)?,
+        variables: parse_json(row.try_get("variables")?)?,
+        output: parse_json_opt(row.try_get("output")?)?,
+        error: codec::error_from_json(parse_json_opt(row.try_get("error")?)?)?,
+        parent_instance_id: parse_uuid_opt(row.try_get("parent_instance_id")?)?,
+        created_at: parse_time(row.try_get("created_at")?)?,
+        started_at: parse_time_opt(row.try_get("started_at")?)?,
+        completed_at: parse_time_opt(row.try_get("completed_at")?)?,
+        updated_at: parse_time(row.try_get("updated_at")?)?,
+        traceparent: row.try_get("traceparent").unwrap_or(None),
+    })
+}
+
+fn versioned_from_row(row: &SqliteRow) -> Result<Versioned, StoreError> {
+    Ok(Versioned {
+        loaded: LoadedInstance {
+            instance: instance_from_row(row)?,
+            state: StateDocument::from_text(row.try_get("state")?)?,
+        },
+        version: row.try_get("version")?,
+    })
+}
+
+fn template_from_row(row: &SqliteRow) -> Result<Template, StoreError> {
+    Ok(Template {
+        id: parse_uuid(row.try_get("id")?)?,
+        tenant: row.try_get("tenant")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        version: row.try_get("version")?,
+        definition: parse_json(row.try_get("definition")?)?,
+        created_at: parse_time(row.try_get("created_at")?)?,
+        updated_at: parse_time(row.try_get("updated_at")?)?,
+        warnings: codec::warnings_from_json(parse_json(row.try_get("warnings")?)?)?,
+    })
+}
+
+fn execution_from_row(row: &SqliteRow) -> Result<StepExecution, StoreError> {
+    Ok(StepExecution {
+        id: parse_uuid(row.try_get("id")?)?,
+        instance_id: parse_uuid(row.try_get("instance_id")?)?,
+        step_id: row.try_get("step_id")?,
+        name: row.try_get("name")?,
+        step_type: row.try_get("type")?,
+        status: codec::step_status(row.try_get("status")?)?,
+        attempt: row.try_get("attempt")?,
+        input: parse_json_opt(row.try_get("input")?)?,
+        output: parse_json_opt(row.try_get("output")?)?,
+        error: codec::error_from_json(parse_json_opt(row.try_get("error")?)?)?,
+        created_at: parse_time(row.try_get("created_at")?)?,
+        started_at: parse_time_opt(row.try_get("started_at")?)?,
+        completed_at: parse_time_opt(row.try_get("completed_at")?)?,
+    })
+}
+
+fn timer_from_row(row: &SqliteRow) -> Result<TimerRecord, StoreError> {
+    Ok(TimerRecord {
+        id: parse_uuid(row.try_get("id")?)?,
+        instance_id: parse_uuid(row.try_get("instance_id")?)?,
+        due_at: parse_time(row.try_get("due_at")?)?,
+        payload: parse_json(row.try_get("payload")?)?,
+    })
+}
+
+/// SQLite runs in-process, so a statement per row costs microseconds: no need for the
+/// array tricks of the Postgres side. Instance updates come first, each guarded by the version
+/// the batch read: `false` as soon as one finds another version, and the caller rolls back.
+async fn apply_writes(conn: &mut SqliteConnection, writes: &WriteSet) -> Result<bool, StoreError> {
+    for write in writes.updated_instances() {
+        let instance = &write.loaded.instance;
+        let updated = sqlx::query(
+            "UPDATE instances SET status = ?2, variables = ?3, output = ?4, error = ?5, \
+             started_at = ?6, completed_at = ?7, updated_at = ?8, state = ?9, \
+             version = version + 1 WHERE id = ?1 AND version = ?10",
+        )
+        .bind(instance.id.to_string())
+        .bind(instance.status.as_str())
+        .bind(json_text(&instance.variables))
+        .bind(json_text_opt(&instance.output))
+        .bind(json_text_opt(&codec::error_to_json(&instance.error)))
+        .bind(time_text_opt(instance.started_at))
+        .bind(time_text_opt(instance.completed_at))
+        .bind(time_text(instance.updated_at))
+        .bind(write.loaded.state.as_str())
+        .bind(write.version)
+        .execute(&mut *conn)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Ok(false);
+        }
+    }
+    for write in writes.created_instances() {
+        let instance = &write.loaded.instance;
+        sqlx::query(
+            "INSERT INTO instances (id, tenant, template_id, template_version, status, variables, \
+             output, error, parent_instance_id, state, created_at, started_at, completed_at, \
+             updated_at, traceparent) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )
+        .bind(instance.id.to_string())
+        .bind(&instance.tenant)
+        .bind(instance.template_id.to_string())
+        .bind(instance.template_version)
+        .bind(instance.status.as_str())
+        .bind(json_text(&instance.variables))
+        .bind(json_text_opt(&instance.output))
+        .bind(json_text_opt(&codec::error_to_json(&instance.error)))
+        .bind(instance.parent_instance_id.map(|id| id.to_string()))
+        .bind(write.loaded.state.as_str())
+        .bind(time_text(instance.created_at))
+        .bind(time_text_opt(instance.started_at))
+        .bind(time_text_opt(instance.completed_at))
+        .bind(time_text(instance.updated_at))
+        .bind(&instance.traceparent)
+        .execute(&mut *conn)
+        .await
+        .map_err(codec::instance_conflict)?;
+    }
+    for (tenant, execution) in writes.executions.values() {
+        sqlx::query(
+            "INSERT INTO steps (id, instance_id, tenant, step_id, name, type, status, attempt, \
+             input, output, error, created_at, started_at, completed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, type = excluded.type, \
+             status = excluded.status, attempt = excluded.attempt, input = excluded.input, \
+             output = excluded.output, error = excluded.error, started_at = excluded.started_at, \
+             completed_at = excluded.completed_at",
+        )
+        .bind(execution.id.to_string())
+        .bind(execution.instance_id.to_string())
+        .bind(tenant)
+        .bind(&execution.step_id)
+        .bind(&execution.name)
+        .bind(&execution.step_type)
+        .bind(execution.status.as_str())
+        .bind(execution.attempt)
+        .bind(json_text_opt(&execution.input))
+        .bind(json_text_opt(&execution.output))
+        .bind(json_text_opt(&codec::error_to_json(&execution.error)))
+        .bind(time_text(execution.created_at))
+        .bind(time_text_opt(execution.started_at))
+        .bind(time_text_opt(execution.completed_at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for job in writes.job_writes() {
+        let payload = serde_json::to_string(job).map_err(|e| corrupt("job", e))?;
+        sqlx::query(
+            "INSERT INTO jobs (execution_id, attempt, instance_id, tenant, queue, payload, \
+             lease_until, deadline) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (execution_id) DO UPDATE SET attempt = excluded.attempt, \
+             instance_id = excluded.instance_id, tenant = excluded.tenant, queue = excluded.queue, \
+             payload = excluded.payload, lease_until = excluded.lease_until, \
+             deadline = excluded.deadline",
+        )
+        .bind(job.execution_id.to_string())
+        .bind(job.attempt)
+        .bind(job.instance_id.to_string())
+        .bind(&job.tenant)
+        .bind(&job.queue)
+        .bind(payload)
+        .bind(time_text(initial_lease(job, writes.job_lease_until)))
+        .bind(job.timeout_timer.map(|_| time_text(micros(job.deadline))))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for id in writes.job_removals() {
+        sqlx::query("DELETE FROM jobs WHERE execution_id = ?1")
+            .bind(id.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (tenant, timer) in writes.timer_writes() {
+        sqlx::query(
+            "INSERT INTO timers (id, instance_id, tenant, due_at, payload) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (id) DO UPDATE SET instance_id = excluded.instance_id, \
+             tenant = excluded.tenant, due_at = excluded.due_at, payload = excluded.payload",
+        )
+        .bind(timer.id.to_string())
+        .bind(timer.instance_id.to_string())
+        .bind(tenant)
+        .bind(time_text(timer.due_at))
+        .bind(json_text(&timer.payload))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for id in writes.timer_removals() {
+        sqlx::query("DELETE FROM timers WHERE id = ?1")
+            .bind(id.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(true)
+}
+
+async fn insert_template_row(
+    conn: &mut SqliteConnection,
+    template: &Template,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO templates (id, version, tenant, name, description, definition, warnings, \
+         latest, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9)",
+    )
+    .bind(template.id.to_string())
+    .bind(template.version)
+    .bind(&template.tenant)
+    .bind(&template.name)
+    .bind(&template.description)
+    .bind(json_text(&template.definition))
+    .bind(json_text(&codec::warnings_to_json(&template.warnings)))
+    .bind(time_text(micros(template.created_at)))
+    .bind(time_text(micros(template.updated_at)))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| codec::template_conflict(e, &template.name))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // The writer pool has one connection, so concurrent calls in this process queue here.
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn insert_template(&self, template: &Template) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        insert_template_row(&mut conn, template).await
+    }
+
+    async fn insert_template_version(&self, template: &Template) -> Result<(), StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let previous: Option<i32> = sqlx::query_scalar(
+            "UPDATE templates SET latest = 0 \
+             WHERE tenant = ?1 AND id = ?2 AND latest = 1 AND deleted_at IS NULL \
+             RETURNING version",
+        )
+        .bind(&template.tenant)
+        .bind(template.id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        match previous {
+            None => return Err(StoreError::NotFound { entity: "template" }),
+            Some(version) if version + 1 != template.version => {
+                return Err(StoreError::Conflict(format!(
+                    "template is at version {version}, not {}",
+                    template.version - 1
+                )));
+            }
+            Some(_) => {}
+        }
+        insert_template_row(&mut tx, template).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_template(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        version: Option<i32>,
+        include_deleted: bool,
+    ) -> Result<Template, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM templates WHERE tenant = ?1 AND id = ?2 \
+             AND ((?3 IS NULL AND latest = 1) OR version = ?3) \
+             AND (?4 OR deleted_at IS NULL)",
+        )
+        .bind(tenant)
+        .bind(id.to_string())
+        .bind(version)
+        .bind(include_deleted)
+        .fetch_optional(&self.reader)
+        .await?;
+        let row = row.ok_or(StoreError::NotFound { entity: "template" })?;
+        template_from_row(&row)
+    }
+
+    async fn find_template_by_name(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Template, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM templates WHERE tenant = ?1 AND name = ?2 \
+             AND latest = 1 AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
+        let row = row.ok_or(StoreError::NotFound { entity: "template" })?;
+        template_from_row(&row)
+    }
+
+    async fn list_templates(
+        &self,
+        tenant: &str,
+        filter: &TemplateFilter,
+    ) -> Result<Vec<Template>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM templates WHERE tenant = ?1 AND latest = 1 AND deleted_at IS NULL \
+             AND (?2 IS NULL OR name = ?2) AND (?3 IS NULL OR id < ?3) \
+             ORDER BY id DESC LIMIT ?4",
+        )
+        .bind(tenant)
+        .bind(&filter.name)
+        .bind(filter.page.cursor.map(|id| id.to_string()))
+        .bind(page_limit(filter.page.limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(template_from_row).collect()
+    }
+
+    async fn delete_template(&self, tenant: &str, id: Uuid) -> Result<(), StoreError> {
+        let deleted = sqlx::query(
+            "UPDATE templates SET deleted_at = ?3 \
+             WHERE tenant = ?1 AND id = ?2 AND deleted_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(id.to_string())
+        .bind(time_text(micros(Utc::now())))
+        .execute(&self.writer)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound { entity: "template" });
+        }
+        Ok(())
+    }
+
+    async fn insert_instance(
+        &self,
+        new: &NewInstance,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<(Instance, bool), StoreError> {
+        let tenant = &new.instance.tenant;
+        let mut tx = self.begin_immediate().await?;
+        if let Some(key) = idempotency {
+            sqlx::query(
+                "DELETE FROM idempotency_keys WHERE tenant = ?1 AND key = ?2 AND expires_at <= ?3",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .bind(time_text(micros(Utc::now())))
+            .execute(&mut *tx)
+            .await?;
+            let existing = sqlx::query(
+                "SELECT fingerprint, instance_id FROM idempotency_keys \
+                 WHERE tenant = ?1 AND key = ?2",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = existing {
+                let fingerprint: String = row.try_get("fingerprint")?;
+                if fingerprint != key.fingerprint {
+                    return Err(StoreError::Conflict(
+                        "idempotency key already used for a different request".to_owned(),
+                    ));
+                }
+                let instance_id = parse_uuid(row.try_get("instance_id")?)?;
+                let row = sqlx::query("SELECT * FROM instances WHERE tenant = ?1 AND id = ?2")
+                    .bind(tenant)
+                    .bind(instance_id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound { entity: "instance" })?;
+                return Ok((instance_from_row(&row)?, false));
+            }
+            sqlx::query(
+                "INSERT INTO idempotency_keys (tenant, key, fingerprint, instance_id, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(tenant)
+            .bind(&key.key)
+            .bind(&key.fingerprint)
+            .bind(new.instance.id.to_string())
+            .bind(time_text(micros(key.expires_at)))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut writes = WriteSet::default();
+        writes.add_new_instance(new);
+        apply_writes(&mut tx, &writes).await?;
+        tx.commit().await?;
+        let instance = writes
+            .created_instances()
+            .next()
+            .map(|write| write.loaded.instance.clone())
+            .ok_or(StoreError::NotFound { entity: "instance" })?;
+        // Its start is usually the next decision: it then needs no read.
+        self.cache.keep(writes.into_committed());
+        Ok((instance, true))
+    }
+
+    async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StoreError> {
+        let row = sqlx::query("SELECT * FROM instances WHERE tenant = ?1 AND id = ?2")
+            .bind(tenant)
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        let row = row.ok_or(StoreError::NotFound { entity: "instance" })?;
+        instance_from_row(&row)
+    }
+
+    async fn list_instances(
+        &self,
+        tenant: &str,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<Instance>, StoreError> {
+        search::list(self, tenant, filter).await
+    }
+
+    async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM steps WHERE instance_id = ?1 ORDER BY created_at, id")
+                .bind(instance_id.to_string())
+                .fetch_all(&self.reader)
+                .await?;
+        rows.iter().map(execution_from_row).collect()
+    }
+
+    async fn transition(
+        &self,
+        mut requests: Vec<TransitionRequest>,
+    ) -> Result<Vec<Result<Option<Transition>, StoreError>>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.try_transition(&mut requests).await {
+            Err(error) if batch::is_retryable(&error) => {
+                tracing::warn!(%error, "transition batch retried");
+                self.try_transition(&mut requests).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn claim_expired_jobs(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        // One writer at a time: the update itself is the claim.
+        let payloads: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET lease_until = ?2 WHERE execution_id IN ( \
+               SELECT execution_id FROM jobs WHERE lease_until <= ?1 \
+               ORDER BY lease_until LIMIT ?3) \
+             RETURNING payload",
+        )
+        .bind(time_text(micros(now)))
+        .bind(time_text(micros(lease_until)))
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        payloads
+            .iter()
+            .map(|payload| codec::job_from_json(parse_json(payload)?))
+            .collect()
+    }
+
+    async fn extend_lease(
+        &self,
+        execution_id: Uuid,
+        attempt: i32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE jobs SET lease_until = MAX(lease_until, ?3) \
+             WHERE execution_id = ?1 AND attempt = ?2",
+        )
+        .bind(execution_id.to_string())
+        .bind(attempt)
+        .bind(time_text(micros(lease_until)))
+        .execute(&self.writer)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TimerRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, instance_id, due_at, payload FROM timers \
+             WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
+        )
+        .bind(time_text(micros(now)))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(timer_from_row).collect()
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let due: Option<String> = sqlx::query_scalar(
+            "SELECT min(at) FROM (SELECT min(due_at) AS at FROM timers \
+             UNION ALL SELECT min(deadline) FROM jobs)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        parse_time_opt(due)
+    }
+
+    async fn claim_expired_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        // One writer at a time: the update itself is the claim.
+        let payloads: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET deadline = ?2 WHERE execution_id IN ( \
+               SELECT execution_id FROM jobs WHERE deadline <= ?1 \
+               ORDER BY deadline LIMIT ?3) \
+             RETURNING payload",
+        )
+        .bind(time_text(micros(now)))
+        .bind(time_text(micros(retry_at)))
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        payloads
+            .iter()
+            .map(|payload| codec::job_from_json(parse_json(payload)?))
+            .collect()
+    }
+
+    async fn instances_by_status(&self) -> Result<Vec<(model::InstanceStatus, u64)>, StoreError> {
+        gauges::instances_by_status(self).await
+    }
+
+    async fn job_queues(&self) -> Result<Vec<String>, StoreError> {
+        gauges::job_queues(self).await
+    }
+
+    async fn slot_holders(&self) -> Result<SlotHolders, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT tenant, count(DISTINCT instance_id) FROM jobs GROUP BY tenant")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(SlotHolders {
+            by_tenant: rows
+                .into_iter()
+                .map(|(tenant, held)| (tenant, held.max(0) as u64))
+                .collect(),
+        })
+    }
+
+    async fn release_parked(
+        &self,
+        parked_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+        tenant_cap: Option<u32>,
+    ) -> Result<Vec<TimerRecord>, StoreError> {
+        let Some(tenant_cap) = tenant_cap else {
+            let rows = sqlx::query(
+                "UPDATE timers SET due_at = ?2 WHERE id IN ( \
+                   SELECT id FROM timers WHERE due_at = ?1 ORDER BY id LIMIT ?3 \
+                 ) RETURNING id, instance_id, due_at, payload",
+            )
+            .bind(time_text(micros(parked_at)))
+            .bind(time_text(micros(now)))
+            .bind(i64::from(limit))
+            .fetch_all(&self.writer)
+            .await?;
+            return released(&rows);
+        };
+        let rows = sqlx::query(
+            "WITH holders AS ( \
+               SELECT tenant, count(DISTINCT instance_id) AS held FROM jobs GROUP BY tenant \
+             ), ranked AS ( \
+               SELECT id, tenant, row_number() OVER (PARTITION BY tenant ORDER BY id) AS arrival \
+               FROM timers WHERE due_at = ?1 \
+             ), chosen AS ( \
+               SELECT ranked.id FROM ranked LEFT JOIN holders ON holders.tenant = ranked.tenant \
+               WHERE ranked.arrival + coalesce(holders.held, 0) <= ?4 \
+               ORDER BY ranked.id LIMIT ?3 \
+             ) \
+             UPDATE timers SET due_at = ?2 \
+             WHERE id IN (SELECT id FROM chosen) AND due_at = ?1 \
+             RETURNING id, instance_id, due_at, payload",
+        )
+        .bind(time_text(micros(parked_at)))
+        .bind(time_text(micros(now)))
+        .bind(i64::from(limit))
+        .bind(i64::from(tenant_cap))
+        .fetch_all(&self.writer)
+        .await?;
+        released(&rows)
+    }
+
+    async fn insert_trigger(&self, trigger: &TriggerRecord) -> Result<(), StoreError> {
+        triggers::insert(self, trigger).await
+    }
+
+    async fn get_trigger(&self, tenant: &str, id: Uuid) -> Result<TriggerRecord, StoreError> {
+        triggers::get(self, tenant, id).await
+    }
+
+    async fn list_triggers(
+        &self,
+        tenant: &str,
+        filter: &TriggerFilter,
+    ) -> Result<Vec<TriggerRecord>, StoreError> {
+        triggers::list(self, tenant, filter).await
+    }
+
+    async fn delete_trigger(&self, tenant: &str, id: Uuid) -> Result<(), StoreError> {
+        triggers::delete(self, tenant, id).await
+    }
+
+    async fn webhook_triggers(&self, template_id: Uuid) -> Result<Vec<TriggerRecord>, StoreError> {
+        triggers::webhooks(self, template_id).await
+    }
+
+    async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TriggerRecord>, StoreError> {
+        triggers::due(self, now, limit).await
+    }
+
+    async fn next_schedule_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        triggers::next_due(self).await
+    }
+
+    async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StoreError> {
+        triggers::fire(self, firing).await
+    }
+
+    async fn purge(
+        &self,
+        finished_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<crate::Purged, StoreError> {
+        crate::retention::sqlite::purge(&self.writer, finished_before, now, limit).await
+    }
+}
+
+/// Released timers in arrival order.
+fn released(rows: &[SqliteRow]) -> Result<Vec<TimerRecord>, StoreError> {
+    let mut timers: Vec<TimerRecord> = rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
+    timers.sort_by_key(|timer| timer.id);
+    Ok(timers)
+}
