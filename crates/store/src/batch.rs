@@ -273,3 +273,12 @@ pub(crate) fn is_retryable(error: &StoreError) -> bool {
 pub(crate) fn page_limit(limit: u32) -> i64 {
     if limit == 0 { 50 } else { i64::from(limit) }
 }
+
+/// A new job row's lease: the transition's lease when it gives one (the worker reports or
+/// heartbeats before it ends, or the sweeper hands the job out again), never past its deadline.
+pub(crate) fn initial_lease(job: &Job, lease_until: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    match lease_until {
+        Some(lease) if lease < job.deadline => micros(lease),
+        _ => micros(job.deadline),
+    }
+}

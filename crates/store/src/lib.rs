@@ -11,6 +11,7 @@ mod error;
 mod instance_cache;
 mod postgres;
 mod retention;
+mod rows;
 mod search;
 mod sqlite;
 mod state_document;

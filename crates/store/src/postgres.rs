@@ -3,19 +3,24 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use model::{Instance, Job, StepExecution, Template};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgExecutor, PgPool, Row};
 use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::batch::{self, InstanceWrite, WriteSet, micros, micros_opt, page_limit};
+use crate::batch::{self, InstanceWrite, WriteSet, initial_lease, micros, micros_opt, page_limit};
 use crate::codec::{self, corrupt};
-use crate::instance_cache::{InstanceCache, Versioned};
+use crate::instance_cache::InstanceCache;
 use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::{
-    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, SlotHolders, StateDocument, Store,
-    StoreError, TemplateFilter, TimerRecord, Transition, TransitionRequest,
+    IdempotencyKey, InstanceFilter, NewInstance, SlotHolders, Store, StoreError, TemplateFilter,
+    TimerRecord, Transition, TransitionRequest,
+};
+
+use crate::rows::{
+    execution_from_row, instance_from_row, released, template_from_row, timer_from_row,
+    versioned_from_row,
 };
 
 mod gauges;
@@ -104,77 +109,6 @@ impl PostgresStore {
         self.cache.keep(writes.into_committed());
         Ok(outcomes)
     }
-}
-
-fn instance_from_row(row: &PgRow) -> Result<Instance, StoreError> {
-    Ok(Instance {
-        id: row.try_get("id")?,
-        tenant: row.try_get("tenant")?,
-        template_id: row.try_get("template_id")?,
-        template_version: row.try_get("template_version")?,
-        status: codec::instance_status(row.try_get("status")?)?,
-        variables: row.try_get("variables")?,
-        output: row.try_get("output")?,
-        error: codec::error_from_json(row.try_get("error")?)?,
-        parent_instance_id: row.try_get("parent_instance_id")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        completed_at: row.try_get("completed_at")?,
-        updated_at: row.try_get("updated_at")?,
-        // Searches select the listed columns only; the trace context is for the single view.
-        traceparent: row.try_get("traceparent").unwrap_or(None),
-    })
-}
-
-fn versioned_from_row(row: &PgRow) -> Result<Versioned, StoreError> {
-    Ok(Versioned {
-        loaded: LoadedInstance {
-            instance: instance_from_row(row)?,
-            state: StateDocument::from_text(row.try_get("state")?)?,
-        },
-        version: row.try_get("version")?,
-    })
-}
-
-fn template_from_row(row: &PgRow) -> Result<Template, StoreError> {
-    Ok(Template {
-        id: row.try_get("id")?,
-        tenant: row.try_get("tenant")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        version: row.try_get("version")?,
-        definition: row.try_get("definition")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        warnings: codec::warnings_from_json(row.try_get("warnings")?)?,
-    })
-}
-
-fn execution_from_row(row: &PgRow) -> Result<StepExecution, StoreError> {
-    Ok(StepExecution {
-        id: row.try_get("id")?,
-        instance_id: row.try_get("instance_id")?,
-        step_id: row.try_get("step_id")?,
-        name: row.try_get("name")?,
-        step_type: row.try_get("type")?,
-        status: codec::step_status(row.try_get("status")?)?,
-        attempt: row.try_get("attempt")?,
-        input: row.try_get("input")?,
-        output: row.try_get("output")?,
-        error: codec::error_from_json(row.try_get("error")?)?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        completed_at: row.try_get("completed_at")?,
-    })
-}
-
-fn timer_from_row(row: &PgRow) -> Result<TimerRecord, StoreError> {
-    Ok(TimerRecord {
-        id: row.try_get("id")?,
-        instance_id: row.try_get("instance_id")?,
-        due_at: row.try_get("due_at")?,
-        payload: row.try_get("payload")?,
-    })
 }
 
 /// Column arrays of instance rows, for `UNNEST`.
@@ -421,15 +355,6 @@ async fn apply_writes<'e>(
     .await
     .map_err(codec::instance_conflict)?;
     Ok(guarded)
-}
-
-/// A new job row's lease: the transition's lease when it gives one (the worker reports or
-/// heartbeats before it ends, or the sweeper hands the job out again), never past its deadline.
-pub(crate) fn initial_lease(job: &Job, lease_until: Option<DateTime<Utc>>) -> DateTime<Utc> {
-    match lease_until {
-        Some(lease) if lease < job.deadline => micros(lease),
-        _ => micros(job.deadline),
-    }
 }
 
 /// One template version as the latest; a name taken by another live template is a conflict.
@@ -918,11 +843,4 @@ impl Store for PostgresStore {
     ) -> Result<crate::Purged, StoreError> {
         crate::retention::postgres::purge(&self.pool, finished_before, now, limit).await
     }
-}
-
-/// Released timers in arrival order.
-fn released(rows: &[PgRow]) -> Result<Vec<TimerRecord>, StoreError> {
-    let mut timers: Vec<TimerRecord> = rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
-    timers.sort_by_key(|timer| timer.id);
-    Ok(timers)
 }

@@ -8,23 +8,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use model::{Instance, Job, StepExecution, Template};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use crate::batch::{self, WriteSet, micros, page_limit};
+use crate::batch::{self, WriteSet, initial_lease, micros, page_limit};
 use crate::codec::{
-    self, corrupt, json_text, json_text_opt, parse_json, parse_json_opt, parse_time,
-    parse_time_opt, parse_uuid, parse_uuid_opt, time_text, time_text_opt,
+    self, corrupt, json_text, json_text_opt, parse_json, parse_time_opt, parse_uuid, time_text,
+    time_text_opt,
 };
-use crate::instance_cache::{InstanceCache, Versioned};
-use crate::postgres::initial_lease;
+use crate::instance_cache::InstanceCache;
 use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::{
-    IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, SlotHolders, StateDocument, Store,
-    StoreError, TemplateFilter, TimerRecord, Transition, TransitionRequest,
+    IdempotencyKey, InstanceFilter, NewInstance, SlotHolders, Store, StoreError, TemplateFilter,
+    TimerRecord, Transition, TransitionRequest,
+};
+
+use crate::rows::{
+    execution_from_row, instance_from_row, released, template_from_row, timer_from_row,
+    versioned_from_row,
 };
 
 mod gauges;
@@ -138,76 +140,6 @@ impl SqliteStore {
         self.cache.keep(writes.into_committed());
         Ok(outcomes)
     }
-}
-
-fn instance_from_row(row: &SqliteRow) -> Result<Instance, StoreError> {
-    Ok(Instance {
-        id: parse_uuid(row.try_get("id")?)?,
-        tenant: row.try_get("tenant")?,
-        template_id: parse_uuid(row.try_get("template_id")?)?,
-        template_version: row.try_get("template_version")?,
-        status: codec::instance_status(row.try_get("status")?)?,
-        variables: parse_json(row.try_get("variables")?)?,
-        output: parse_json_opt(row.try_get("output")?)?,
-        error: codec::error_from_json(parse_json_opt(row.try_get("error")?)?)?,
-        parent_instance_id: parse_uuid_opt(row.try_get("parent_instance_id")?)?,
-        created_at: parse_time(row.try_get("created_at")?)?,
-        started_at: parse_time_opt(row.try_get("started_at")?)?,
-        completed_at: parse_time_opt(row.try_get("completed_at")?)?,
-        updated_at: parse_time(row.try_get("updated_at")?)?,
-        traceparent: row.try_get("traceparent").unwrap_or(None),
-    })
-}
-
-fn versioned_from_row(row: &SqliteRow) -> Result<Versioned, StoreError> {
-    Ok(Versioned {
-        loaded: LoadedInstance {
-            instance: instance_from_row(row)?,
-            state: StateDocument::from_text(row.try_get("state")?)?,
-        },
-        version: row.try_get("version")?,
-    })
-}
-
-fn template_from_row(row: &SqliteRow) -> Result<Template, StoreError> {
-    Ok(Template {
-        id: parse_uuid(row.try_get("id")?)?,
-        tenant: row.try_get("tenant")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        version: row.try_get("version")?,
-        definition: parse_json(row.try_get("definition")?)?,
-        created_at: parse_time(row.try_get("created_at")?)?,
-        updated_at: parse_time(row.try_get("updated_at")?)?,
-        warnings: codec::warnings_from_json(parse_json(row.try_get("warnings")?)?)?,
-    })
-}
-
-fn execution_from_row(row: &SqliteRow) -> Result<StepExecution, StoreError> {
-    Ok(StepExecution {
-        id: parse_uuid(row.try_get("id")?)?,
-        instance_id: parse_uuid(row.try_get("instance_id")?)?,
-        step_id: row.try_get("step_id")?,
-        name: row.try_get("name")?,
-        step_type: row.try_get("type")?,
-        status: codec::step_status(row.try_get("status")?)?,
-        attempt: row.try_get("attempt")?,
-        input: parse_json_opt(row.try_get("input")?)?,
-        output: parse_json_opt(row.try_get("output")?)?,
-        error: codec::error_from_json(parse_json_opt(row.try_get("error")?)?)?,
-        created_at: parse_time(row.try_get("created_at")?)?,
-        started_at: parse_time_opt(row.try_get("started_at")?)?,
-        completed_at: parse_time_opt(row.try_get("completed_at")?)?,
-    })
-}
-
-fn timer_from_row(row: &SqliteRow) -> Result<TimerRecord, StoreError> {
-    Ok(TimerRecord {
-        id: parse_uuid(row.try_get("id")?)?,
-        instance_id: parse_uuid(row.try_get("instance_id")?)?,
-        due_at: parse_time(row.try_get("due_at")?)?,
-        payload: parse_json(row.try_get("payload")?)?,
-    })
 }
 
 /// SQLite runs in-process, so a statement per row costs microseconds: no need for the
@@ -799,11 +731,4 @@ impl Store for SqliteStore {
     ) -> Result<crate::Purged, StoreError> {
         crate::retention::sqlite::purge(&self.writer, finished_before, now, limit).await
     }
-}
-
-/// Released timers in arrival order.
-fn released(rows: &[SqliteRow]) -> Result<Vec<TimerRecord>, StoreError> {
-    let mut timers: Vec<TimerRecord> = rows.iter().map(timer_from_row).collect::<Result<_, _>>()?;
-    timers.sort_by_key(|timer| timer.id);
-    Ok(timers)
 }

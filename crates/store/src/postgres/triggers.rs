@@ -1,29 +1,13 @@
 //! Triggers over Postgres.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::{PostgresStore, apply_writes};
 use crate::StoreError;
 use crate::batch::{WriteSet, micros, micros_opt, page_limit};
+use crate::rows::trigger_from_row;
 use crate::trigger::{SCHEDULE, ScheduleFiring, TriggerFilter, TriggerRecord, WEBHOOK};
-
-fn trigger_from_row(row: &PgRow) -> Result<TriggerRecord, StoreError> {
-    Ok(TriggerRecord {
-        id: row.try_get("id")?,
-        tenant: row.try_get("tenant")?,
-        template_id: row.try_get("template_id")?,
-        kind: row.try_get("type")?,
-        enabled: row.try_get("enabled")?,
-        config: row.try_get("config")?,
-        secret_ciphertext: row.try_get("secret_ciphertext")?,
-        next_fire_at: row.try_get("next_fire_at")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
 
 fn not_found() -> StoreError {
     StoreError::NotFound { entity: "trigger" }

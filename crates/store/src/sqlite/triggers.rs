@@ -1,30 +1,14 @@
 //! Triggers over SQLite.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use super::{SqliteStore, apply_writes};
 use crate::StoreError;
 use crate::batch::{WriteSet, micros, page_limit};
-use crate::codec::{json_text, parse_json, parse_time, parse_time_opt, parse_uuid, time_text};
+use crate::codec::{json_text, parse_time_opt, time_text};
+use crate::rows::trigger_from_row;
 use crate::trigger::{SCHEDULE, ScheduleFiring, TriggerFilter, TriggerRecord, WEBHOOK};
-
-fn trigger_from_row(row: &SqliteRow) -> Result<TriggerRecord, StoreError> {
-    Ok(TriggerRecord {
-        id: parse_uuid(row.try_get("id")?)?,
-        tenant: row.try_get("tenant")?,
-        template_id: parse_uuid(row.try_get("template_id")?)?,
-        kind: row.try_get("type")?,
-        enabled: row.try_get("enabled")?,
-        config: parse_json(row.try_get("config")?)?,
-        secret_ciphertext: row.try_get("secret_ciphertext")?,
-        next_fire_at: parse_time_opt(row.try_get("next_fire_at")?)?,
-        created_at: parse_time(row.try_get("created_at")?)?,
-        updated_at: parse_time(row.try_get("updated_at")?)?,
-    })
-}
 
 fn not_found() -> StoreError {
     StoreError::NotFound { entity: "trigger" }
