@@ -16,6 +16,7 @@ mod search;
 mod sqlite;
 mod state_document;
 mod store;
+mod transition;
 mod trigger;
 
 pub use connect::{DEFAULT_SQLITE_URL, connect_store};

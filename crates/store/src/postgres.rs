@@ -9,9 +9,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::batch::{self, InstanceWrite, WriteSet, initial_lease, micros, micros_opt, page_limit};
+use crate::batch::{InstanceWrite, WriteSet, initial_lease, micros, micros_opt, page_limit};
 use crate::codec::{self, corrupt};
-use crate::instance_cache::InstanceCache;
+use crate::instance_cache::{InstanceCache, Versioned};
+use crate::transition::{self, Dialect};
 use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::{
     IdempotencyKey, InstanceFilter, NewInstance, SlotHolders, Store, StoreError, TemplateFilter,
@@ -64,24 +65,18 @@ impl PostgresStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
 
-    async fn try_transition(
-        &self,
-        requests: &mut [TransitionRequest],
-    ) -> Result<batch::Outcomes, StoreError> {
-        let ids = batch::lock_order(requests);
-        if let Some(cached) = self.cache.take_all(&ids) {
-            let (outcomes, mut writes) = batch::decide_all(requests, cached);
-            // Autocommit: the statement is its own transaction, one round trip in all.
-            if writes.guard_every_instance(&outcomes) && apply_writes(&self.pool, &writes).await? {
-                self.cache.keep(writes.into_committed());
-                return Ok(outcomes);
-            }
-            tracing::debug!(
-                instances = ids.len(),
-                "decision on cached instances runs again on locked rows"
-            );
-        }
+#[async_trait]
+impl Dialect for PostgresStore {
+    type Locked = sqlx::Transaction<'static, sqlx::Postgres>;
+
+    async fn apply_unlocked(&self, writes: &WriteSet) -> Result<bool, StoreError> {
+        // Autocommit: the statement is its own transaction, one round trip in all.
+        apply_writes(&self.pool, writes).await
+    }
+
+    async fn lock(&self, ids: &[Uuid]) -> Result<(Self::Locked, Vec<Versioned>), StoreError> {
         let mut tx = self.pool.begin().await?;
         // One statement locks every instance of the batch, in id order (the sort runs below the
         // row locking), so that concurrent batches cannot deadlock on each other.
@@ -91,23 +86,26 @@ impl PostgresStore {
              completed_at, updated_at, traceparent \
              FROM workflow.instances WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
-        .bind(&ids)
+        .bind(ids)
         .fetch_all(&mut *tx)
         .await?;
         let locked = rows
             .iter()
             .map(versioned_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let (outcomes, writes) = batch::decide_all(requests, locked);
-        if !apply_writes(&mut *tx, &writes).await? {
-            // The rows are locked: their versions cannot have moved.
-            return Err(StoreError::Conflict(
-                "instance changed while locked".to_owned(),
-            ));
-        }
-        tx.commit().await?;
-        self.cache.keep(writes.into_committed());
-        Ok(outcomes)
+        Ok((tx, locked))
+    }
+
+    async fn apply_locked(
+        &self,
+        locked: &mut Self::Locked,
+        writes: &WriteSet,
+    ) -> Result<bool, StoreError> {
+        apply_writes(&mut **locked, writes).await
+    }
+
+    async fn commit(&self, locked: Self::Locked) -> Result<(), StoreError> {
+        Ok(locked.commit().await?)
     }
 }
 
@@ -626,18 +624,9 @@ impl Store for PostgresStore {
 
     async fn transition(
         &self,
-        mut requests: Vec<TransitionRequest>,
+        requests: Vec<TransitionRequest>,
     ) -> Result<Vec<Result<Option<Transition>, StoreError>>, StoreError> {
-        if requests.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self.try_transition(&mut requests).await {
-            Err(error) if batch::is_retryable(&error) => {
-                tracing::warn!(%error, "transition batch retried");
-                self.try_transition(&mut requests).await
-            }
-            outcome => outcome,
-        }
+        transition::transition(self, &self.cache, requests).await
     }
 
     async fn claim_expired_jobs(

@@ -12,12 +12,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use crate::batch::{self, WriteSet, initial_lease, micros, page_limit};
+use crate::batch::{WriteSet, initial_lease, micros, page_limit};
 use crate::codec::{
     self, corrupt, json_text, json_text_opt, parse_json, parse_time_opt, parse_uuid, time_text,
     time_text_opt,
 };
-use crate::instance_cache::InstanceCache;
+use crate::instance_cache::{InstanceCache, Versioned};
+use crate::transition::{self, Dialect};
 use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::{
     IdempotencyKey, InstanceFilter, NewInstance, SlotHolders, Store, StoreError, TemplateFilter,
@@ -94,28 +95,24 @@ impl SqliteStore {
     async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
+}
 
-    async fn try_transition(
-        &self,
-        requests: &mut [TransitionRequest],
-    ) -> Result<batch::Outcomes, StoreError> {
-        let ids = batch::lock_order(requests);
-        if let Some(cached) = self.cache.take_all(&ids) {
-            let (outcomes, mut writes) = batch::decide_all(requests, cached);
-            if writes.guard_every_instance(&outcomes) {
-                let mut tx = self.begin_immediate().await?;
-                // On a stale version the transaction is dropped, so rolled back.
-                if apply_writes(&mut tx, &writes).await? {
-                    tx.commit().await?;
-                    self.cache.keep(writes.into_committed());
-                    return Ok(outcomes);
-                }
-            }
-            tracing::debug!(
-                instances = ids.len(),
-                "decision on cached instances runs again on read rows"
-            );
+#[async_trait]
+impl Dialect for SqliteStore {
+    type Locked = sqlx::Transaction<'static, Sqlite>;
+
+    async fn apply_unlocked(&self, writes: &WriteSet) -> Result<bool, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        // On a stale version the transaction is dropped, so rolled back.
+        if !apply_writes(&mut tx, writes).await? {
+            return Ok(false);
         }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// `BEGIN IMMEDIATE` holds the whole database, so reading the rows is enough.
+    async fn lock(&self, ids: &[Uuid]) -> Result<(Self::Locked, Vec<Versioned>), StoreError> {
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         let ids = serde_json::Value::from(ids).to_string();
         let mut tx = self.begin_immediate().await?;
@@ -129,16 +126,19 @@ impl SqliteStore {
             .iter()
             .map(versioned_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let (outcomes, writes) = batch::decide_all(requests, locked);
-        if !apply_writes(&mut tx, &writes).await? {
-            // `BEGIN IMMEDIATE` holds the database: the versions cannot have moved.
-            return Err(StoreError::Conflict(
-                "instance changed while locked".to_owned(),
-            ));
-        }
-        tx.commit().await?;
-        self.cache.keep(writes.into_committed());
-        Ok(outcomes)
+        Ok((tx, locked))
+    }
+
+    async fn apply_locked(
+        &self,
+        locked: &mut Self::Locked,
+        writes: &WriteSet,
+    ) -> Result<bool, StoreError> {
+        apply_writes(locked, writes).await
+    }
+
+    async fn commit(&self, locked: Self::Locked) -> Result<(), StoreError> {
+        Ok(locked.commit().await?)
     }
 }
 
@@ -512,18 +512,9 @@ impl Store for SqliteStore {
 
     async fn transition(
         &self,
-        mut requests: Vec<TransitionRequest>,
+        requests: Vec<TransitionRequest>,
     ) -> Result<Vec<Result<Option<Transition>, StoreError>>, StoreError> {
-        if requests.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self.try_transition(&mut requests).await {
-            Err(error) if batch::is_retryable(&error) => {
-                tracing::warn!(%error, "transition batch retried");
-                self.try_transition(&mut requests).await
-            }
-            outcome => outcome,
-        }
+        transition::transition(self, &self.cache, requests).await
     }
 
     async fn claim_expired_jobs(
