@@ -31,70 +31,44 @@ pub(crate) trait Columns {
     fn json_opt(&self, column: &str) -> Result<Option<serde_json::Value>, StoreError>;
 }
 
+/// Methods that decode a column as its own type, for the columns a database stores natively.
+macro_rules! native_columns {
+    ($($name:ident -> $ty:ty;)*) => {$(
+        fn $name(&self, column: &str) -> Result<$ty, StoreError> {
+            Ok(self.try_get(column)?)
+        }
+    )*};
+}
+
 impl Columns for PgRow {
-    fn text(&self, column: &str) -> Result<&str, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn string(&self, column: &str) -> Result<String, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn string_opt(&self, column: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn int(&self, column: &str) -> Result<i32, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn big_int(&self, column: &str) -> Result<i64, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn boolean(&self, column: &str) -> Result<bool, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn bytes_opt(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn uuid(&self, column: &str) -> Result<Uuid, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn uuid_opt(&self, column: &str) -> Result<Option<Uuid>, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn time(&self, column: &str) -> Result<DateTime<Utc>, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn time_opt(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn json(&self, column: &str) -> Result<serde_json::Value, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn json_opt(&self, column: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        Ok(self.try_get(column)?)
+    native_columns! {
+        text -> &str;
+        string -> String;
+        string_opt -> Option<String>;
+        int -> i32;
+        big_int -> i64;
+        boolean -> bool;
+        bytes_opt -> Option<Vec<u8>>;
+        uuid -> Uuid;
+        uuid_opt -> Option<Uuid>;
+        time -> DateTime<Utc>;
+        time_opt -> Option<DateTime<Utc>>;
+        json -> serde_json::Value;
+        json_opt -> Option<serde_json::Value>;
     }
 }
 
 impl Columns for SqliteRow {
-    fn text(&self, column: &str) -> Result<&str, StoreError> {
-        Ok(self.try_get(column)?)
+    native_columns! {
+        text -> &str;
+        string -> String;
+        string_opt -> Option<String>;
+        int -> i32;
+        big_int -> i64;
+        boolean -> bool;
+        bytes_opt -> Option<Vec<u8>>;
     }
-    fn string(&self, column: &str) -> Result<String, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn string_opt(&self, column: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn int(&self, column: &str) -> Result<i32, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn big_int(&self, column: &str) -> Result<i64, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn boolean(&self, column: &str) -> Result<bool, StoreError> {
-        Ok(self.try_get(column)?)
-    }
-    fn bytes_opt(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.try_get(column)?)
-    }
+
     fn uuid(&self, column: &str) -> Result<Uuid, StoreError> {
         parse_uuid(self.try_get(column)?)
     }
