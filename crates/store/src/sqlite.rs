@@ -19,7 +19,6 @@ use crate::codec::{
 };
 use crate::instance_cache::{InstanceCache, Versioned};
 use crate::transition::{self, Dialect};
-use crate::trigger::{ScheduleFiring, TriggerFilter, TriggerRecord};
 use crate::{
     IdempotencyKey, InstanceFilter, NewInstance, SlotHolders, Store, StoreError, TemplateFilter,
     TimerRecord, Transition, TransitionRequest,
@@ -672,46 +671,6 @@ impl Store for SqliteStore {
         .fetch_all(&self.writer)
         .await?;
         released(&rows)
-    }
-
-    async fn insert_trigger(&self, trigger: &TriggerRecord) -> Result<(), StoreError> {
-        triggers::insert(self, trigger).await
-    }
-
-    async fn get_trigger(&self, tenant: &str, id: Uuid) -> Result<TriggerRecord, StoreError> {
-        triggers::get(self, tenant, id).await
-    }
-
-    async fn list_triggers(
-        &self,
-        tenant: &str,
-        filter: &TriggerFilter,
-    ) -> Result<Vec<TriggerRecord>, StoreError> {
-        triggers::list(self, tenant, filter).await
-    }
-
-    async fn delete_trigger(&self, tenant: &str, id: Uuid) -> Result<(), StoreError> {
-        triggers::delete(self, tenant, id).await
-    }
-
-    async fn webhook_triggers(&self, template_id: Uuid) -> Result<Vec<TriggerRecord>, StoreError> {
-        triggers::webhooks(self, template_id).await
-    }
-
-    async fn due_schedules(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<TriggerRecord>, StoreError> {
-        triggers::due(self, now, limit).await
-    }
-
-    async fn next_schedule_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        triggers::next_due(self).await
-    }
-
-    async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StoreError> {
-        triggers::fire(self, firing).await
     }
 
     async fn purge(

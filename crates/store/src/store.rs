@@ -130,7 +130,7 @@ pub struct TransitionRequest {
 /// The repositories. Every query is scoped by tenant where a caller names one; the scheduler's
 /// own work (transitions, sweeps, timers) is tenant-agnostic.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: TriggerStore + Send + Sync {
     /// Applies the migrations, under a lock so that concurrent starters are safe.
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
@@ -242,7 +242,22 @@ pub trait Store: Send + Sync {
         tenant_cap: Option<u32>,
     ) -> Result<Vec<TimerRecord>, StoreError>;
 
-    /// Triggers (`workflow.triggers`), tenant-scoped like templates.
+    /// Retention, one batch: deletes up to `limit` instances finished before
+    /// `finished_before` (with their steps, timers and idempotency keys) and up to `limit`
+    /// idempotency keys expired by `now`.
+    async fn purge(
+        &self,
+        finished_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<crate::Purged, StoreError>;
+}
+
+/// Triggers (`workflow.triggers`), tenant-scoped like templates, and the claiming of schedule
+/// ticks. A supertrait of [`Store`], so an `Arc<dyn Store>` serves these calls; each dialect
+/// implements it in its own `triggers.rs`.
+#[async_trait]
+pub trait TriggerStore: Send + Sync {
     async fn insert_trigger(&self, trigger: &TriggerRecord) -> Result<(), StoreError>;
     async fn get_trigger(&self, tenant: &str, id: Uuid) -> Result<TriggerRecord, StoreError>;
     /// Newest first.
@@ -266,14 +281,4 @@ pub trait Store: Send + Sync {
     /// Claims one tick of a schedule and writes its instance, in one transaction. `false` when
     /// another scheduler claimed the tick first (or the trigger is gone): nothing was written.
     async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StoreError>;
-
-    /// Retention, one batch: deletes up to `limit` instances finished before
-    /// `finished_before` (with their steps, timers and idempotency keys) and up to `limit`
-    /// idempotency keys expired by `now`.
-    async fn purge(
-        &self,
-        finished_before: DateTime<Utc>,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<crate::Purged, StoreError>;
 }
