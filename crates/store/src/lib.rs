@@ -27,6 +27,6 @@ pub use sqlite::SqliteStore;
 pub use state_document::StateDocument;
 pub use store::{
     Decide, IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Page, SlotHolders, Store,
-    TemplateFilter, TimerRecord, Transition, TransitionRequest, TriggerStore,
+    TemplateFilter, TemplateStore, TimerRecord, Transition, TransitionRequest, TriggerStore,
 };
 pub use trigger::{SCHEDULE, ScheduleFiring, TriggerFilter, TriggerRecord, WEBHOOK};

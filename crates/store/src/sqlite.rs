@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use model::{Instance, Job, StepExecution, Template};
+use model::{Instance, Job, StepExecution};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use crate::batch::{WriteSet, initial_lease, micros, page_limit};
+use crate::batch::{WriteSet, initial_lease, micros};
 use crate::codec::{
     self, corrupt, json_text, json_text_opt, parse_json, parse_time_opt, parse_uuid, time_text,
     time_text_opt,
@@ -20,17 +20,17 @@ use crate::codec::{
 use crate::instance_cache::{InstanceCache, Versioned};
 use crate::transition::{self, Dialect};
 use crate::{
-    IdempotencyKey, InstanceFilter, NewInstance, SlotHolders, Store, StoreError, TemplateFilter,
-    TimerRecord, Transition, TransitionRequest,
+    IdempotencyKey, InstanceFilter, NewInstance, SlotHolders, Store, StoreError, TimerRecord,
+    Transition, TransitionRequest,
 };
 
 use crate::rows::{
-    execution_from_row, instance_from_row, released, template_from_row, timer_from_row,
-    versioned_from_row,
+    execution_from_row, instance_from_row, released, timer_from_row, versioned_from_row,
 };
 
 mod gauges;
 mod search;
+mod templates;
 mod triggers;
 
 #[derive(Debug, Clone)]
@@ -273,29 +273,6 @@ async fn apply_writes(conn: &mut SqliteConnection, writes: &WriteSet) -> Result<
     Ok(true)
 }
 
-async fn insert_template_row(
-    conn: &mut SqliteConnection,
-    template: &Template,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO templates (id, version, tenant, name, description, definition, warnings, \
-         latest, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9)",
-    )
-    .bind(template.id.to_string())
-    .bind(template.version)
-    .bind(&template.tenant)
-    .bind(&template.name)
-    .bind(&template.description)
-    .bind(json_text(&template.definition))
-    .bind(json_text(&codec::warnings_to_json(&template.warnings)))
-    .bind(time_text(micros(template.created_at)))
-    .bind(time_text(micros(template.updated_at)))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| codec::template_conflict(e, &template.name))?;
-    Ok(())
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -308,111 +285,6 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
-    }
-
-    async fn insert_template(&self, template: &Template) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        insert_template_row(&mut conn, template).await
-    }
-
-    async fn insert_template_version(&self, template: &Template) -> Result<(), StoreError> {
-        let mut tx = self.begin_immediate().await?;
-        let previous: Option<i32> = sqlx::query_scalar(
-            "UPDATE templates SET latest = 0 \
-             WHERE tenant = ?1 AND id = ?2 AND latest = 1 AND deleted_at IS NULL \
-             RETURNING version",
-        )
-        .bind(&template.tenant)
-        .bind(template.id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-        match previous {
-            None => return Err(StoreError::NotFound { entity: "template" }),
-            Some(version) if version + 1 != template.version => {
-                return Err(StoreError::Conflict(format!(
-                    "template is at version {version}, not {}",
-                    template.version - 1
-                )));
-            }
-            Some(_) => {}
-        }
-        insert_template_row(&mut tx, template).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn get_template(
-        &self,
-        tenant: &str,
-        id: Uuid,
-        version: Option<i32>,
-        include_deleted: bool,
-    ) -> Result<Template, StoreError> {
-        let row = sqlx::query(
-            "SELECT * FROM templates WHERE tenant = ?1 AND id = ?2 \
-             AND ((?3 IS NULL AND latest = 1) OR version = ?3) \
-             AND (?4 OR deleted_at IS NULL)",
-        )
-        .bind(tenant)
-        .bind(id.to_string())
-        .bind(version)
-        .bind(include_deleted)
-        .fetch_optional(&self.reader)
-        .await?;
-        let row = row.ok_or(StoreError::NotFound { entity: "template" })?;
-        template_from_row(&row)
-    }
-
-    async fn find_template_by_name(
-        &self,
-        tenant: &str,
-        name: &str,
-    ) -> Result<Template, StoreError> {
-        let row = sqlx::query(
-            "SELECT * FROM templates WHERE tenant = ?1 AND name = ?2 \
-             AND latest = 1 AND deleted_at IS NULL",
-        )
-        .bind(tenant)
-        .bind(name)
-        .fetch_optional(&self.reader)
-        .await?;
-        let row = row.ok_or(StoreError::NotFound { entity: "template" })?;
-        template_from_row(&row)
-    }
-
-    async fn list_templates(
-        &self,
-        tenant: &str,
-        filter: &TemplateFilter,
-    ) -> Result<Vec<Template>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM templates WHERE tenant = ?1 AND latest = 1 AND deleted_at IS NULL \
-             AND (?2 IS NULL OR name = ?2) AND (?3 IS NULL OR id < ?3) \
-             ORDER BY id DESC LIMIT ?4",
-        )
-        .bind(tenant)
-        .bind(&filter.name)
-        .bind(filter.page.cursor.map(|id| id.to_string()))
-        .bind(page_limit(filter.page.limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(template_from_row).collect()
-    }
-
-    async fn delete_template(&self, tenant: &str, id: Uuid) -> Result<(), StoreError> {
-        let deleted = sqlx::query(
-            "UPDATE templates SET deleted_at = ?3 \
-             WHERE tenant = ?1 AND id = ?2 AND deleted_at IS NULL",
-        )
-        .bind(tenant)
-        .bind(id.to_string())
-        .bind(time_text(micros(Utc::now())))
-        .execute(&self.writer)
-        .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound { entity: "template" });
-        }
         Ok(())
     }
 

@@ -130,35 +130,10 @@ pub struct TransitionRequest {
 /// The repositories. Every query is scoped by tenant where a caller names one; the scheduler's
 /// own work (transitions, sweeps, timers) is tenant-agnostic.
 #[async_trait]
-pub trait Store: TriggerStore + Send + Sync {
+pub trait Store: TemplateStore + TriggerStore + Send + Sync {
     /// Applies the migrations, under a lock so that concurrent starters are safe.
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Inserts version 1 of a new template. `Conflict` when the tenant has a live template of
-    /// that name.
-    async fn insert_template(&self, template: &Template) -> Result<(), StoreError>;
-    /// Inserts a new version of an existing template (`template.version` already bumped).
-    async fn insert_template_version(&self, template: &Template) -> Result<(), StoreError>;
-    /// The latest version, or the one asked for. Deleted templates are found only with
-    /// `include_deleted` (running instances keep their version).
-    async fn get_template(
-        &self,
-        tenant: &str,
-        id: Uuid,
-        version: Option<i32>,
-        include_deleted: bool,
-    ) -> Result<Template, StoreError>;
-    async fn find_template_by_name(&self, tenant: &str, name: &str)
-    -> Result<Template, StoreError>;
-    /// Latest version of each live template, newest first.
-    async fn list_templates(
-        &self,
-        tenant: &str,
-        filter: &TemplateFilter,
-    ) -> Result<Vec<Template>, StoreError>;
-    /// Soft delete: every version stays readable to running instances.
-    async fn delete_template(&self, tenant: &str, id: Uuid) -> Result<(), StoreError>;
 
     /// Creates an instance. With an idempotency key already used for the same fingerprint,
     /// returns the earlier instance and `false`; for another fingerprint, `Conflict`.
@@ -281,4 +256,34 @@ pub trait TriggerStore: Send + Sync {
     /// Claims one tick of a schedule and writes its instance, in one transaction. `false` when
     /// another scheduler claimed the tick first (or the trigger is gone): nothing was written.
     async fn fire_schedule(&self, firing: &ScheduleFiring) -> Result<bool, StoreError>;
+}
+
+/// Templates (`workflow.templates`): every version kept, one marked latest, soft deletes. A
+/// supertrait of [`Store`]; each dialect implements it in its own `templates.rs`.
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// Inserts version 1 of a new template. `Conflict` when the tenant has a live template of
+    /// that name.
+    async fn insert_template(&self, template: &Template) -> Result<(), StoreError>;
+    /// Inserts a new version of an existing template (`template.version` already bumped).
+    async fn insert_template_version(&self, template: &Template) -> Result<(), StoreError>;
+    /// The latest version, or the one asked for. Deleted templates are found only with
+    /// `include_deleted` (running instances keep their version).
+    async fn get_template(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        version: Option<i32>,
+        include_deleted: bool,
+    ) -> Result<Template, StoreError>;
+    async fn find_template_by_name(&self, tenant: &str, name: &str)
+    -> Result<Template, StoreError>;
+    /// Latest version of each live template, newest first.
+    async fn list_templates(
+        &self,
+        tenant: &str,
+        filter: &TemplateFilter,
+    ) -> Result<Vec<Template>, StoreError>;
+    /// Soft delete: every version stays readable to running instances.
+    async fn delete_template(&self, tenant: &str, id: Uuid) -> Result<(), StoreError>;
 }
