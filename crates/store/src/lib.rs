@@ -27,6 +27,7 @@ pub use sqlite::SqliteStore;
 pub use state_document::StateDocument;
 pub use store::{
     Decide, IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Page, SlotHolders, Store,
-    TemplateFilter, TemplateStore, TimerRecord, Transition, TransitionRequest, TriggerStore,
+    TemplateFilter, TemplateStore, TimerRecord, TimerStore, Transition, TransitionRequest,
+    TriggerStore,
 };
 pub use trigger::{SCHEDULE, ScheduleFiring, TriggerFilter, TriggerRecord, WEBHOOK};

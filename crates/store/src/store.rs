@@ -130,7 +130,7 @@ pub struct TransitionRequest {
 /// The repositories. Every query is scoped by tenant where a caller names one; the scheduler's
 /// own work (transitions, sweeps, timers) is tenant-agnostic.
 #[async_trait]
-pub trait Store: TemplateStore + TriggerStore + Send + Sync {
+pub trait Store: TemplateStore + TimerStore + TriggerStore + Send + Sync {
     /// Applies the migrations, under a lock so that concurrent starters are safe.
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
@@ -175,25 +175,6 @@ pub trait Store: TemplateStore + TriggerStore + Send + Sync {
         attempt: i32,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Timers due at `now`, oldest first. They stay until a transition clears them.
-    async fn due_timers(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<TimerRecord>, StoreError>;
-    /// The earliest of the timers' `due_at` and the jobs' timeout deadlines: when the sweeper
-    /// has something to fire.
-    async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Jobs whose timeout (`Job::timeout_timer`, due at their deadline) has come, with the
-    /// deadline pushed to `retry_at`: one scheduler replica fires each, and fires it again at
-    /// `retry_at` if the decision that answers it was not written (a crash, or a paused
-    /// instance holding the timer, which keeps its row).
-    async fn claim_expired_deadlines(
-        &self,
-        now: DateTime<Utc>,
-        retry_at: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<Job>, StoreError>;
 
     /// Instances holding a concurrency slot (those with a job queued or running), per tenant.
     async fn slot_holders(&self) -> Result<SlotHolders, StoreError>;
@@ -203,19 +184,6 @@ pub trait Store: TemplateStore + TriggerStore + Send + Sync {
     /// The queues that have a job in flight (queued or running), in name order: the queues
     /// whose depth the scheduler samples besides `default`.
     async fn job_queues(&self) -> Result<Vec<String>, StoreError>;
-    /// Makes the oldest (by id) timers parked at `parked_at` due at `now`, and returns them:
-    /// inputs that waited for a concurrency slot, in arrival order. At most `limit` in all, and
-    /// with a `tenant_cap`, of each tenant at most the room it has under that many slot
-    /// holders, so that a tenant at its cap never keeps another tenant's younger inputs
-    /// waiting. `None` when no tenant cap binds below the global one: then the oldest go, read
-    /// off the index, whatever the number parked.
-    async fn release_parked(
-        &self,
-        parked_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-        limit: u32,
-        tenant_cap: Option<u32>,
-    ) -> Result<Vec<TimerRecord>, StoreError>;
 
     /// Retention, one batch: deletes up to `limit` instances finished before
     /// `finished_before` (with their steps, timers and idempotency keys) and up to `limit`
@@ -286,4 +254,43 @@ pub trait TemplateStore: Send + Sync {
     ) -> Result<Vec<Template>, StoreError>;
     /// Soft delete: every version stays readable to running instances.
     async fn delete_template(&self, tenant: &str, id: Uuid) -> Result<(), StoreError>;
+}
+
+/// Timers (`workflow.timers`) and job deadlines: what the sweeper fires, and the inputs parked
+/// for a concurrency slot. A supertrait of [`Store`]; each dialect implements it in its own
+/// `timers.rs`.
+#[async_trait]
+pub trait TimerStore: Send + Sync {
+    /// Timers due at `now`, oldest first. They stay until a transition clears them.
+    async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TimerRecord>, StoreError>;
+    /// The earliest of the timers' `due_at` and the jobs' timeout deadlines: when the sweeper
+    /// has something to fire.
+    async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Jobs whose timeout (`Job::timeout_timer`, due at their deadline) has come, with the
+    /// deadline pushed to `retry_at`: one scheduler replica fires each, and fires it again at
+    /// `retry_at` if the decision that answers it was not written (a crash, or a paused
+    /// instance holding the timer, which keeps its row).
+    async fn claim_expired_deadlines(
+        &self,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+    /// Makes the oldest (by id) timers parked at `parked_at` due at `now`, and returns them:
+    /// inputs that waited for a concurrency slot, in arrival order. At most `limit` in all, and
+    /// with a `tenant_cap`, of each tenant at most the room it has under that many slot
+    /// holders, so that a tenant at its cap never keeps another tenant's younger inputs
+    /// waiting. `None` when no tenant cap binds below the global one: then the oldest go, read
+    /// off the index, whatever the number parked.
+    async fn release_parked(
+        &self,
+        parked_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+        tenant_cap: Option<u32>,
+    ) -> Result<Vec<TimerRecord>, StoreError>;
 }
