@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{Duration, Utc};
+use model::VariableFilter;
 use serde::Serialize;
-use storage::{InstanceFilter, Page, VariableFilter};
+use store::{InstanceFilter, Page};
 
 use crate::stats::{Summary, summarize};
 
@@ -53,7 +54,7 @@ const FILL: &str = "INSERT INTO workflow.instances (id, tenant, template_id, tem
 
 pub async fn run(rows: u64, queries: usize) -> anyhow::Result<(SearchReport, String)> {
     let url = testkit::fresh_postgres_url().await?;
-    let store = storage::connect_store(Some(&url), 4).await?;
+    let store = store::connect_store(Some(&url), 4).await?;
     store.migrate().await?;
     let pool = sqlx::PgPool::connect(&url).await?;
     eprintln!("bench: search, filling {rows} instances");

@@ -32,17 +32,17 @@ pub fn variables(pairs: &[(String, String)]) -> Result<Vec<v1::VariableFilter>, 
         let Some(path) = key.strip_prefix(VARIABLES_PREFIX) else {
             continue;
         };
-        parsed.push(storage::VariableFilter::parse(path, value).map_err(refused)?);
+        parsed.push(model::VariableFilter::parse(path, value).map_err(refused)?);
         filters.push(v1::VariableFilter {
             path: path.to_string(),
             value: value.clone(),
         });
     }
-    storage::check_variable_filters(&parsed).map_err(refused)?;
+    model::check_variable_filters(&parsed).map_err(refused)?;
     Ok(filters)
 }
 
-fn refused(error: storage::SearchError) -> ApiError {
+fn refused(error: model::SearchError) -> ApiError {
     ApiError::invalid(format!("/{}", error.parameter), error.to_string())
 }
 

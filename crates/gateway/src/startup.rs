@@ -7,7 +7,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, Response};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
-use storage::EventBus;
+use bus::EventBus;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceBuilder;

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
+use bus::EventBus;
 use metrics_exporter_prometheus::PrometheusHandle;
-use storage::EventBus;
 
 use crate::scheduler::SchedulerClient;
 use identity::Verifier;

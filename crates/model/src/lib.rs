@@ -16,6 +16,7 @@ mod job;
 mod role;
 mod status;
 mod template;
+mod variable_filter;
 
 pub use error::{ErrorCode, FieldError, StepError};
 pub use event::{EventType, WorkflowEvent};
@@ -25,6 +26,7 @@ pub use job::{Job, JobOutcome, JobResult};
 pub use role::Role;
 pub use status::{InstanceStatus, ParseStatusError, StepStatus};
 pub use template::{Template, Warning};
+pub use variable_filter::{SearchError, VariableFilter, check_variable_filters};
 
 /// The tenant every caller belongs to when its token names none.
 pub const DEFAULT_TENANT: &str = "default";

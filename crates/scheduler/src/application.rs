@@ -5,12 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use bus::{EventBus, JobQueue};
 use identity::Verifier;
 use proto::v1::event_service_server::EventServiceServer;
 use proto::v1::trigger_service_server::TriggerServiceServer;
 use proto::v1::worker_service_server::WorkerServiceServer;
 use proto::v1::workflow_service_server::WorkflowServiceServer;
-use storage::{EventBus, JobQueue, Store};
+use store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio_stream::wrappers::TcpListenerStream;

@@ -118,7 +118,7 @@ async fn next_batch(
 }
 
 fn shutting_down() -> SchedulerError {
-    SchedulerError::Storage(storage::StorageError::Rejected {
+    SchedulerError::Storage(store::StoreError::Rejected {
         code: model::ErrorCode::Unavailable,
         message: "scheduler is shutting down".to_owned(),
     })

@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use bus::{EventBus, JobQueue};
 use chrono::{DateTime, Utc};
 use engine::{Command, Context, Decision, Input, InstanceState};
 use model::{ErrorCode, Instance, Job, WorkflowEvent};
-use storage::{
-    EventBus, JobQueue, LoadedInstance, NewInstance, StateDocument, StorageError, Store,
-    TimerRecord, Transition, TransitionRequest,
+use store::{
+    LoadedInstance, NewInstance, StateDocument, Store, StoreError, TimerRecord, Transition,
+    TransitionRequest,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -144,7 +145,7 @@ impl Core {
             .get_template(tenant, template_id, Some(version), true)
             .await?;
         let validated = engine::validate(&template.definition).map_err(|errors| {
-            SchedulerError::Storage(StorageError::Corrupt(format!(
+            SchedulerError::Storage(StoreError::Corrupt(format!(
                 "stored template {template_id} v{version} no longer validates: {errors:?}"
             )))
         })?;
@@ -213,7 +214,7 @@ impl Core {
             .collect()
     }
 
-    async fn free_slots(&self, admission: Admission) -> Result<FreeSlots, StorageError> {
+    async fn free_slots(&self, admission: Admission) -> Result<FreeSlots, StoreError> {
         if admission == Admission::Unchecked {
             return Ok(None);
         }
@@ -240,7 +241,7 @@ impl Core {
                 return requests
                     .iter()
                     .map(|_| {
-                        Attempt::Done(Err(SchedulerError::Storage(StorageError::Rejected {
+                        Attempt::Done(Err(SchedulerError::Storage(StoreError::Rejected {
                             code,
                             message: message.clone(),
                         })))
@@ -280,7 +281,7 @@ impl Core {
                 return requests
                     .iter()
                     .map(|_| {
-                        Attempt::Done(Err(SchedulerError::Storage(StorageError::Rejected {
+                        Attempt::Done(Err(SchedulerError::Storage(StoreError::Rejected {
                             code,
                             message: message.clone(),
                         })))
@@ -304,7 +305,7 @@ impl Core {
                     for index in members {
                         let error = match code {
                             ErrorCode::NotFound => SchedulerError::NotFound("instance"),
-                            _ => SchedulerError::Storage(StorageError::Rejected {
+                            _ => SchedulerError::Storage(StoreError::Rejected {
                                 code,
                                 message: message.clone(),
                             }),
@@ -475,7 +476,7 @@ impl Core {
         now: DateTime<Utc>,
         outcome: Arc<Mutex<GroupOutcome>>,
         free: FreeSlots,
-    ) -> storage::Decide {
+    ) -> store::Decide {
         let definitions = self.definitions.clone();
         let settings = self.settings.engine.clone();
         let lease = chrono::Duration::from_std(self.settings.job_lease)
@@ -769,10 +770,7 @@ fn carry_out(
 }
 
 /// A child instance with its start timer, for a subflow step.
-pub fn child_instance(
-    state: InstanceState,
-    now: DateTime<Utc>,
-) -> Result<NewInstance, StorageError> {
+pub fn child_instance(state: InstanceState, now: DateTime<Utc>) -> Result<NewInstance, StoreError> {
     let instance = new_instance_row(&state);
     let start = TimerRecord {
         id: model::new_id(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use engine::{Input, InstanceMeta, InstanceState};
 use model::{EventType, Instance, Template, WorkflowEvent};
-use storage::{IdempotencyKey, NewInstance, StateDocument, StorageError, TimerRecord};
+use store::{IdempotencyKey, NewInstance, StateDocument, StoreError, TimerRecord};
 use uuid::Uuid;
 
 use crate::SchedulerError;
@@ -96,7 +96,7 @@ pub async fn load_template(
         .get_template(tenant, template_id, version, false)
         .await
         .map_err(|error| match error {
-            StorageError::NotFound { .. } => SchedulerError::NotFound("template"),
+            StoreError::NotFound { .. } => SchedulerError::NotFound("template"),
             other => other.into(),
         })?;
     core.definition(tenant, template.id, template.version)

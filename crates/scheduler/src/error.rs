@@ -1,5 +1,6 @@
+use bus::BusError;
 use model::{ErrorCode, FieldError};
-use storage::StorageError;
+use store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -21,7 +22,9 @@ pub enum SchedulerError {
     #[error("the lease token does not match this delivery")]
     WrongLease,
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(#[from] StoreError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
     #[error("cannot bind the grpc listener: {0}")]
     Bind(std::io::Error),
     #[error("grpc server failed: {0}")]
@@ -50,6 +53,7 @@ impl SchedulerError {
             Self::PermissionDenied(_) | Self::WrongLease => ErrorCode::PermissionDenied,
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::Storage(error) => error.code(),
+            Self::Bus(error) => error.code(),
             Self::Bind(_) | Self::Serve(_) | Self::Tls(_) | Self::Config(_) => ErrorCode::Internal,
         }
     }
@@ -102,7 +106,7 @@ mod tests {
             ErrorCode::Conflict => SchedulerError::Conflict("busy".into()),
             ErrorCode::PermissionDenied => SchedulerError::PermissionDenied("viewer".into()),
             ErrorCode::Unauthenticated => SchedulerError::Unauthenticated,
-            other => SchedulerError::Storage(StorageError::Rejected {
+            other => SchedulerError::Storage(StoreError::Rejected {
                 code: other,
                 message: other.as_str().into(),
             }),

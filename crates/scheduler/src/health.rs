@@ -12,7 +12,7 @@ pub const DATABASE_SERVICE: &str = "database";
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 pub async fn watch_database(
-    store: Arc<dyn storage::Store>,
+    store: Arc<dyn store::Store>,
     reporter: HealthReporter,
     mut shutdown: watch::Receiver<bool>,
 ) {

@@ -1,4 +1,4 @@
-//! The scheduler: the gRPC core. Owns the database through `storage`, stores and validates
+//! The scheduler: the gRPC core. Owns the database through `store`, stores and validates
 //! templates, creates instances, and carries out the engine's decisions: every decision and the
 //! jobs and timers it makes are written in one transaction, then jobs go to the queue and events
 //! to the bus. Takes worker results over gRPC (batched into group commits), fires timers and

@@ -2,7 +2,7 @@
 //! exporter is installed by the binary.
 
 use model::EventType;
-use storage::Transition;
+use store::Transition;
 
 pub(crate) const INSTANCE_DURATION: &str = "workflow_instance_duration_seconds";
 

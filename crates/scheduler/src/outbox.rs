@@ -40,7 +40,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use engine::{InstanceMeta, InstanceState};
 use model::{EventType, JobOutcome, StepError, WorkflowEvent};
-use storage::{StorageError, TimerRecord, Transition, TransitionRequest};
+use store::{StoreError, TimerRecord, Transition, TransitionRequest};
 
 use crate::core::{Core, Request, child_instance};
 
@@ -158,7 +158,7 @@ impl Core {
             data: serde_json::json!({ "parent_instance_id": spawn.parent }),
         };
         let timer = spawn.timer;
-        let decide: storage::Decide = Box::new(move |parent| {
+        let decide: store::Decide = Box::new(move |parent| {
             // A subflow runs in its parent's trace.
             let mut child = child.clone();
             child.instance.traceparent = parent.instance.traceparent.clone();
@@ -186,7 +186,7 @@ impl Core {
         }
     }
 
-    async fn resolve_subflow(&self, spawn: &Spawn) -> Result<model::Template, StorageError> {
+    async fn resolve_subflow(&self, spawn: &Spawn) -> Result<model::Template, StoreError> {
         let id = match uuid::Uuid::parse_str(&spawn.subflow) {
             Ok(id) => id,
             Err(_) => {
@@ -202,7 +202,7 @@ impl Core {
             .await?;
         // Warm the cache; the child's first decision needs the definition.
         if engine::validate(&template.definition).is_err() {
-            return Err(StorageError::Corrupt(format!(
+            return Err(StoreError::Corrupt(format!(
                 "template {id} does not validate"
             )));
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use storage::{Purged, StorageError, Store};
+use store::{Purged, Store, StoreError};
 use tokio::sync::watch;
 
 const BATCH: u32 = 500;
@@ -40,7 +40,7 @@ async fn purge(
     store: &dyn Store,
     retention: Duration,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<Purged, StorageError> {
+) -> Result<Purged, StoreError> {
     let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
     let mut total = Purged::default();
     loop {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use storage::{ScheduleFiring, TriggerRecord};
+use store::{ScheduleFiring, TriggerRecord};
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 

@@ -127,7 +127,7 @@ async fn sample_queue_depths(core: &Arc<Core>, known_queues: &mut BTreeSet<Strin
 
 /// Seconds since the oldest waiting job was enqueued; 0 when none waits, and never negative
 /// (Redis stamps the enqueue time with its own clock, which may run ahead of this one).
-fn oldest_age_seconds(stats: &storage::QueueStats, now: DateTime<Utc>) -> f64 {
+fn oldest_age_seconds(stats: &bus::QueueStats, now: DateTime<Utc>) -> f64 {
     stats.oldest_waiting.map_or(0.0, |at| {
         (now - at).num_milliseconds().max(0) as f64 / 1000.0
     })
@@ -193,7 +193,7 @@ async fn fire_job_timeouts(core: &Arc<Core>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storage::QueueStats;
+    use bus::QueueStats;
 
     #[test]
     fn the_oldest_job_age_is_zero_without_a_waiting_job_and_never_negative() {

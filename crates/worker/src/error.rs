@@ -12,7 +12,7 @@ pub enum WorkerError {
     #[error("http client setup failed: {0}")]
     HttpClient(#[from] reqwest::Error),
     #[error("queue unavailable: {0}")]
-    Queue(#[from] storage::StorageError),
+    Queue(#[from] bus::BusError),
     #[error("worker task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

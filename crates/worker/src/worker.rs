@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use storage::JobQueue;
+use bus::JobQueue;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 

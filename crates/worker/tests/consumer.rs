@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bus::{JobQueue, MemoryQueue};
 use chrono::Utc;
 use model::Job;
 use proto::v1::worker_service_server::{WorkerService, WorkerServiceServer};
@@ -14,7 +15,6 @@ use proto::v1::{
     PollJobsResponse, complete_job_request,
 };
 use serde_json::{Value, json};
-use storage::{JobQueue, MemoryQueue};
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 use wiremock::matchers::method;

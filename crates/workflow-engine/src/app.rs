@@ -5,9 +5,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use bus::{EventBus, JobQueue};
 use gateway::{Gateway, GatewaySettings};
 use scheduler::{Scheduler, SchedulerSettings};
-use storage::{EventBus, JobQueue, Store};
+use store::Store;
 use tokio::sync::watch;
 use worker::{Worker, WorkerSettings};
 
@@ -185,7 +186,7 @@ impl App {
 }
 
 pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    storage::connect_store(
+    store::connect_store(
         settings.database_url.as_ref().map(|url| url.expose_str()),
         settings.database_max_connections,
     )
@@ -196,7 +197,7 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>
 async fn connect_bus(
     settings: &Settings,
 ) -> anyhow::Result<(Arc<dyn JobQueue>, Arc<dyn EventBus>)> {
-    storage::connect_bus(
+    bus::connect_bus(
         settings.redis_url.as_ref().map(|url| url.expose_str()),
         &settings.redis_prefix,
     )

@@ -1,11 +1,11 @@
 use std::pin::Pin;
 use std::time::Duration;
 
+use bus::EventBus;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use model::{EventType, WorkflowEvent};
 use serde_json::{Value, json};
-use storage::EventBus;
 use uuid::Uuid;
 
 use crate::helpers::*;

@@ -3,12 +3,12 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bus::MemoryEventBus;
 use gateway::{Gateway, GatewaySettings};
 use identity::{Claims, TokenRules, Verifier};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use proto::v1::workflow_service_server::WorkflowServiceServer;
 use serde_json::{Value, json};
-use storage::MemoryEventBus;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::TcpListenerStream;

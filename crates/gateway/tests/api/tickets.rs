@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use bus::EventBus;
 use futures::StreamExt;
 use model::{EventType, WorkflowEvent};
 use serde_json::{Value, json};
-use storage::EventBus;
 use uuid::Uuid;
 
 use crate::helpers::*;

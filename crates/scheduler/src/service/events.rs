@@ -5,11 +5,12 @@
 use std::collections::HashSet;
 use std::pin::Pin;
 
+use bus::EventBus;
 use futures::{Stream, StreamExt, future};
 use model::{EventFilter, EventType, WorkflowEvent};
 use proto::v1;
 use proto::v1::event_service_server::EventService;
-use storage::{EventBus, StorageError, Store};
+use store::{Store, StoreError};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
@@ -134,7 +135,7 @@ impl EventService for EventApi {
             .get_instance(&caller.tenant, id)
             .await
             .map_err(|error| match error {
-                StorageError::NotFound { .. } => SchedulerError::NotFound("instance"),
+                StoreError::NotFound { .. } => SchedulerError::NotFound("instance"),
                 other => other.into(),
             })?;
         let filter = EventFilter {

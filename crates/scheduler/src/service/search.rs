@@ -3,8 +3,8 @@
 //! every other gRPC caller.
 
 use chrono::{DateTime, Utc};
+use model::VariableFilter;
 use proto::v1;
-use storage::VariableFilter;
 
 use crate::SchedulerError;
 
@@ -26,10 +26,10 @@ pub fn variables(filters: Vec<v1::VariableFilter>) -> Result<Vec<VariableFilter>
         .map(|filter| VariableFilter::parse(&filter.path, &filter.value))
         .collect::<Result<Vec<_>, _>>()
         .map_err(refused)?;
-    storage::check_variable_filters(&parsed).map_err(refused)?;
+    model::check_variable_filters(&parsed).map_err(refused)?;
     Ok(parsed)
 }
 
-fn refused(error: storage::SearchError) -> SchedulerError {
+fn refused(error: model::SearchError) -> SchedulerError {
     SchedulerError::invalid(&format!("/{}", error.parameter), error.message)
 }

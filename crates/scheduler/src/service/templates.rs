@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use model::{FieldError, Template, Warning};
-use storage::{StorageError, Store};
+use store::{Store, StoreError};
 
 use crate::SchedulerError;
 
@@ -68,7 +68,7 @@ async fn subflow_exists(
     };
     match found {
         Ok(()) => Ok(true),
-        Err(StorageError::NotFound { .. }) => Ok(false),
+        Err(StoreError::NotFound { .. }) => Ok(false),
         Err(error) => Err(error.into()),
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use proto::v1;
 use proto::v1::trigger_service_server::TriggerService;
-use storage::{SCHEDULE, StorageError, TriggerFilter, TriggerRecord, WEBHOOK};
+use store::{SCHEDULE, StoreError, TriggerFilter, TriggerRecord, WEBHOOK};
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -92,9 +92,9 @@ fn replay_key(template_id: Uuid, signature: &str) -> (String, String) {
     (format!(" webhook:{template_id}:{signature}"), signature)
 }
 
-fn not_found(error: StorageError) -> SchedulerError {
+fn not_found(error: StoreError) -> SchedulerError {
     match error {
-        StorageError::NotFound { .. } => SchedulerError::NotFound("trigger"),
+        StoreError::NotFound { .. } => SchedulerError::NotFound("trigger"),
         other => other.into(),
     }
 }
@@ -147,7 +147,7 @@ impl TriggerService for TriggerApi {
             .get_template(&caller.tenant, template_id, None, false)
             .await
             .map_err(|error| match error {
-                StorageError::NotFound { .. } => SchedulerError::NotFound("template"),
+                StoreError::NotFound { .. } => SchedulerError::NotFound("template"),
                 other => other.into(),
             })?;
 
@@ -221,7 +221,7 @@ impl TriggerService for TriggerApi {
         let filter = TriggerFilter {
             template_id: optional_id(body.template_id, "/template_id")?,
             kind,
-            page: storage::Page {
+            page: store::Page {
                 limit,
                 cursor: optional_id(body.cursor, "/cursor")?,
             },

@@ -6,7 +6,7 @@ use chrono::Utc;
 use engine::Input;
 use proto::v1;
 use proto::v1::workflow_service_server::WorkflowService;
-use storage::{InstanceFilter, Page, StorageError, TemplateFilter};
+use store::{InstanceFilter, Page, StoreError, TemplateFilter};
 use tonic::{Request, Response, Status};
 
 use super::caller::{Caller, next_cursor, optional_id, page_limit};
@@ -44,9 +44,9 @@ impl WorkflowApi {
     }
 }
 
-fn not_found(error: StorageError, what: &'static str) -> SchedulerError {
+fn not_found(error: StoreError, what: &'static str) -> SchedulerError {
     match error {
-        StorageError::NotFound { .. } => SchedulerError::NotFound(what),
+        StoreError::NotFound { .. } => SchedulerError::NotFound(what),
         other => other.into(),
     }
 }
