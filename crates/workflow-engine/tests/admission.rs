@@ -66,12 +66,14 @@ async fn gate() -> Gate {
     }
 }
 
-async fn instances_beyond_the_cap_wait_their_turn(backend: Backend) {
+/// An engine under `MAX_CONCURRENT_WORKFLOWS = cap` and a template whose one step calls the
+/// gate, which holds it until the test lets it go.
+async fn gated_app(backend: Backend, cap: u32) -> (Gate, TestApp, String) {
     let gate = gate().await;
     let app = TestApp::spawn_with(
         backend,
         Options {
-            vars: vec![("MAX_CONCURRENT_WORKFLOWS", "2".to_owned())],
+            vars: vec![("MAX_CONCURRENT_WORKFLOWS", cap.to_string())],
             ..Options::default()
         },
     )
@@ -88,6 +90,11 @@ async fn instances_beyond_the_cap_wait_their_turn(backend: Backend) {
             ]}),
         )
         .await;
+    (gate, app, template)
+}
+
+async fn instances_beyond_the_cap_wait_their_turn(backend: Backend) {
+    let (gate, app, template) = gated_app(backend, 2).await;
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(app.start_instance(&template, json!({})).await);
@@ -128,27 +135,7 @@ on_both_backends!(instances_beyond_the_cap_wait_their_turn);
 /// Starts arriving together are decided together (one batch, one read of the slot count): the
 /// cap must still hold for every start in the batch, not only between batches.
 async fn starts_arriving_together_keep_the_cap(backend: Backend) {
-    let gate = gate().await;
-    let app = TestApp::spawn_with(
-        backend,
-        Options {
-            vars: vec![("MAX_CONCURRENT_WORKFLOWS", "3".to_owned())],
-            ..Options::default()
-        },
-    )
-    .await;
-    let url = format!(
-        "http://127.0.0.1:{}/hold?instance={{{{instance.id}}}}",
-        gate.port
-    );
-    let template = app
-        .create_template(
-            "gated",
-            json!({"steps": [
-                {"id": "hold", "type": "action", "config": {"action": "http_request", "url": url}}
-            ]}),
-        )
-        .await;
+    let (gate, app, template) = gated_app(backend, 3).await;
     let starts = (0..12).map(|_| app.start_instance(&template, json!({})));
     let ids = futures::future::join_all(starts).await;
     for _ in 0..500 {
