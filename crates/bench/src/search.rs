@@ -186,6 +186,15 @@ fn shapes(rows: u64, now: chrono::DateTime<Utc>) -> Vec<(&'static str, InstanceF
             },
         ),
         (
+            // Issue 9's goal names this shape: the dashboard's status and template pickers.
+            "a status and a template",
+            InstanceFilter {
+                status: Some(model::InstanceStatus::Running),
+                template_id: Some(uuid_of("00000000-0000-7000-8000-000000000002")),
+                ..base()
+            },
+        ),
+        (
             "updated in the last day, one template",
             InstanceFilter {
                 updated_after: Some(now - Duration::days(1)),

@@ -24,6 +24,7 @@ use crate::cache::DefinitionCache;
 use crate::committer::{AdmittingCommitter, Committer};
 use crate::core::Core;
 use crate::grpc_metrics::GrpcMetricsLayer;
+use crate::hand_off::HandOff;
 use crate::lease::LeaseSigner;
 use crate::service::{EventApi, GrpcAuth, TriggerApi, WorkerApi, WorkflowApi};
 use crate::{SchedulerError, SchedulerSettings, health, retention, schedules, sweeper, tls};
@@ -58,10 +59,12 @@ impl Scheduler {
             .await
             .map_err(SchedulerError::Bind)?;
         let port = listener.local_addr().map_err(SchedulerError::Bind)?.port();
+        let publisher = HandOff::start(queue.clone(), events.clone());
         let core = Arc::new_cyclic(|core| Core {
             store,
             queue,
             events,
+            publisher,
             definitions: Arc::new(DefinitionCache::default()),
             sweeper_wake: Notify::new(),
             sweeper_next_wake: Mutex::new(None),
@@ -197,6 +200,8 @@ impl Scheduler {
         }
         let _ = schedules.await;
         let _ = health.await;
+        // What the last decisions committed reaches the queue and the watchers before exit.
+        self.core.publisher.flush().await;
         result.map_err(SchedulerError::from)
     }
 }

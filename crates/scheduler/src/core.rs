@@ -32,6 +32,7 @@ pub enum Admission {
 
 use crate::cache::DefinitionCache;
 use crate::committer::AdmittingCommitter;
+use crate::hand_off::HandOff;
 use crate::lease::LeaseSigner;
 use crate::outbox::Outbox;
 use crate::{SchedulerError, SchedulerSettings};
@@ -102,6 +103,8 @@ pub struct Core {
     pub lease: LeaseSigner,
     /// Group commit of the inputs [`Core::apply`] takes.
     pub admitting: AdmittingCommitter,
+    /// Publishes committed jobs and events, in commit order, off the answer's path.
+    pub publisher: HandOff,
 }
 
 /// What one instance's decision closure found, read after the transaction.
@@ -371,7 +374,7 @@ impl Core {
             }
         }
 
-        self.hand_off(&mut jobs, &events).await;
+        self.hand_off(jobs, events).await;
         if released > 0 {
             let core = self.clone();
             tokio::spawn(async move { core.release_slots(released).await });
@@ -417,25 +420,12 @@ impl Core {
         eager[member] = Some(job);
     }
 
-    /// After commit: jobs to their queues, events to watchers. A failure here loses nothing:
-    /// the job rows are in the database and the sweeper hands them out again when their lease
-    /// runs out.
-    pub async fn hand_off(&self, jobs: &mut [Job], events: &[WorkflowEvent]) {
-        self.lease.stamp(jobs);
-        if !jobs.is_empty()
-            && let Err(error) = self.queue.publish(jobs).await
-        {
-            {
-                tracing::warn!(error = %error, jobs = jobs.len(), "job hand-off failed; the sweeper will retry");
-            }
-        }
-        if !events.is_empty()
-            && let Err(error) = self.events.publish(events).await
-        {
-            {
-                tracing::warn!(error = %error, events = events.len(), "event publish failed");
-            }
-        }
+    /// After commit: jobs, stamped with their lease tokens, to their queues and events to
+    /// watchers, by the hand-off task (see `hand_off`), so the caller's answer does not wait
+    /// for Redis.
+    pub async fn hand_off(&self, mut jobs: Vec<Job>, events: Vec<WorkflowEvent>) {
+        self.lease.stamp(&mut jobs);
+        self.publisher.send(jobs, events).await;
     }
 
     /// Lets the oldest inputs that waited for a slot go on, skipping those of tenants at their
@@ -578,6 +568,7 @@ impl Core {
                     }
                 }
             }
+            transition.idle = !state.holds_slot();
             if !changed {
                 if transition.cleared_timers.is_empty() && transition.timers.is_empty() {
                     return Ok(None);

@@ -166,7 +166,8 @@ pub async fn after_insert(
     instance: Instance,
     prepared: Prepared,
 ) -> Result<Instance, SchedulerError> {
-    core.hand_off(&mut [], &[prepared.created_event]).await;
+    core.hand_off(Vec::new(), vec![prepared.created_event])
+        .await;
     let Some(start) = prepared.start else {
         return Ok(instance);
     };

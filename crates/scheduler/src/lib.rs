@@ -17,6 +17,7 @@ mod core;
 mod create_instance;
 mod error;
 mod grpc_metrics;
+mod hand_off;
 mod health;
 mod lease;
 mod metrics;

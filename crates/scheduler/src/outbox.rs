@@ -176,7 +176,7 @@ impl Core {
         match self.store.transition(vec![request]).await {
             Ok(mut results) => match results.pop() {
                 Some(Ok(Some(transition))) => {
-                    self.hand_off(&mut [], &transition.events).await;
+                    self.hand_off(Vec::new(), transition.events).await;
                     self.clone().fire_timers(start_timers).await;
                 }
                 Some(Err(error)) => tracing::warn!(error = %error, "child instance not created"),

@@ -92,10 +92,10 @@ async fn sweep(core: &Arc<Core>) {
         .claim_expired_jobs(now, now + lease, JOB_BATCH)
         .await
     {
-        Ok(mut jobs) if !jobs.is_empty() => {
+        Ok(jobs) if !jobs.is_empty() => {
             tracing::info!(jobs = jobs.len(), "handing out jobs whose lease ran out");
             metrics::counter!("workflow_sweeper_rehandoffs_total").increment(jobs.len() as u64);
-            core.hand_off(&mut jobs, &[]).await;
+            core.hand_off(jobs, Vec::new()).await;
         }
         Ok(_) => {}
         Err(error) => tracing::warn!(error = %error, "cannot claim expired jobs"),

@@ -31,6 +31,15 @@ pub(crate) struct InstanceWrite {
     /// Created by this batch (a subflow child): inserted rather than updated.
     pub created: bool,
     pub changed: bool,
+    /// The last decision left the instance waiting (`Transition::idle`).
+    pub idle: bool,
+}
+
+/// An instance as a committed batch left it, for the instance cache.
+#[derive(Debug)]
+pub(crate) struct Committed {
+    pub copy: Versioned,
+    pub idle: bool,
 }
 
 /// Everything a batch writes, merged: later decisions override earlier ones, and a key is
@@ -71,14 +80,17 @@ impl WriteSet {
     }
 
     /// The instances as the committed batch left them, with their new versions.
-    pub fn into_committed(self) -> impl Iterator<Item = Versioned> {
-        self.instances.into_values().map(|write| Versioned {
-            version: match (write.created, write.changed) {
-                (true, _) => 0,
-                (false, true) => write.version + 1,
-                (false, false) => write.version,
+    pub fn into_committed(self) -> impl Iterator<Item = Committed> {
+        self.instances.into_values().map(|write| Committed {
+            copy: Versioned {
+                version: match (write.created, write.changed) {
+                    (true, _) => 0,
+                    (false, true) => write.version + 1,
+                    (false, false) => write.version,
+                },
+                loaded: write.loaded,
             },
-            loaded: write.loaded,
+            idle: write.idle,
         })
     }
 
@@ -125,6 +137,7 @@ impl WriteSet {
                 version: 0,
                 created: true,
                 changed: true,
+                idle: false,
             },
         );
         for timer in &new.timers {
@@ -138,6 +151,7 @@ impl WriteSet {
             return;
         };
         let tenant = write.loaded.instance.tenant.clone();
+        write.idle = transition.idle;
         if let Some(instance) = &transition.instance {
             let current = &mut write.loaded.instance;
             current.status = instance.status;
@@ -229,6 +243,7 @@ pub(crate) fn decide_all(
                 version,
                 created: false,
                 changed: false,
+                idle: false,
             },
         );
     }

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use uuid::Uuid;
 
 use crate::LoadedInstance;
+use crate::batch::Committed;
 
 /// Most instances kept. A step's decision on an instance beyond it reads the row as before.
 const CAPACITY: usize = 20_000;
@@ -40,13 +41,17 @@ impl InstanceCache {
         Some(ids.iter().filter_map(|id| entries.remove(id)).collect())
     }
 
-    /// Keeps instances as just committed; a finished one is dropped, since nothing decides on
-    /// it again.
-    pub fn keep(&self, written: impl IntoIterator<Item = Versioned>) {
+    /// Keeps instances as just committed. A finished one is dropped, since nothing decides on
+    /// it again, and so is an idle one, which waits for something that may never come.
+    pub fn keep(&self, written: impl IntoIterator<Item = Committed>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        for versioned in written {
+        for Committed {
+            copy: versioned,
+            idle,
+        } in written
+        {
             let id = versioned.loaded.instance.id;
-            if versioned.loaded.instance.status.is_terminal() {
+            if idle || versioned.loaded.instance.status.is_terminal() {
                 entries.remove(&id);
                 continue;
             }
@@ -62,5 +67,64 @@ impl InstanceCache {
                 None => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use model::{Instance, InstanceStatus};
+
+    use super::*;
+    use crate::StateDocument;
+
+    fn committed(id: Uuid, version: i64, idle: bool) -> Committed {
+        let now = Utc::now();
+        let instance = Instance {
+            id,
+            tenant: "default".to_owned(),
+            template_id: Uuid::nil(),
+            template_version: 1,
+            status: InstanceStatus::Running,
+            variables: serde_json::json!({}),
+            output: None,
+            error: None,
+            parent_instance_id: None,
+            created_at: now,
+            started_at: Some(now),
+            completed_at: None,
+            updated_at: now,
+            traceparent: None,
+        };
+        let state = StateDocument::encode(&serde_json::json!({})).expect("encodes");
+        Committed {
+            copy: Versioned {
+                loaded: LoadedInstance { instance, state },
+                version,
+            },
+            idle,
+        }
+    }
+
+    #[test]
+    fn an_instance_with_a_step_in_flight_is_kept() {
+        let cache = InstanceCache::default();
+        let id = Uuid::now_v7();
+        cache.keep([committed(id, 1, false)]);
+        let taken = cache.take_all(&[id]).expect("kept");
+        assert_eq!(taken[0].version, 1);
+    }
+
+    #[test]
+    fn an_idle_instance_is_not_kept_and_its_older_copy_goes() {
+        let cache = InstanceCache::default();
+        let waiting = Uuid::now_v7();
+        cache.keep([committed(waiting, 0, true)]);
+        assert!(cache.take_all(&[waiting]).is_none());
+
+        let parked = Uuid::now_v7();
+        cache.keep([committed(parked, 1, false)]);
+        cache.keep([committed(parked, 2, true)]);
+        assert!(cache.take_all(&[parked]).is_none());
     }
 }

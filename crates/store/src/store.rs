@@ -115,6 +115,11 @@ pub struct Transition {
     pub new_instances: Vec<NewInstance>,
     /// Events to publish after commit; not written to the database.
     pub events: Vec<WorkflowEvent>,
+    /// After this decision the instance has no step queued or running (it waits on an event,
+    /// a timer, a resume or a free slot), so no result of this process's will decide on it
+    /// soon: its copy is not kept in memory. 100 000 instances waiting on events then cost the
+    /// scheduler nothing, and the one decision that wakes each reads its row.
+    pub idle: bool,
 }
 
 /// The decision function of one transition: given the locked instance, what to write, or
