@@ -171,16 +171,27 @@ impl Results {
                 .as_ref()
                 .map(|w| format!("{:.1}", w.scheduler_rss_idle_kib as f64 / 1024.0))
         });
+        row(
+            format!("{parked} waiting: RSS after 1 % of them MiB"),
+            &|m| {
+                m.waiting
+                    .as_ref()
+                    .map(|w| format!("{:.1}", w.scheduler_rss_warm_kib as f64 / 1024.0))
+            },
+        );
         row(format!("{parked} waiting: scheduler RSS after MiB"), &|m| {
             m.waiting
                 .as_ref()
                 .map(|w| format!("{:.1}", w.scheduler_rss_after_kib as f64 / 1024.0))
         });
-        row(format!("{parked} waiting: bytes per instance"), &|m| {
-            m.waiting
-                .as_ref()
-                .map(|w| format!("{:.0}", w.bytes_per_waiting_instance))
-        });
+        row(
+            format!("{parked} waiting: bytes per instance after 1 %"),
+            &|m| {
+                m.waiting
+                    .as_ref()
+                    .map(|w| format!("{:.0}", w.bytes_per_waiting_instance))
+            },
+        );
         row(format!("{parked} waiting: parked per second"), &|m| {
             m.waiting
                 .as_ref()

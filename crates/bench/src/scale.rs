@@ -102,11 +102,14 @@ pub struct WaitingReport {
     /// Creating them and seeing them all parked.
     pub park_seconds: f64,
     pub instances_per_second: f64,
-    /// The scheduler process's `VmRSS` (the embedded process in embedded mode) before and
-    /// after, each after a settling pause.
+    /// The scheduler process's `VmRSS` (the embedded process in embedded mode) before any
+    /// work, after the first 1 % of the instances (the warm-up) and after all of them, each
+    /// after a settling pause.
     pub scheduler_rss_idle_kib: u64,
+    pub scheduler_rss_warm_kib: u64,
     pub scheduler_rss_after_kib: u64,
-    /// (after - idle) / instances.
+    /// (after - warm) / the instances parked after the warm-up: what one more waiting
+    /// instance costs, without the pools, buffers and caches any work fills once.
     pub bytes_per_waiting_instance: f64,
 }
 
@@ -129,18 +132,26 @@ pub async fn waiting(
         || crate::procfs::rss_kib(pid).ok_or_else(|| anyhow::anyhow!("no VmRSS for pid {pid}"));
     tokio::time::sleep(SETTLE).await;
     let idle = rss()?;
+    let warm_up = (instances / 100).max(1);
     let began = Instant::now();
-    park(client, template_id, instances, timeout).await?;
-    let park_seconds = began.elapsed().as_secs_f64();
+    park(client, template_id, warm_up, timeout).await?;
+    let warm_up_seconds = began.elapsed().as_secs_f64();
+    tokio::time::sleep(SETTLE).await;
+    let warm = rss()?;
+    let began = Instant::now();
+    park(client, template_id, instances - warm_up, timeout).await?;
+    let park_seconds = warm_up_seconds + began.elapsed().as_secs_f64();
     tokio::time::sleep(SETTLE).await;
     let after = rss()?;
+    let after_warm_up = (instances - warm_up).max(1);
     Ok(WaitingReport {
         instances,
         park_seconds,
         instances_per_second: rate(instances, park_seconds),
         scheduler_rss_idle_kib: idle,
+        scheduler_rss_warm_kib: warm,
         scheduler_rss_after_kib: after,
-        bytes_per_waiting_instance: (after as f64 - idle as f64) * 1024.0 / instances as f64,
+        bytes_per_waiting_instance: (after as f64 - warm as f64) * 1024.0 / after_warm_up as f64,
     })
 }
 
