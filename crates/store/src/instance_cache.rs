@@ -33,7 +33,7 @@ impl InstanceCache {
     /// Takes the copies of all these instances out, or none when one is missing. A copy taken
     /// out is not there for a concurrent batch, which therefore reads the row locked and waits
     /// for this one to commit.
-    pub fn take_all(&self, ids: &[Uuid]) -> Option<Vec<Versioned>> {
+    pub(crate) fn take_all(&self, ids: &[Uuid]) -> Option<Vec<Versioned>> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if !ids.iter().all(|id| entries.contains_key(id)) {
             return None;
@@ -43,7 +43,7 @@ impl InstanceCache {
 
     /// Keeps instances as just committed. A finished one is dropped, since nothing decides on
     /// it again, and so is an idle one, which waits for something that may never come.
-    pub fn keep(&self, written: impl IntoIterator<Item = Committed>) {
+    pub(crate) fn keep(&self, written: impl IntoIterator<Item = Committed>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         for Committed {
             copy: versioned,
