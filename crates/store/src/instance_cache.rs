@@ -11,8 +11,10 @@ use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use crate::LoadedInstance;
-use crate::batch::Committed;
+use model::Instance;
+
+use crate::batch::{Committed, WriteSet};
+use crate::{LoadedInstance, StoreError};
 
 /// Most instances kept. A step's decision on an instance beyond it reads the row as before.
 const CAPACITY: usize = 20_000;
@@ -39,6 +41,18 @@ impl InstanceCache {
             return None;
         }
         Some(ids.iter().filter_map(|id| entries.remove(id)).collect())
+    }
+
+    /// Keeps the instance a committed insert created and returns it: its start is usually
+    /// the next decision, which then needs no read.
+    pub(crate) fn keep_created(&self, writes: WriteSet) -> Result<Instance, StoreError> {
+        let instance = writes
+            .created_instances()
+            .next()
+            .map(|write| write.loaded.instance.clone())
+            .ok_or(StoreError::NotFound { entity: "instance" })?;
+        self.keep(writes.into_committed());
+        Ok(instance)
     }
 
     /// Keeps instances as just committed. A finished one is dropped, since nothing decides on

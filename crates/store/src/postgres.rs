@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use model::Instance;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgExecutor, PgPool};
 use std::str::FromStr;
@@ -58,18 +57,6 @@ impl PostgresStore {
             pool,
             cache: Arc::default(),
         }
-    }
-
-    /// The instance just inserted, kept as committed: its start is usually the next decision,
-    /// which then needs no read.
-    fn keep_created(&self, writes: WriteSet) -> Result<Instance, StoreError> {
-        let instance = writes
-            .created_instances()
-            .next()
-            .map(|write| write.loaded.instance.clone())
-            .ok_or(StoreError::NotFound { entity: "instance" })?;
-        self.cache.keep(writes.into_committed());
-        Ok(instance)
     }
 
     pub fn pool(&self) -> &PgPool {

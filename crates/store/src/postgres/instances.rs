@@ -10,8 +10,7 @@ use uuid::Uuid;
 
 use super::{PostgresStore, apply_writes, search};
 use crate::batch::{WriteSet, micros};
-use crate::codec;
-use crate::rows::{execution_from_row, instance_from_row};
+use crate::rows::{self, execution_from_row, instance_from_row};
 use crate::transition;
 use crate::{
     IdempotencyKey, InstanceFilter, InstanceStore, NewInstance, SlotHolders, StoreError,
@@ -32,7 +31,7 @@ impl InstanceStore for PostgresStore {
             // One statement, its own transaction: one round trip for the instance and its
             // start timer.
             apply_writes(&self.pool, &writes).await?;
-            return Ok((self.keep_created(writes)?, true));
+            return Ok((self.cache.keep_created(writes)?, true));
         };
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -78,7 +77,7 @@ impl InstanceStore for PostgresStore {
         }
         apply_writes(&mut *tx, &writes).await?;
         tx.commit().await?;
-        Ok((self.keep_created(writes)?, true))
+        Ok((self.cache.keep_created(writes)?, true))
     }
 
     async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StoreError> {
@@ -126,12 +125,7 @@ impl InstanceStore for PostgresStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(SlotHolders {
-            by_tenant: rows
-                .into_iter()
-                .map(|(tenant, held)| (tenant, held.max(0) as u64))
-                .collect(),
-        })
+        Ok(rows::slot_holders(rows))
     }
 
     async fn instances_by_status(&self) -> Result<Vec<(InstanceStatus, u64)>, StoreError> {
@@ -141,8 +135,6 @@ impl InstanceStore for PostgresStore {
             sqlx::query_as("SELECT status, count(*) FROM workflow.instances GROUP BY status")
                 .fetch_all(&self.pool)
                 .await?;
-        rows.into_iter()
-            .map(|(status, count)| Ok((codec::instance_status(&status)?, count.max(0) as u64)))
-            .collect()
+        rows::status_counts(rows)
     }
 }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::{SqliteStore, apply_writes, search};
 use crate::batch::{WriteSet, micros};
-use crate::codec::{self, parse_uuid, time_text};
-use crate::rows::{execution_from_row, instance_from_row};
+use crate::codec::{parse_uuid, time_text};
+use crate::rows::{self, execution_from_row, instance_from_row};
 use crate::transition;
 use crate::{
     IdempotencyKey, InstanceFilter, InstanceStore, NewInstance, SlotHolders, StoreError,
@@ -76,14 +76,7 @@ impl InstanceStore for SqliteStore {
         writes.add_new_instance(new);
         apply_writes(&mut tx, &writes).await?;
         tx.commit().await?;
-        let instance = writes
-            .created_instances()
-            .next()
-            .map(|write| write.loaded.instance.clone())
-            .ok_or(StoreError::NotFound { entity: "instance" })?;
-        // Its start is usually the next decision: it then needs no read.
-        self.cache.keep(writes.into_committed());
-        Ok((instance, true))
+        Ok((self.cache.keep_created(writes)?, true))
     }
 
     async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StoreError> {
@@ -125,12 +118,7 @@ impl InstanceStore for SqliteStore {
             sqlx::query_as("SELECT tenant, count(DISTINCT instance_id) FROM jobs GROUP BY tenant")
                 .fetch_all(&self.reader)
                 .await?;
-        Ok(SlotHolders {
-            by_tenant: rows
-                .into_iter()
-                .map(|(tenant, held)| (tenant, held.max(0) as u64))
-                .collect(),
-        })
+        Ok(rows::slot_holders(rows))
     }
 
     async fn instances_by_status(&self) -> Result<Vec<(InstanceStatus, u64)>, StoreError> {
@@ -140,8 +128,6 @@ impl InstanceStore for SqliteStore {
             sqlx::query_as("SELECT status, count(*) FROM instances GROUP BY status")
                 .fetch_all(&self.reader)
                 .await?;
-        rows.into_iter()
-            .map(|(status, count)| Ok((codec::instance_status(&status)?, count.max(0) as u64)))
-            .collect()
+        rows::status_counts(rows)
     }
 }
