@@ -1,8 +1,9 @@
-//! Persistence: the only crate that talks SQL. Owns the repositories (templates, instances, step
-//! executions, jobs, timers, triggers) behind the [`Store`] trait with a Postgres and a SQLite
-//! implementation, their migrations and retention. Knows nothing of what a workflow means:
-//! engine state is an opaque JSON document here ([`StateDocument`]). Handing jobs and events
-//! between services is the `bus` crate's; only the scheduler depends on this one.
+//! Persistence: the only crate that talks SQL. Owns the repositories (instances with their step
+//! executions, jobs, templates, timers, triggers), one trait per aggregate combined in [`Store`],
+//! with a Postgres and a SQLite implementation, their migrations and retention. Knows nothing
+//! of what a workflow means: engine state is an opaque JSON document here ([`StateDocument`]).
+//! Handing jobs and events between services is the `bus` crate's; only the scheduler depends
+//! on this one.
 
 // Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
 // (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
