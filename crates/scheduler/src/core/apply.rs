@@ -125,7 +125,7 @@ impl Core {
         let mut attempts: Vec<Option<Attempt>> = (0..requests.len()).map(|_| None).collect();
         let mut after = AfterCommit::default();
         for ((group, decision), written) in groups.iter().zip(decisions).zip(written) {
-            let mut next_jobs = None;
+            let mut eager = None;
             match written {
                 Err(error) => {
                     for index in &group.members {
@@ -140,14 +140,14 @@ impl Core {
                         .members
                         .iter()
                         .map(|index| (*index, &requests[*index]));
-                    next_jobs = self.take_eager(members, &mut transition.jobs);
+                    eager = self.take_eager(members, &mut transition.jobs);
                     after.add(transition, batch.now);
                 }
                 Ok(None) => {}
             }
             let outcome = decision.into_outcome();
             after.release(outcome.released);
-            answer(group, outcome, next_jobs, &mut attempts);
+            answer(group, outcome, eager, &mut attempts);
         }
 
         self.follow_up(after).await;
