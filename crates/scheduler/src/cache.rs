@@ -8,17 +8,22 @@ use uuid::Uuid;
 
 /// (template id, version) → parsed definition.
 #[derive(Default)]
-pub struct DefinitionCache {
+pub(crate) struct DefinitionCache {
     definitions: RwLock<HashMap<(Uuid, i32), Arc<engine::Definition>>>,
 }
 
 impl DefinitionCache {
-    pub fn get(&self, template_id: Uuid, version: i32) -> Option<Arc<engine::Definition>> {
+    pub(crate) fn get(&self, template_id: Uuid, version: i32) -> Option<Arc<engine::Definition>> {
         let definitions = self.definitions.read().unwrap_or_else(|e| e.into_inner());
         definitions.get(&(template_id, version)).cloned()
     }
 
-    pub fn insert(&self, template_id: Uuid, version: i32, definition: Arc<engine::Definition>) {
+    pub(crate) fn insert(
+        &self,
+        template_id: Uuid,
+        version: i32,
+        definition: Arc<engine::Definition>,
+    ) {
         let mut definitions = self.definitions.write().unwrap_or_else(|e| e.into_inner());
         definitions.insert((template_id, version), definition);
     }

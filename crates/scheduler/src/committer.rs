@@ -24,12 +24,12 @@ type Reply = oneshot::Sender<Result<Applied, SchedulerError>>;
 /// one would run again on locked rows), and results that arrive together for one instance
 /// (the branches of a parallel step) are decided in one batch, on one decoding of its state.
 #[derive(Clone)]
-pub struct Committer {
+pub(crate) struct Committer {
     senders: Vec<mpsc::Sender<(Request, Reply)>>,
 }
 
 impl Committer {
-    pub fn start(core: Arc<Core>) -> Self {
+    pub(crate) fn start(core: Arc<Core>) -> Self {
         let senders = (0..COMMITTERS)
             .map(|_| {
                 let (sender, receiver) = mpsc::channel::<(Request, Reply)>(MAX_BATCH);
@@ -40,7 +40,7 @@ impl Committer {
         Self { senders }
     }
 
-    pub async fn submit(&self, request: Request) -> Result<Applied, SchedulerError> {
+    pub(crate) async fn submit(&self, request: Request) -> Result<Applied, SchedulerError> {
         let (reply, answer) = oneshot::channel();
         // UUID v7: the low bits are random, so instances spread evenly over the loops.
         let shard = (request.instance_id.as_u128() % self.senders.len() as u128) as usize;
@@ -53,19 +53,22 @@ impl Committer {
 
 /// The single loop that decides checked inputs, each batch under the admission lock with one
 /// read of the slot holders. Holds the core weakly: the core owns this committer.
-pub struct AdmittingCommitter {
+pub(crate) struct AdmittingCommitter {
     sender: mpsc::Sender<(Request, Reply)>,
 }
 
 impl AdmittingCommitter {
-    pub fn start(core: Weak<Core>) -> Self {
+    pub(crate) fn start(core: Weak<Core>) -> Self {
         let (sender, receiver) = mpsc::channel::<(Request, Reply)>(MAX_BATCH);
         tokio::spawn(admit_loop(core, receiver));
         Self { sender }
     }
 
     /// Decides `requests`, in their order, together with whatever else is waiting.
-    pub async fn submit_all(&self, requests: Vec<Request>) -> Vec<Result<Applied, SchedulerError>> {
+    pub(crate) async fn submit_all(
+        &self,
+        requests: Vec<Request>,
+    ) -> Vec<Result<Applied, SchedulerError>> {
         let mut answers = Vec::with_capacity(requests.len());
         for request in requests {
             let (reply, answer) = oneshot::channel();

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::SchedulerError;
 
-pub fn time(at: DateTime<Utc>) -> String {
+pub(crate) fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -15,7 +15,7 @@ fn json(value: &serde_json::Value) -> String {
     value.to_string()
 }
 
-pub fn template(template: &Template) -> v1::Template {
+pub(crate) fn template(template: &Template) -> v1::Template {
     v1::Template {
         id: template.id.to_string(),
         name: template.name.clone(),
@@ -35,7 +35,7 @@ pub fn template(template: &Template) -> v1::Template {
     }
 }
 
-pub fn step_error(error: &StepError) -> v1::StepError {
+pub(crate) fn step_error(error: &StepError) -> v1::StepError {
     v1::StepError {
         r#type: error.kind.clone(),
         message: error.message.clone(),
@@ -43,7 +43,7 @@ pub fn step_error(error: &StepError) -> v1::StepError {
     }
 }
 
-pub fn instance(instance: &Instance) -> v1::Instance {
+pub(crate) fn instance(instance: &Instance) -> v1::Instance {
     v1::Instance {
         id: instance.id.to_string(),
         template_id: instance.template_id.to_string(),
@@ -65,7 +65,7 @@ pub fn instance(instance: &Instance) -> v1::Instance {
     }
 }
 
-pub fn execution(execution: &StepExecution) -> v1::StepExecution {
+pub(crate) fn execution(execution: &StepExecution) -> v1::StepExecution {
     v1::StepExecution {
         id: execution.id.to_string(),
         step_id: execution.step_id.clone(),
@@ -82,7 +82,7 @@ pub fn execution(execution: &StepExecution) -> v1::StepExecution {
     }
 }
 
-pub fn job(job: &Job) -> v1::Job {
+pub(crate) fn job(job: &Job) -> v1::Job {
     v1::Job {
         execution_id: job.execution_id.to_string(),
         attempt: job.attempt,
@@ -100,13 +100,13 @@ pub fn job(job: &Job) -> v1::Job {
 }
 
 /// An id from a request; a malformed one is a bad request naming the field.
-pub fn id(text: &str, field: &str) -> Result<Uuid, SchedulerError> {
+pub(crate) fn id(text: &str, field: &str) -> Result<Uuid, SchedulerError> {
     Uuid::parse_str(text)
         .map_err(|_| SchedulerError::invalid(field, format!("'{text}' is not a UUID")))
 }
 
 /// A JSON document from a `*_json` field; empty text means `default`.
-pub fn document(
+pub(crate) fn document(
     text: &str,
     field: &str,
     default: serde_json::Value,
@@ -118,7 +118,7 @@ pub fn document(
         .map_err(|error| SchedulerError::invalid(field, format!("not valid JSON: {error}")))
 }
 
-pub fn step_error_from(error: v1::StepError) -> StepError {
+pub(crate) fn step_error_from(error: v1::StepError) -> StepError {
     StepError {
         kind: error.r#type,
         message: error.message,

@@ -12,14 +12,13 @@ use uuid::Uuid;
 
 use crate::SchedulerError;
 use crate::core::{self, Core};
-use crate::outbox::Outbox;
 
 /// How long an `Idempotency-Key` answers the same instance.
-pub const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
+pub(crate) const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
 
 /// What to create.
 #[derive(Debug, Clone)]
-pub struct CreateInstance {
+pub(crate) struct CreateInstance {
     pub tenant: String,
     pub template_id: Uuid,
     /// The latest version when `None`.
@@ -35,7 +34,7 @@ pub struct CreateInstance {
 
 /// An instance ready to be written, and its start timer when it is to start.
 #[derive(Debug, Clone)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub new: NewInstance,
     pub start: Option<TimerRecord>,
     pub created_event: WorkflowEvent,
@@ -43,7 +42,7 @@ pub struct Prepared {
 
 /// Creates (and starts, if asked) an instance. Answers it and whether it is new (`false` when
 /// an idempotency key answered an earlier one).
-pub async fn create_instance(
+pub(crate) async fn create_instance(
     core: &Arc<Core>,
     request: CreateInstance,
 ) -> Result<(Instance, bool), SchedulerError> {
@@ -85,7 +84,7 @@ pub async fn create_instance(
 
 /// A live template version of the tenant, its definition parsed and cached before anything is
 /// written.
-pub async fn load_template(
+pub(crate) async fn load_template(
     core: &Arc<Core>,
     tenant: &str,
     template_id: Uuid,
@@ -105,7 +104,7 @@ pub async fn load_template(
 }
 
 /// The rows of a new instance of `template`.
-pub fn prepare(
+pub(crate) fn prepare(
     template: &Template,
     variables: serde_json::Value,
     start: bool,
@@ -126,15 +125,7 @@ pub fn prepare(
     // The creating call's trace context (a gRPC span continuing the gateway's): the instance's
     // decisions and jobs join that trace.
     instance.traceparent = proto::trace::traceparent(&tracing::Span::current());
-    let start = start.then(|| TimerRecord {
-        id: model::new_id(),
-        instance_id: instance.id,
-        due_at: now,
-        payload: Outbox::Input {
-            input: Input::Start,
-        }
-        .to_json(),
-    });
+    let start = start.then(|| core::start_timer(instance.id, now));
     let mut data = serde_json::json!({ "template_id": instance.template_id });
     if let (Some(data), serde_json::Value::Object(origin)) = (data.as_object_mut(), origin) {
         data.extend(origin);
@@ -161,7 +152,7 @@ pub fn prepare(
 
 /// After the instance's row is committed: announces it and carries out its start. A start that
 /// fails here is not lost: its timer is in the database and the sweeper fires it.
-pub async fn after_insert(
+pub(crate) async fn after_insert(
     core: &Arc<Core>,
     instance: Instance,
     prepared: Prepared,

@@ -60,7 +60,7 @@ impl SchedulerError {
 }
 
 /// The `google.rpc.ErrorInfo` domain of the codes the scheduler sends.
-pub const ERROR_DOMAIN: &str = "chorus.workflow";
+pub(crate) const ERROR_DOMAIN: &str = "chorus.workflow";
 
 impl From<SchedulerError> for tonic::Status {
     fn from(error: SchedulerError) -> Self {

@@ -32,19 +32,19 @@ enum Message {
 }
 
 /// The sending side; the task ends when the last one is dropped, after publishing the rest.
-pub struct HandOff {
+pub(crate) struct HandOff {
     sender: mpsc::Sender<Message>,
 }
 
 impl HandOff {
-    pub fn start(queue: Arc<dyn JobQueue>, events: Arc<dyn EventBus>) -> Self {
+    pub(crate) fn start(queue: Arc<dyn JobQueue>, events: Arc<dyn EventBus>) -> Self {
         let (sender, receiver) = mpsc::channel(PENDING_BATCHES);
         tokio::spawn(publish_loop(queue, events, receiver));
         Self { sender }
     }
 
     /// Queues jobs (already stamped with their lease tokens) and events for publishing.
-    pub async fn send(&self, jobs: Vec<Job>, events: Vec<WorkflowEvent>) {
+    pub(crate) async fn send(&self, jobs: Vec<Job>, events: Vec<WorkflowEvent>) {
         if jobs.is_empty() && events.is_empty() {
             return;
         }
@@ -54,7 +54,7 @@ impl HandOff {
 
     /// Waits until everything sent so far is published (at shutdown, and for tests that read
     /// the queue right after a call).
-    pub async fn flush(&self) {
+    pub(crate) async fn flush(&self) {
         let (done, published) = oneshot::channel();
         if self.sender.send(Message::Flush(done)).await.is_ok() {
             let _ = published.await;

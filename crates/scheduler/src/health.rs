@@ -8,10 +8,10 @@ use tokio::sync::watch;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-pub const DATABASE_SERVICE: &str = "database";
+pub(crate) const DATABASE_SERVICE: &str = "database";
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
-pub async fn watch_database(
+pub(crate) async fn watch_database(
     store: Arc<dyn store::Store>,
     reporter: HealthReporter,
     mut shutdown: watch::Receiver<bool>,

@@ -18,7 +18,7 @@ const DERIVE_INFO: &[u8] = b"job lease token v1";
 
 /// Which delivery a token speaks for.
 #[derive(Debug, Clone, Copy)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub instance_id: Uuid,
     pub execution_id: Uuid,
     pub attempt: i32,
@@ -26,7 +26,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn of(job: &Job) -> Self {
+    pub(crate) fn of(job: &Job) -> Self {
         Self {
             instance_id: job.instance_id,
             execution_id: job.execution_id,
@@ -37,7 +37,7 @@ impl Delivery {
 }
 
 #[derive(Clone)]
-pub struct LeaseSigner {
+pub(crate) struct LeaseSigner {
     key: [u8; 32],
 }
 
@@ -48,7 +48,7 @@ impl std::fmt::Debug for LeaseSigner {
 }
 
 impl LeaseSigner {
-    pub fn new(jwt_secret: &str) -> Self {
+    pub(crate) fn new(jwt_secret: &str) -> Self {
         let hkdf = Hkdf::<Sha256>::new(Some(DERIVE_SALT), jwt_secret.as_bytes());
         let mut key = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's limit: expand cannot fail.
@@ -56,19 +56,19 @@ impl LeaseSigner {
         Self { key }
     }
 
-    pub fn token(&self, delivery: Delivery) -> String {
+    pub(crate) fn token(&self, delivery: Delivery) -> String {
         hex::encode(self.mac(delivery).finalize().into_bytes())
     }
 
     /// Sets the token of every job about to leave for a queue.
-    pub fn stamp(&self, jobs: &mut [Job]) {
+    pub(crate) fn stamp(&self, jobs: &mut [Job]) {
         for job in jobs {
             job.lease_token = self.token(Delivery::of(job));
         }
     }
 
     /// Whether `token` was made for `delivery` (compared in constant time).
-    pub fn verify(&self, delivery: Delivery, token: &str) -> bool {
+    pub(crate) fn verify(&self, delivery: Delivery, token: &str) -> bool {
         let Ok(bytes) = hex::decode(token) else {
             return false;
         };

@@ -6,8 +6,10 @@
 //! caches of immutable data, so several replicas can run at once.
 
 // Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
-// (clippy.toml allows unwrap in tests).
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
 #![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
 
 mod application;
 mod cache;

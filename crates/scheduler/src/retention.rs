@@ -16,7 +16,11 @@ const BATCH_PAUSE: Duration = Duration::from_millis(50);
 /// A run at least this often, sooner for a retention shorter than it.
 const EVERY: Duration = Duration::from_secs(3600);
 
-pub async fn run(store: Arc<dyn Store>, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    store: Arc<dyn Store>,
+    retention: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let every = EVERY.min(retention).max(Duration::from_millis(100));
     loop {
         match purge(&*store, retention, &mut shutdown).await {

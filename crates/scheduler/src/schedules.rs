@@ -26,7 +26,7 @@ const BATCH: u32 = 100;
 /// How soon to look again after the database failed.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-pub async fn run(core: Arc<Core>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(core: Arc<Core>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
     loop {
         if *shutdown.borrow() {
             return;
@@ -75,7 +75,7 @@ async fn fire_due(core: &Arc<Core>) -> bool {
 }
 
 /// The ticks one firing is for: the most recent one that passed, and the next.
-pub fn ticks(
+pub(crate) fn ticks(
     schedule: &Schedule,
     seen: DateTime<Utc>,
     now: DateTime<Utc>,

@@ -117,7 +117,7 @@ impl TriggerKey {
 }
 
 /// A new webhook secret: 32 random bytes, hex.
-pub fn generate_secret() -> String {
+pub(crate) fn generate_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("whsec_{}", hex::encode(bytes))

@@ -8,12 +8,12 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// How far a signature's timestamp may be from now, in seconds.
-pub const TOLERANCE_SECONDS: i64 = 300;
+pub(crate) const TOLERANCE_SECONDS: i64 = 300;
 const PREFIX: &str = "sha256=";
 
 /// Why a webhook call is refused (all answer 401; the reason is for the message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     #[error("X-Signature-Timestamp must be unix seconds")]
     BadTimestamp,
     #[error("X-Signature-Timestamp is more than 5 minutes away from now")]
@@ -27,13 +27,17 @@ pub enum Refusal {
 /// A signature header and timestamp whose shape and age were checked; it still has to match
 /// a secret.
 #[derive(Debug)]
-pub struct Signed<'a> {
+pub(crate) struct Signed<'a> {
     timestamp: &'a str,
     digest: Vec<u8>,
 }
 
 impl<'a> Signed<'a> {
-    pub fn parse(signature: &str, timestamp: &'a str, now: DateTime<Utc>) -> Result<Self, Refusal> {
+    pub(crate) fn parse(
+        signature: &str,
+        timestamp: &'a str,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Refusal> {
         let timestamp = timestamp.trim();
         let seconds: i64 = timestamp.parse().map_err(|_| Refusal::BadTimestamp)?;
         if now.timestamp().abs_diff(seconds) > TOLERANCE_SECONDS.unsigned_abs() {
@@ -48,7 +52,7 @@ impl<'a> Signed<'a> {
     }
 
     /// Whether `secret` made this signature over `body` (compared in constant time).
-    pub fn made_with(&self, secret: &[u8], body: &[u8]) -> bool {
+    pub(crate) fn made_with(&self, secret: &[u8], body: &[u8]) -> bool {
         mac(secret, self.timestamp, body)
             .verify_slice(&self.digest)
             .is_ok()

@@ -15,7 +15,7 @@ use crate::core::{Admission, Core, Request};
 const TIMER_BATCH: u32 = 200;
 const JOB_BATCH: u32 = 500;
 
-pub async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let mut known_queues = BTreeSet::from([model::DEFAULT_QUEUE.to_owned()]);
     let mut sampled_at: Option<std::time::Instant> = None;
     loop {

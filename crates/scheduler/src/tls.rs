@@ -5,7 +5,7 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::{GrpcTls, SchedulerError};
 
-pub fn server_config(tls: &GrpcTls) -> Result<ServerTlsConfig, SchedulerError> {
+pub(crate) fn server_config(tls: &GrpcTls) -> Result<ServerTlsConfig, SchedulerError> {
     let read = |path: &std::path::Path| {
         std::fs::read(path)
             .map_err(|error| SchedulerError::Tls(format!("{}: {error}", path.display())))

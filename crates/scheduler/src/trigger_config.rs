@@ -14,19 +14,19 @@ use serde_json::{Map, Value};
 
 use crate::SchedulerError;
 
-pub const MIN_SECRET_LENGTH: usize = 16;
-pub const MAX_SECRET_LENGTH: usize = 256;
+pub(crate) const MIN_SECRET_LENGTH: usize = 16;
+pub(crate) const MAX_SECRET_LENGTH: usize = 256;
 
 /// A checked webhook configuration.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     /// The caller's own secret, if it gave one.
     pub secret: Option<String>,
 }
 
 /// A checked schedule.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     pub pattern: String,
     pub cron: Cron,
     pub timezone: Tz,
@@ -61,7 +61,7 @@ fn unknown_keys(config: &Map<String, Value>, known: &[&str]) -> Vec<FieldError> 
 }
 
 impl Webhook {
-    pub fn from_config(config: &Value) -> Result<Self, SchedulerError> {
+    pub(crate) fn from_config(config: &Value) -> Result<Self, SchedulerError> {
         let config = object(config)?;
         let mut errors = unknown_keys(config, &["secret"]);
         let secret = match config.get("secret") {
@@ -94,7 +94,7 @@ impl Webhook {
 }
 
 impl Schedule {
-    pub fn from_config(config: &Value) -> Result<Self, SchedulerError> {
+    pub(crate) fn from_config(config: &Value) -> Result<Self, SchedulerError> {
         let config = object(config)?;
         let mut errors = unknown_keys(config, &["cron", "timezone", "variables"]);
         let cron = match config.get("cron") {
@@ -162,7 +162,7 @@ impl Schedule {
     }
 
     /// The configuration as stored and shown.
-    pub fn to_config(&self) -> Value {
+    pub(crate) fn to_config(&self) -> Value {
         serde_json::json!({
             "cron": self.pattern,
             "timezone": self.timezone.name(),
@@ -171,7 +171,7 @@ impl Schedule {
     }
 
     /// The first tick strictly after `at`.
-    pub fn next_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = at.with_timezone(&self.timezone);
         self.cron
             .find_next_occurrence(&local, false)
@@ -180,7 +180,7 @@ impl Schedule {
     }
 
     /// The last tick at or before `at`.
-    pub fn latest_until(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn latest_until(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = at.with_timezone(&self.timezone);
         self.cron
             .find_previous_occurrence(&local, true)

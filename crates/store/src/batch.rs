@@ -1,4 +1,4 @@
-//! The backend-independent half of `Store::transition`: runs the decisions against the locked
+//! The backend-independent half of `InstanceStore::transition`: runs the decisions against the locked
 //! instances and folds what they return into one set of writes, so that Postgres and SQLite
 //! apply exactly the same thing.
 
@@ -58,7 +58,7 @@ pub(crate) struct WriteSet {
 }
 
 impl WriteSet {
-    pub fn updated_instances(&self) -> impl Iterator<Item = &InstanceWrite> {
+    pub(crate) fn updated_instances(&self) -> impl Iterator<Item = &InstanceWrite> {
         self.instances
             .values()
             .filter(|write| write.changed && !write.created)
@@ -69,7 +69,7 @@ impl WriteSet {
     /// checks every decision, including one that changed nothing or only parked an input, and
     /// a stale copy makes the whole write do nothing. False when a decision failed: the batch
     /// then runs again on locked rows.
-    pub fn guard_every_instance(&mut self, outcomes: &Outcomes) -> bool {
+    pub(crate) fn guard_every_instance(&mut self, outcomes: &Outcomes) -> bool {
         if outcomes.iter().any(Result::is_err) {
             return false;
         }
@@ -80,7 +80,7 @@ impl WriteSet {
     }
 
     /// The instances as the committed batch left them, with their new versions.
-    pub fn into_committed(self) -> impl Iterator<Item = Committed> {
+    pub(crate) fn into_committed(self) -> impl Iterator<Item = Committed> {
         self.instances.into_values().map(|write| Committed {
             copy: Versioned {
                 version: match (write.created, write.changed) {
@@ -94,15 +94,15 @@ impl WriteSet {
         })
     }
 
-    pub fn created_instances(&self) -> impl Iterator<Item = &InstanceWrite> {
+    pub(crate) fn created_instances(&self) -> impl Iterator<Item = &InstanceWrite> {
         self.instances.values().filter(|write| write.created)
     }
 
-    pub fn job_writes(&self) -> impl Iterator<Item = &Job> {
+    pub(crate) fn job_writes(&self) -> impl Iterator<Item = &Job> {
         self.jobs.values().flatten()
     }
 
-    pub fn job_removals(&self) -> Vec<Uuid> {
+    pub(crate) fn job_removals(&self) -> Vec<Uuid> {
         self.jobs
             .iter()
             .filter(|(_, job)| job.is_none())
@@ -110,11 +110,11 @@ impl WriteSet {
             .collect()
     }
 
-    pub fn timer_writes(&self) -> impl Iterator<Item = &(String, TimerRecord)> {
+    pub(crate) fn timer_writes(&self) -> impl Iterator<Item = &(String, TimerRecord)> {
         self.timers.values().flatten()
     }
 
-    pub fn timer_removals(&self) -> Vec<Uuid> {
+    pub(crate) fn timer_removals(&self) -> Vec<Uuid> {
         self.timers
             .iter()
             .filter(|(_, timer)| timer.is_none())
@@ -123,7 +123,7 @@ impl WriteSet {
     }
 
     /// Adds a new instance with the timers that come with it.
-    pub fn add_new_instance(&mut self, new: &NewInstance) {
+    pub(crate) fn add_new_instance(&mut self, new: &NewInstance) {
         let mut instance = new.instance.clone();
         truncate_instance(&mut instance);
         let tenant = instance.tenant.clone();
@@ -220,7 +220,7 @@ fn truncate_timer(timer: &TimerRecord) -> TimerRecord {
 pub(crate) type Outcomes = Vec<Result<Option<Transition>, StoreError>>;
 
 /// The instance ids to lock, sorted and without duplicates.
-pub(crate) fn lock_order(requests: &[TransitionRequest]) -> Vec<Uuid> {
+pub(crate) fn lock_order(requests: &[TransitionRequest<'_>]) -> Vec<Uuid> {
     let mut ids: Vec<Uuid> = requests.iter().map(|request| request.instance_id).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -231,7 +231,7 @@ pub(crate) fn lock_order(requests: &[TransitionRequest]) -> Vec<Uuid> {
 /// instance, each seeing what the previous one decided), and returns the outcomes in request
 /// order with the merged writes.
 pub(crate) fn decide_all(
-    requests: &mut [TransitionRequest],
+    requests: &mut [TransitionRequest<'_>],
     locked: Vec<Versioned>,
 ) -> (Outcomes, WriteSet) {
     let mut writes = WriteSet::default();

@@ -11,8 +11,10 @@ use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use crate::LoadedInstance;
-use crate::batch::Committed;
+use model::Instance;
+
+use crate::batch::{Committed, WriteSet};
+use crate::{LoadedInstance, StoreError};
 
 /// Most instances kept. A step's decision on an instance beyond it reads the row as before.
 const CAPACITY: usize = 20_000;
@@ -33,7 +35,7 @@ impl InstanceCache {
     /// Takes the copies of all these instances out, or none when one is missing. A copy taken
     /// out is not there for a concurrent batch, which therefore reads the row locked and waits
     /// for this one to commit.
-    pub fn take_all(&self, ids: &[Uuid]) -> Option<Vec<Versioned>> {
+    pub(crate) fn take_all(&self, ids: &[Uuid]) -> Option<Vec<Versioned>> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if !ids.iter().all(|id| entries.contains_key(id)) {
             return None;
@@ -41,9 +43,21 @@ impl InstanceCache {
         Some(ids.iter().filter_map(|id| entries.remove(id)).collect())
     }
 
+    /// Keeps the instance a committed insert created and returns it: its start is usually
+    /// the next decision, which then needs no read.
+    pub(crate) fn keep_created(&self, writes: WriteSet) -> Result<Instance, StoreError> {
+        let instance = writes
+            .created_instances()
+            .next()
+            .map(|write| write.loaded.instance.clone())
+            .ok_or(StoreError::NotFound { entity: "instance" })?;
+        self.keep(writes.into_committed());
+        Ok(instance)
+    }
+
     /// Keeps instances as just committed. A finished one is dropped, since nothing decides on
     /// it again, and so is an idle one, which waits for something that may never come.
-    pub fn keep(&self, written: impl IntoIterator<Item = Committed>) {
+    pub(crate) fn keep(&self, written: impl IntoIterator<Item = Committed>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         for Committed {
             copy: versioned,

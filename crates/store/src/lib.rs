@@ -1,8 +1,15 @@
-//! Persistence: the only crate that talks SQL. Owns the repositories (templates, instances, step
-//! executions, jobs, timers, triggers) behind the [`Store`] trait with a Postgres and a SQLite
-//! implementation, their migrations and retention. Knows nothing of what a workflow means:
-//! engine state is an opaque JSON document here ([`StateDocument`]). Handing jobs and events
-//! between services is the `bus` crate's; only the scheduler depends on this one.
+//! Persistence: the only crate that talks SQL. Owns the repositories (instances with their step
+//! executions, jobs, templates, timers, triggers), one trait per aggregate combined in [`Store`],
+//! with a Postgres and a SQLite implementation, their migrations and retention. Knows nothing
+//! of what a workflow means: engine state is an opaque JSON document here ([`StateDocument`]).
+//! Handing jobs and events between services is the `bus` crate's; only the scheduler depends
+//! on this one.
+
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
+#![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
 
 mod batch;
 mod codec;
@@ -26,8 +33,8 @@ pub use retention::Purged;
 pub use sqlite::SqliteStore;
 pub use state_document::StateDocument;
 pub use store::{
-    Decide, IdempotencyKey, InstanceFilter, LoadedInstance, NewInstance, Page, SlotHolders, Store,
-    TemplateFilter, TemplateStore, TimerRecord, TimerStore, Transition, TransitionRequest,
-    TriggerStore,
+    Decide, IdempotencyKey, InstanceFilter, InstanceStore, JobStore, LoadedInstance, NewInstance,
+    Page, SlotHolders, Store, TemplateFilter, TemplateStore, TimerRecord, TimerStore, Transition,
+    TransitionRequest, TriggerStore,
 };
 pub use trigger::{SCHEDULE, ScheduleFiring, TriggerFilter, TriggerRecord, WEBHOOK};

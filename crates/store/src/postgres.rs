@@ -1,10 +1,11 @@
-//! [`Store`] over Postgres (schema `workflow`).
+//! [`Store`] over Postgres (schema `workflow`): the pool, migrations, and this dialect's lock
+//! and bulk write for the transition loop; each aggregate's statements are in the file named
+//! after it below.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use model::{Instance, Job, StepExecution};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgExecutor, PgPool, Row};
+use sqlx::{PgExecutor, PgPool};
 use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -12,15 +13,13 @@ use uuid::Uuid;
 use crate::batch::{InstanceWrite, WriteSet, initial_lease, micros, micros_opt};
 use crate::codec::{self, corrupt};
 use crate::instance_cache::{InstanceCache, Versioned};
-use crate::transition::{self, Dialect};
-use crate::{
-    IdempotencyKey, InstanceFilter, NewInstance, SlotHolders, Store, StoreError, Transition,
-    TransitionRequest,
-};
+use crate::transition::Dialect;
+use crate::{Store, StoreError};
 
-use crate::rows::{execution_from_row, instance_from_row, versioned_from_row};
+use crate::rows::versioned_from_row;
 
-mod gauges;
+mod instances;
+mod jobs;
 mod search;
 mod templates;
 mod timers;
@@ -40,7 +39,7 @@ pub struct PostgresStore {
 /// waits for its 503 (was 10 s, then 2 s, which with the gRPC hop came to just over the 2 s
 /// the outage test allows). A pool busy under load hands connections over in milliseconds,
 /// far inside it.
-pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -58,18 +57,6 @@ impl PostgresStore {
             pool,
             cache: Arc::default(),
         }
-    }
-
-    /// The instance just inserted, kept as committed: its start is usually the next decision,
-    /// which then needs no read.
-    fn keep_created(&self, writes: WriteSet) -> Result<Instance, StoreError> {
-        let instance = writes
-            .created_instances()
-            .next()
-            .map(|write| write.loaded.instance.clone())
-            .ok_or(StoreError::NotFound { entity: "instance" })?;
-        self.cache.keep(writes.into_committed());
-        Ok(instance)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -400,166 +387,6 @@ impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
-    }
-
-    async fn insert_instance(
-        &self,
-        new: &NewInstance,
-        idempotency: Option<&IdempotencyKey>,
-    ) -> Result<(Instance, bool), StoreError> {
-        let tenant = &new.instance.tenant;
-        let mut writes = WriteSet::default();
-        writes.add_new_instance(new);
-        let Some(key) = idempotency else {
-            // One statement, its own transaction: one round trip for the instance and its
-            // start timer.
-            apply_writes(&self.pool, &writes).await?;
-            return Ok((self.keep_created(writes)?, true));
-        };
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM workflow.idempotency_keys \
-             WHERE tenant = $1 AND key = $2 AND expires_at <= $3",
-        )
-        .bind(tenant)
-        .bind(&key.key)
-        .bind(micros(Utc::now()))
-        .execute(&mut *tx)
-        .await?;
-        // A concurrent request with the same key waits here for ours to commit, then sees
-        // its row and answers the same instance.
-        let inserted = sqlx::query(
-            "INSERT INTO workflow.idempotency_keys (tenant, key, fingerprint, instance_id, \
-             expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, key) DO NOTHING",
-        )
-        .bind(tenant)
-        .bind(&key.key)
-        .bind(&key.fingerprint)
-        .bind(new.instance.id)
-        .bind(micros(key.expires_at))
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            let row = sqlx::query(
-                "SELECT fingerprint, instance_id FROM workflow.idempotency_keys \
-                 WHERE tenant = $1 AND key = $2",
-            )
-            .bind(tenant)
-            .bind(&key.key)
-            .fetch_one(&mut *tx)
-            .await?;
-            let fingerprint: String = row.try_get("fingerprint")?;
-            if fingerprint != key.fingerprint {
-                return Err(StoreError::Conflict(
-                    "idempotency key already used for a different request".to_owned(),
-                ));
-            }
-            let instance_id: Uuid = row.try_get("instance_id")?;
-            drop(tx);
-            return Ok((self.get_instance(tenant, instance_id).await?, false));
-        }
-        apply_writes(&mut *tx, &writes).await?;
-        tx.commit().await?;
-        Ok((self.keep_created(writes)?, true))
-    }
-
-    async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, tenant, template_id, template_version, status, variables, output, error, \
-             parent_instance_id, created_at, started_at, completed_at, updated_at, traceparent \
-             FROM workflow.instances WHERE tenant = $1 AND id = $2",
-        )
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let row = row.ok_or(StoreError::NotFound { entity: "instance" })?;
-        instance_from_row(&row)
-    }
-
-    async fn list_instances(
-        &self,
-        tenant: &str,
-        filter: &InstanceFilter,
-    ) -> Result<Vec<Instance>, StoreError> {
-        search::list(self, tenant, filter).await
-    }
-
-    async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM workflow.steps WHERE instance_id = $1 ORDER BY created_at, id",
-        )
-        .bind(instance_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(execution_from_row).collect()
-    }
-
-    async fn transition(
-        &self,
-        requests: Vec<TransitionRequest>,
-    ) -> Result<Vec<Result<Option<Transition>, StoreError>>, StoreError> {
-        transition::transition(self, &self.cache, requests).await
-    }
-
-    async fn claim_expired_jobs(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<Job>, StoreError> {
-        let payloads: Vec<serde_json::Value> = sqlx::query_scalar(
-            "UPDATE workflow.jobs SET lease_until = $2 WHERE execution_id IN ( \
-               SELECT execution_id FROM workflow.jobs WHERE lease_until <= $1 \
-               ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING payload",
-        )
-        .bind(micros(now))
-        .bind(micros(lease_until))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        payloads.into_iter().map(codec::job_from_json).collect()
-    }
-
-    async fn extend_lease(
-        &self,
-        execution_id: Uuid,
-        attempt: i32,
-        lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE workflow.jobs SET lease_until = GREATEST(lease_until, $3) \
-             WHERE execution_id = $1 AND attempt = $2",
-        )
-        .bind(execution_id)
-        .bind(attempt)
-        .bind(micros(lease_until))
-        .execute(&self.pool)
-        .await?;
-        Ok(updated.rows_affected() > 0)
-    }
-
-    async fn instances_by_status(&self) -> Result<Vec<(model::InstanceStatus, u64)>, StoreError> {
-        gauges::instances_by_status(self).await
-    }
-
-    async fn job_queues(&self) -> Result<Vec<String>, StoreError> {
-        gauges::job_queues(self).await
-    }
-
-    async fn slot_holders(&self) -> Result<SlotHolders, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT tenant, count(DISTINCT instance_id) FROM workflow.jobs GROUP BY tenant",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(SlotHolders {
-            by_tenant: rows
-                .into_iter()
-                .map(|(tenant, held)| (tenant, held.max(0) as u64))
-                .collect(),
-        })
     }
 
     async fn purge(

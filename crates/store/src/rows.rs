@@ -3,7 +3,7 @@
 //! native uuid, timestamptz and jsonb columns, SQLite keeps them as text (see `codec`).
 
 use chrono::{DateTime, Utc};
-use model::{Instance, StepExecution, Template};
+use model::{Instance, InstanceStatus, StepExecution, Template};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::codec::{self, parse_json, parse_json_opt, parse_time, parse_time_opt, parse_uuid};
 use crate::instance_cache::Versioned;
 use crate::trigger::TriggerRecord;
-use crate::{LoadedInstance, StateDocument, StoreError, TimerRecord};
+use crate::{LoadedInstance, SlotHolders, StateDocument, StoreError, TimerRecord};
 
 /// One column of a row as the value the model wants.
 pub(crate) trait Columns {
@@ -180,4 +180,23 @@ pub(crate) fn trigger_from_row(row: &impl Columns) -> Result<TriggerRecord, Stor
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
     })
+}
+
+/// The slot holders from `(tenant, instances with a job)` rows.
+pub(crate) fn slot_holders(rows: Vec<(String, i64)>) -> SlotHolders {
+    SlotHolders {
+        by_tenant: rows
+            .into_iter()
+            .map(|(tenant, held)| (tenant, held.max(0) as u64))
+            .collect(),
+    }
+}
+
+/// Instances per status from `(status, count)` rows.
+pub(crate) fn status_counts(
+    rows: Vec<(String, i64)>,
+) -> Result<Vec<(InstanceStatus, u64)>, StoreError> {
+    rows.into_iter()
+        .map(|(status, count)| Ok((codec::instance_status(&status)?, count.max(0) as u64)))
+        .collect()
 }

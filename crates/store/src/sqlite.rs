@@ -1,31 +1,27 @@
 //! [`Store`] over SQLite, for the embedded single-process mode. Writes go through one
 //! connection (`BEGIN IMMEDIATE`), reads through a pool beside it (WAL lets them run while a
-//! write is in progress).
+//! write is in progress). Here the pools, migrations, and this dialect's lock and bulk write for
+//! the transition loop; each aggregate's statements are in the file named after it below.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use model::{Instance, Job, StepExecution};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use crate::batch::{WriteSet, initial_lease, micros};
-use crate::codec::{
-    self, corrupt, json_text, json_text_opt, parse_json, parse_uuid, time_text, time_text_opt,
-};
+use crate::codec::{self, corrupt, json_text, json_text_opt, time_text, time_text_opt};
 use crate::instance_cache::{InstanceCache, Versioned};
-use crate::transition::{self, Dialect};
-use crate::{
-    IdempotencyKey, InstanceFilter, NewInstance, SlotHolders, Store, StoreError, Transition,
-    TransitionRequest,
-};
+use crate::transition::Dialect;
+use crate::{Store, StoreError};
 
-use crate::rows::{execution_from_row, instance_from_row, versioned_from_row};
+use crate::rows::versioned_from_row;
 
-mod gauges;
+mod instances;
+mod jobs;
 mod search;
 mod templates;
 mod timers;
@@ -284,169 +280,6 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
-    }
-
-    async fn insert_instance(
-        &self,
-        new: &NewInstance,
-        idempotency: Option<&IdempotencyKey>,
-    ) -> Result<(Instance, bool), StoreError> {
-        let tenant = &new.instance.tenant;
-        let mut tx = self.begin_immediate().await?;
-        if let Some(key) = idempotency {
-            sqlx::query(
-                "DELETE FROM idempotency_keys WHERE tenant = ?1 AND key = ?2 AND expires_at <= ?3",
-            )
-            .bind(tenant)
-            .bind(&key.key)
-            .bind(time_text(micros(Utc::now())))
-            .execute(&mut *tx)
-            .await?;
-            let existing = sqlx::query(
-                "SELECT fingerprint, instance_id FROM idempotency_keys \
-                 WHERE tenant = ?1 AND key = ?2",
-            )
-            .bind(tenant)
-            .bind(&key.key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = existing {
-                let fingerprint: String = row.try_get("fingerprint")?;
-                if fingerprint != key.fingerprint {
-                    return Err(StoreError::Conflict(
-                        "idempotency key already used for a different request".to_owned(),
-                    ));
-                }
-                let instance_id = parse_uuid(row.try_get("instance_id")?)?;
-                let row = sqlx::query("SELECT * FROM instances WHERE tenant = ?1 AND id = ?2")
-                    .bind(tenant)
-                    .bind(instance_id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or(StoreError::NotFound { entity: "instance" })?;
-                return Ok((instance_from_row(&row)?, false));
-            }
-            sqlx::query(
-                "INSERT INTO idempotency_keys (tenant, key, fingerprint, instance_id, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .bind(tenant)
-            .bind(&key.key)
-            .bind(&key.fingerprint)
-            .bind(new.instance.id.to_string())
-            .bind(time_text(micros(key.expires_at)))
-            .execute(&mut *tx)
-            .await?;
-        }
-        let mut writes = WriteSet::default();
-        writes.add_new_instance(new);
-        apply_writes(&mut tx, &writes).await?;
-        tx.commit().await?;
-        let instance = writes
-            .created_instances()
-            .next()
-            .map(|write| write.loaded.instance.clone())
-            .ok_or(StoreError::NotFound { entity: "instance" })?;
-        // Its start is usually the next decision: it then needs no read.
-        self.cache.keep(writes.into_committed());
-        Ok((instance, true))
-    }
-
-    async fn get_instance(&self, tenant: &str, id: Uuid) -> Result<Instance, StoreError> {
-        let row = sqlx::query("SELECT * FROM instances WHERE tenant = ?1 AND id = ?2")
-            .bind(tenant)
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
-        let row = row.ok_or(StoreError::NotFound { entity: "instance" })?;
-        instance_from_row(&row)
-    }
-
-    async fn list_instances(
-        &self,
-        tenant: &str,
-        filter: &InstanceFilter,
-    ) -> Result<Vec<Instance>, StoreError> {
-        search::list(self, tenant, filter).await
-    }
-
-    async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM steps WHERE instance_id = ?1 ORDER BY created_at, id")
-                .bind(instance_id.to_string())
-                .fetch_all(&self.reader)
-                .await?;
-        rows.iter().map(execution_from_row).collect()
-    }
-
-    async fn transition(
-        &self,
-        requests: Vec<TransitionRequest>,
-    ) -> Result<Vec<Result<Option<Transition>, StoreError>>, StoreError> {
-        transition::transition(self, &self.cache, requests).await
-    }
-
-    async fn claim_expired_jobs(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<Job>, StoreError> {
-        // One writer at a time: the update itself is the claim.
-        let payloads: Vec<String> = sqlx::query_scalar(
-            "UPDATE jobs SET lease_until = ?2 WHERE execution_id IN ( \
-               SELECT execution_id FROM jobs WHERE lease_until <= ?1 \
-               ORDER BY lease_until LIMIT ?3) \
-             RETURNING payload",
-        )
-        .bind(time_text(micros(now)))
-        .bind(time_text(micros(lease_until)))
-        .bind(i64::from(limit))
-        .fetch_all(&self.writer)
-        .await?;
-        payloads
-            .iter()
-            .map(|payload| codec::job_from_json(parse_json(payload)?))
-            .collect()
-    }
-
-    async fn extend_lease(
-        &self,
-        execution_id: Uuid,
-        attempt: i32,
-        lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE jobs SET lease_until = MAX(lease_until, ?3) \
-             WHERE execution_id = ?1 AND attempt = ?2",
-        )
-        .bind(execution_id.to_string())
-        .bind(attempt)
-        .bind(time_text(micros(lease_until)))
-        .execute(&self.writer)
-        .await?;
-        Ok(updated.rows_affected() > 0)
-    }
-
-    async fn instances_by_status(&self) -> Result<Vec<(model::InstanceStatus, u64)>, StoreError> {
-        gauges::instances_by_status(self).await
-    }
-
-    async fn job_queues(&self) -> Result<Vec<String>, StoreError> {
-        gauges::job_queues(self).await
-    }
-
-    async fn slot_holders(&self) -> Result<SlotHolders, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT tenant, count(DISTINCT instance_id) FROM jobs GROUP BY tenant")
-                .fetch_all(&self.reader)
-                .await?;
-        Ok(SlotHolders {
-            by_tenant: rows
-                .into_iter()
-                .map(|(tenant, held)| (tenant, held.max(0) as u64))
-                .collect(),
-        })
     }
 
     async fn purge(

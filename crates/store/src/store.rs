@@ -1,3 +1,6 @@
+//! The store's contract: one trait per aggregate (instances, jobs, templates, timers,
+//! triggers), [`Store`] combining them, and the records they take and return.
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -122,24 +125,51 @@ pub struct Transition {
     pub idle: bool,
 }
 
-/// The decision function of one transition: given the locked instance, what to write, or
-/// `None` for nothing. It may be called more than once if the transaction has to be retried, so
-/// it must not have side effects beyond its return value.
-pub type Decide = Box<dyn FnMut(&LoadedInstance) -> Result<Option<Transition>, StoreError> + Send>;
+/// One instance's decision in a [`InstanceStore::transition`] batch: given the instance as the
+/// store holds it, what to write, or `None` for nothing.
+///
+/// The store may call it more than once: once on a cached copy and again on the locked row when
+/// that copy proved stale, and again when the whole batch is retried. Each call must start over
+/// from the instance it is given, so that whatever the decision keeps (it may borrow its
+/// caller's state, for `'a`) describes its last call, the one the store wrote.
+pub type Decide<'a> =
+    Box<dyn FnMut(&LoadedInstance) -> Result<Option<Transition>, StoreError> + Send + 'a>;
 
-pub struct TransitionRequest {
+pub struct TransitionRequest<'a> {
     pub instance_id: Uuid,
-    pub decide: Decide,
+    pub decide: Decide<'a>,
 }
 
-/// The repositories. Every query is scoped by tenant where a caller names one; the scheduler's
-/// own work (transitions, sweeps, timers) is tenant-agnostic.
+/// Every aggregate's repository in one object, plus what spans them (migrations, health,
+/// retention). Each aggregate has its own trait, a supertrait of this one, so an
+/// `Arc<dyn Store>` serves every call; each dialect implements each aggregate in its own file.
+/// Every query is scoped by tenant where a caller names one; the scheduler's own work
+/// (transitions, sweeps, timers) is tenant-agnostic.
 #[async_trait]
-pub trait Store: TemplateStore + TimerStore + TriggerStore + Send + Sync {
+pub trait Store:
+    InstanceStore + JobStore + TemplateStore + TimerStore + TriggerStore + Send + Sync
+{
     /// Applies the migrations, under a lock so that concurrent starters are safe.
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Retention, one batch: deletes up to `limit` instances finished before
+    /// `finished_before` (with their steps, timers and idempotency keys) and up to `limit`
+    /// idempotency keys expired by `now`.
+    async fn purge(
+        &self,
+        finished_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<crate::Purged, StoreError>;
+}
+
+/// Instances (`workflow.instances`) with their state documents and step executions: creating
+/// and reading them, moving them by decisions ([`InstanceStore::transition`]), and counting
+/// them for admission and the gauges. A supertrait of [`Store`]; each dialect implements it in
+/// its own `instances.rs`.
+#[async_trait]
+pub trait InstanceStore: Send + Sync {
     /// Creates an instance. With an idempotency key already used for the same fingerprint,
     /// returns the earlier instance and `false`; for another fingerprint, `Conflict`.
     async fn insert_instance(
@@ -156,15 +186,29 @@ pub trait Store: TemplateStore + TimerStore + TriggerStore + Send + Sync {
     /// Step executions of an instance, oldest first.
     async fn list_executions(&self, instance_id: Uuid) -> Result<Vec<StepExecution>, StoreError>;
 
-    /// Runs each request's decision against its instance, row-locked, and writes what it
-    /// returns, all in one transaction (instances locked in id order, so concurrent batches
-    /// cannot deadlock). One outcome per request, in request order: a request whose instance is
-    /// missing or whose decision refused gets its error without failing the others.
+    /// Runs each request's decision against its instance and writes what it returns, all in
+    /// one transaction (instances locked in id order, so concurrent batches cannot deadlock).
+    /// One outcome per request, in request order: a request whose instance is missing or whose
+    /// decision refused gets its error without failing the others. The decisions are borrowed
+    /// for the call only: when it returns, what each kept is from its last call (see
+    /// [`Decide`]).
     async fn transition(
         &self,
-        requests: Vec<TransitionRequest>,
+        requests: Vec<TransitionRequest<'_>>,
     ) -> Result<Vec<Result<Option<Transition>, StoreError>>, StoreError>;
 
+    /// Instances holding a concurrency slot (those with a job queued or running), per tenant.
+    async fn slot_holders(&self) -> Result<SlotHolders, StoreError>;
+    /// How many instances are in each status, over all tenants: the `workflow_instances` gauge.
+    /// Statuses without an instance are absent.
+    async fn instances_by_status(&self) -> Result<Vec<(model::InstanceStatus, u64)>, StoreError>;
+}
+
+/// Job rows (`workflow.jobs`): the record of every job handed out, with the lease past which
+/// it is handed out again. Written by transitions; this trait is the leases. A supertrait of
+/// [`Store`]; each dialect implements it in its own `jobs.rs`.
+#[async_trait]
+pub trait JobStore: Send + Sync {
     /// Jobs whose lease ran out (worker died, queue forgot them), with their lease pushed to
     /// `lease_until` so that one scheduler replica takes each (`FOR UPDATE SKIP LOCKED`).
     async fn claim_expired_jobs(
@@ -180,25 +224,9 @@ pub trait Store: TemplateStore + TimerStore + TriggerStore + Send + Sync {
         attempt: i32,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-
-    /// Instances holding a concurrency slot (those with a job queued or running), per tenant.
-    async fn slot_holders(&self) -> Result<SlotHolders, StoreError>;
-    /// How many instances are in each status, over all tenants: the `workflow_instances` gauge.
-    /// Statuses without an instance are absent.
-    async fn instances_by_status(&self) -> Result<Vec<(model::InstanceStatus, u64)>, StoreError>;
     /// The queues that have a job in flight (queued or running), in name order: the queues
     /// whose depth the scheduler samples besides `default`.
     async fn job_queues(&self) -> Result<Vec<String>, StoreError>;
-
-    /// Retention, one batch: deletes up to `limit` instances finished before
-    /// `finished_before` (with their steps, timers and idempotency keys) and up to `limit`
-    /// idempotency keys expired by `now`.
-    async fn purge(
-        &self,
-        finished_before: DateTime<Utc>,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<crate::Purged, StoreError>;
 }
 
 /// Triggers (`workflow.triggers`), tenant-scoped like templates, and the claiming of schedule

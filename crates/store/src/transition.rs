@@ -32,11 +32,11 @@ pub(crate) trait Dialect: Sync {
     async fn commit(&self, locked: Self::Locked) -> Result<(), StoreError>;
 }
 
-/// `Store::transition` for a dialect.
+/// `InstanceStore::transition` for a dialect.
 pub(crate) async fn transition<D: Dialect>(
     dialect: &D,
     cache: &InstanceCache,
-    mut requests: Vec<TransitionRequest>,
+    mut requests: Vec<TransitionRequest<'_>>,
 ) -> Result<Outcomes, StoreError> {
     if requests.is_empty() {
         return Ok(Vec::new());
@@ -53,7 +53,7 @@ pub(crate) async fn transition<D: Dialect>(
 async fn try_transition<D: Dialect>(
     dialect: &D,
     cache: &InstanceCache,
-    requests: &mut [TransitionRequest],
+    requests: &mut [TransitionRequest<'_>],
 ) -> Result<Outcomes, StoreError> {
     let ids = batch::lock_order(requests);
     if let Some(cached) = cache.take_all(&ids) {

@@ -178,7 +178,7 @@ fn timer(instance_id: Uuid, due_at: DateTime<Utc>) -> TimerRecord {
 }
 
 /// A request whose decision always returns `transition`.
-fn request(instance_id: Uuid, transition: Transition) -> TransitionRequest {
+fn request(instance_id: Uuid, transition: Transition) -> TransitionRequest<'static> {
     TransitionRequest {
         instance_id,
         decide: Box::new(move |_| Ok(Some(transition.clone()))),

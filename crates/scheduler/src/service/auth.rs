@@ -23,12 +23,12 @@ const WORKER_SERVICE: &str = "/chorus.workflow.v1.WorkerService/";
 
 /// The validator of every call to the gRPC port.
 #[derive(Clone)]
-pub struct GrpcAuth {
+pub(crate) struct GrpcAuth {
     verifier: Arc<Verifier>,
 }
 
 impl GrpcAuth {
-    pub fn new(verifier: Arc<Verifier>) -> Self {
+    pub(crate) fn new(verifier: Arc<Verifier>) -> Self {
         Self { verifier }
     }
 

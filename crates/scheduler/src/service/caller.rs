@@ -6,7 +6,7 @@ use model::Role;
 use crate::SchedulerError;
 
 /// A user's call: one tenant, one role.
-pub struct Caller {
+pub(super) struct Caller {
     pub tenant: String,
     pub role: Role,
 }
@@ -14,7 +14,7 @@ pub struct Caller {
 impl Caller {
     /// The verified caller of a user method. Without an identity (a service not behind the
     /// authentication layer) nobody is let in.
-    pub fn of<T>(request: &tonic::Request<T>) -> Result<Self, SchedulerError> {
+    pub(super) fn of<T>(request: &tonic::Request<T>) -> Result<Self, SchedulerError> {
         let identity = request
             .extensions()
             .get::<Identity>()
@@ -27,7 +27,7 @@ impl Caller {
     }
 
     /// Viewers may only read.
-    pub fn may_write(&self) -> Result<(), SchedulerError> {
+    pub(super) fn may_write(&self) -> Result<(), SchedulerError> {
         if !self.role.may_write() {
             return Err(SchedulerError::PermissionDenied(self.role.to_string()));
         }
@@ -35,7 +35,7 @@ impl Caller {
     }
 }
 /// `limit` as the API defines it: default 50, at most 500.
-pub fn page_limit(limit: u32) -> u32 {
+pub(super) fn page_limit(limit: u32) -> u32 {
     match limit {
         0 => 50,
         limit => limit.min(500),
@@ -43,7 +43,7 @@ pub fn page_limit(limit: u32) -> u32 {
 }
 
 /// The cursor of the next page: the last id of a full page, none after a short one.
-pub fn next_cursor(count: usize, limit: u32, last: Option<uuid::Uuid>) -> Option<String> {
+pub(super) fn next_cursor(count: usize, limit: u32, last: Option<uuid::Uuid>) -> Option<String> {
     if count as u32 != limit {
         return None;
     }
@@ -51,7 +51,7 @@ pub fn next_cursor(count: usize, limit: u32, last: Option<uuid::Uuid>) -> Option
 }
 
 /// An optional id from a request; an empty one means none.
-pub fn optional_id(
+pub(super) fn optional_id(
     text: Option<String>,
     field: &str,
 ) -> Result<Option<uuid::Uuid>, SchedulerError> {

@@ -18,9 +18,9 @@ use super::caller::Caller;
 use crate::SchedulerError;
 use crate::convert;
 
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<v1::Event, Status>> + Send>>;
+pub(super) type EventStream = Pin<Box<dyn Stream<Item = Result<v1::Event, Status>> + Send>>;
 
-pub struct EventApi {
+pub(crate) struct EventApi {
     store: std::sync::Arc<dyn Store>,
     events: std::sync::Arc<dyn EventBus>,
     /// Set when the scheduler stops: graceful shutdown waits for open calls, and a watch
@@ -29,7 +29,7 @@ pub struct EventApi {
 }
 
 impl EventApi {
-    pub fn new(
+    pub(crate) fn new(
         store: std::sync::Arc<dyn Store>,
         events: std::sync::Arc<dyn EventBus>,
         stopped: watch::Receiver<bool>,

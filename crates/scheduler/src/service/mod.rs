@@ -9,8 +9,8 @@ mod triggers;
 mod worker;
 mod workflow;
 
-pub use auth::GrpcAuth;
-pub use events::EventApi;
-pub use triggers::TriggerApi;
-pub use worker::WorkerApi;
-pub use workflow::WorkflowApi;
+pub(crate) use auth::GrpcAuth;
+pub(crate) use events::EventApi;
+pub(crate) use triggers::TriggerApi;
+pub(crate) use worker::WorkerApi;
+pub(crate) use workflow::WorkflowApi;

@@ -8,7 +8,10 @@ use proto::v1;
 
 use crate::SchedulerError;
 
-pub fn time(text: Option<String>, field: &str) -> Result<Option<DateTime<Utc>>, SchedulerError> {
+pub(super) fn time(
+    text: Option<String>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, SchedulerError> {
     text.filter(|text| !text.is_empty())
         .map(|text| {
             DateTime::parse_from_rfc3339(&text)
@@ -20,7 +23,9 @@ pub fn time(text: Option<String>, field: &str) -> Result<Option<DateTime<Utc>>, 
         .transpose()
 }
 
-pub fn variables(filters: Vec<v1::VariableFilter>) -> Result<Vec<VariableFilter>, SchedulerError> {
+pub(super) fn variables(
+    filters: Vec<v1::VariableFilter>,
+) -> Result<Vec<VariableFilter>, SchedulerError> {
     let parsed = filters
         .iter()
         .map(|filter| VariableFilter::parse(&filter.path, &filter.value))

@@ -8,10 +8,10 @@ use store::{Store, StoreError};
 
 use crate::SchedulerError;
 
-pub const MAX_NAME_LENGTH: usize = 200;
+pub(super) const MAX_NAME_LENGTH: usize = 200;
 
 /// Validates a definition for storage: errors and warnings with paths under `/definition`.
-pub async fn check_definition(
+pub(super) async fn check_definition(
     store: &Arc<dyn Store>,
     tenant: &str,
     definition: &serde_json::Value,
@@ -73,7 +73,7 @@ async fn subflow_exists(
     }
 }
 
-pub fn check_name(name: &str) -> Result<(), SchedulerError> {
+pub(super) fn check_name(name: &str) -> Result<(), SchedulerError> {
     if name.trim().is_empty() {
         return Err(SchedulerError::invalid("/name", "must not be empty"));
     }
@@ -86,7 +86,7 @@ pub fn check_name(name: &str) -> Result<(), SchedulerError> {
     Ok(())
 }
 
-pub fn new_template(
+pub(super) fn new_template(
     tenant: &str,
     name: String,
     description: Option<String>,

@@ -23,7 +23,7 @@ use crate::signature::{Refusal, Signed};
 use crate::trigger_config::{Schedule, Webhook};
 use crate::{SchedulerError, convert};
 
-pub struct TriggerApi {
+pub(crate) struct TriggerApi {
     core: Arc<Core>,
     key: TriggerKey,
     /// Wakes the schedule loop when a schedule is created or deleted.
@@ -31,7 +31,7 @@ pub struct TriggerApi {
 }
 
 impl TriggerApi {
-    pub fn new(core: Arc<Core>, key: TriggerKey, schedules_wake: Arc<Notify>) -> Self {
+    pub(crate) fn new(core: Arc<Core>, key: TriggerKey, schedules_wake: Arc<Notify>) -> Self {
         Self {
             core,
             key,

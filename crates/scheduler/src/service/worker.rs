@@ -21,13 +21,13 @@ use identity::Identity;
 const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
 const MAX_POLL_JOBS: u32 = 100;
 
-pub struct WorkerApi {
+pub(crate) struct WorkerApi {
     core: Arc<Core>,
     committer: Committer,
 }
 
 impl WorkerApi {
-    pub fn new(core: Arc<Core>, committer: Committer) -> Self {
+    pub(crate) fn new(core: Arc<Core>, committer: Committer) -> Self {
         Self { core, committer }
     }
 

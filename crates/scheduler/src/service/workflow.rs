@@ -17,12 +17,12 @@ use crate::convert;
 use crate::core::{self, Core};
 use crate::create_instance::{self, CreateInstance};
 
-pub struct WorkflowApi {
+pub(crate) struct WorkflowApi {
     core: Arc<Core>,
 }
 
 impl WorkflowApi {
-    pub fn new(core: Arc<Core>) -> Self {
+    pub(crate) fn new(core: Arc<Core>) -> Self {
         Self { core }
     }
 

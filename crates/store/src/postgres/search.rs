@@ -5,8 +5,9 @@
 use model::Instance;
 use sqlx::{Postgres, QueryBuilder};
 
-use super::{PostgresStore, instance_from_row};
+use super::PostgresStore;
 use crate::batch::{micros, page_limit};
+use crate::rows::instance_from_row;
 use crate::{InstanceFilter, StoreError, search};
 
 pub(super) async fn list(

@@ -6,9 +6,10 @@ use model::Instance;
 use serde_json::Value;
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::{SqliteStore, instance_from_row};
+use super::SqliteStore;
 use crate::batch::page_limit;
 use crate::codec::time_text;
+use crate::rows::instance_from_row;
 use crate::{InstanceFilter, StoreError, search};
 
 pub(super) async fn list(
