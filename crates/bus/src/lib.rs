@@ -4,6 +4,12 @@
 //! database driver, so that the gateway and the worker, which depend on this crate and not on
 //! `store`, cannot reach Postgres.
 
+// Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
+#![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
+
 mod connect;
 mod error;
 mod memory_bus;

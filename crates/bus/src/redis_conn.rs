@@ -17,12 +17,12 @@ pub(crate) fn queue_error(error: impl std::fmt::Display) -> BusError {
 
 #[derive(Clone)]
 pub(crate) struct RedisPools {
-    pub commands: Pool,
+    pub(crate) commands: Pool,
     blocking: Pool,
 }
 
 impl RedisPools {
-    pub fn new(url: &str, blocking_connections: usize) -> Result<Self, BusError> {
+    pub(crate) fn new(url: &str, blocking_connections: usize) -> Result<Self, BusError> {
         let commands = deadpool_redis::Config::from_url(url)
             .create_pool(Some(Runtime::Tokio1))
             .map_err(queue_error)?;
@@ -39,7 +39,7 @@ impl RedisPools {
         Ok(Self { commands, blocking })
     }
 
-    pub async fn command(&self) -> Result<Connection, BusError> {
+    pub(crate) async fn command(&self) -> Result<Connection, BusError> {
         self.commands.get().await.map_err(queue_error)
     }
 
@@ -47,7 +47,7 @@ impl RedisPools {
     /// connection whose command did not finish (timed out, or the caller gave up) is dropped
     /// rather than returned to the pool, since the server may still be blocking on it. The
     /// inner result is the server's answer, for callers that recover from some errors.
-    pub async fn blocking<T: redis::FromRedisValue>(
+    pub(crate) async fn blocking<T: redis::FromRedisValue>(
         &self,
         cmd: &redis::Cmd,
         block: Duration,

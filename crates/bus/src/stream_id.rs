@@ -6,13 +6,13 @@ use crate::BusError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub(crate) struct StreamId {
-    pub millis: u64,
-    pub seq: u64,
+    pub(crate) millis: u64,
+    pub(crate) seq: u64,
 }
 
 impl StreamId {
     /// Parses `<millis>-<seq>` or `<millis>` (as Redis accepts it).
-    pub fn parse(text: &str) -> Result<Self, BusError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, BusError> {
         let invalid = || BusError::Rejected {
             code: ErrorCode::BadRequest,
             message: format!("invalid event id '{text}'"),
@@ -28,7 +28,7 @@ impl StreamId {
     }
 
     /// The id after `last` for an entry added at `now_millis` (never going backwards).
-    pub fn next(last: Self, now_millis: u64) -> Self {
+    pub(crate) fn next(last: Self, now_millis: u64) -> Self {
         if now_millis > last.millis {
             Self {
                 millis: now_millis,
@@ -45,7 +45,7 @@ impl StreamId {
 
 impl StreamId {
     /// When the entry was added: the millisecond part of its id.
-    pub fn time(self) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub(crate) fn time(self) -> Option<chrono::DateTime<chrono::Utc>> {
         chrono::DateTime::from_timestamp_millis(i64::try_from(self.millis).ok()?)
     }
 }

@@ -93,6 +93,82 @@ fn types_and_built_in_action_configs_are_checked() {
 }
 
 #[test]
+fn built_in_action_errors_name_the_field_and_the_rule() {
+    let def = json!({"steps": [
+        {"id": "a", "type": "action", "config": {"action": "http_request", "url": 5, "method": "FETCH", "headers": [], "query": "q", "timeout_seconds": "5", "expected_status": [200, 600]}},
+        {"id": "b", "type": "action", "config": {"action": "send_email", "to": [], "subject": "s", "cc": ["a@example.com", 1], "from": false, "html": 1}},
+        {"id": "c", "type": "action", "config": {"action": "log_message", "level": "loud"}},
+        {"id": "d", "type": "action", "config": {"action": "log_message", "message": ["m"], "level": 3}},
+        {"id": "e", "type": "action", "config": {"action": "http_request", "url": "https://example.com", "method": 1}},
+        {"id": "f", "type": "action", "config": {"action": "set_variable", "name": "x", "variables": 3}},
+        {"id": "g", "type": "action", "config": {"action": "set_variable", "name": null, "variables": null}},
+        {"id": "h", "type": "action", "config": {"action": "set_variable", "value": 1}}
+    ]});
+    let got = errors(def);
+    let got: Vec<(&str, &str)> = got.iter().map(|(p, m)| (p.as_str(), m.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("/steps/0/config/url", "url must be a string"),
+            ("/steps/0/config/method", "unknown http method 'FETCH'"),
+            ("/steps/0/config/headers", "headers must be an object"),
+            ("/steps/0/config/query", "query must be an object"),
+            (
+                "/steps/0/config/timeout_seconds",
+                "timeout_seconds must be a number"
+            ),
+            (
+                "/steps/0/config/expected_status",
+                "expected_status must be an array of status codes"
+            ),
+            (
+                "/steps/1/config/to",
+                "to must be a string or an array of strings"
+            ),
+            ("/steps/1/config/body", "body is required"),
+            (
+                "/steps/1/config/cc",
+                "cc must be a string or an array of strings"
+            ),
+            ("/steps/1/config/from", "from must be a string"),
+            ("/steps/1/config/html", "html must be a boolean or a string"),
+            ("/steps/2/config/message", "message is required"),
+            (
+                "/steps/2/config/level",
+                "level must be one of trace, debug, info, warn, error"
+            ),
+            ("/steps/3/config/message", "message must be a string"),
+            ("/steps/3/config/level", "level must be a string"),
+            ("/steps/4/config/method", "method must be a string"),
+            ("/steps/5/config/value", "value is required with name"),
+            ("/steps/5/config/variables", "variables must be an object"),
+            ("/steps/6/config/name", "name is required"),
+            ("/steps/6/config/value", "value is required with name"),
+            ("/steps/6/config/variables", "variables must be an object"),
+            (
+                "/steps/7/config",
+                "set_variable needs name and value, or variables"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn templates_and_nulls_pass_built_in_action_configs() {
+    let def = json!({"steps": [
+        {"id": "a", "type": "action", "config": {"action": "http_request", "url": "{{ variables.url }}", "method": "{{ variables.method }}", "headers": "{{ variables.headers }}", "query": null, "timeout_seconds": "{{ variables.t }}", "expected_status": "{{ variables.codes }}", "body": null}, "next_steps": ["b"]},
+        {"id": "b", "type": "action", "config": {"action": "send_email", "to": "{{ variables.to }}", "subject": "Hi {{ variables.name }}", "body": "b", "cc": null, "bcc": "{{ variables.bcc }}", "html": "{{ variables.html }}", "from": null}, "next_steps": ["c"]},
+        {"id": "c", "type": "action", "config": {"action": "log_message", "message": "{{ variables.m }}", "level": "{{ variables.level }}"}, "next_steps": ["d"]},
+        {"id": "d", "type": "action", "config": {"action": "set_variable", "variables": "{{ variables.more }}"}, "next_steps": ["e"]},
+        {"id": "e", "type": "action", "config": {"action": "set_variable", "name": "{{ variables.key }}", "value": null}, "next_steps": ["f"]},
+        {"id": "f", "type": "action", "config": {"action": "send_email", "to": "a@example.com", "subject": "s", "body": "b", "html": "yes", "extra": 1}, "next_steps": ["g"]},
+        {"id": "g", "type": "action", "config": {"action": "http_request", "url": "not checked until run time", "method": "options", "expected_status": [], "timeout_seconds": -1}}
+    ]});
+    let validated = engine::validate(&def).unwrap();
+    assert!(validated.warnings.is_empty());
+}
+
+#[test]
 fn conditions_are_checked() {
     let def = json!({"steps": [
         {"id": "a", "type": "condition", "config": {"field": "x", "operator": "like", "value": 1}},

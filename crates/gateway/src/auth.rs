@@ -32,7 +32,7 @@ impl FromRequestParts<AppState> for Caller {
 /// The caller named by the bearer token, of any user role: the viewer's read-only rule is the
 /// extractor's, and a stream ticket (`routes::tickets`) is open to viewers too. A worker token
 /// never calls the API.
-pub fn bearer(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+pub(crate) fn bearer(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     let header = parts
         .headers
         .get(header::AUTHORIZATION)

@@ -7,7 +7,7 @@ use model::Role;
 /// The authenticated caller of an `/api/v1` route. Extracting it enforces authentication and
 /// the viewer's read-only rule.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub subject: String,
     pub tenant: String,
     pub role: Role,
@@ -20,7 +20,7 @@ pub struct Caller {
 
 impl Caller {
     /// The caller of a webhook call that carries a signature instead of a token.
-    pub fn signed_webhook(request_id: Option<String>) -> Self {
+    pub(crate) fn signed_webhook(request_id: Option<String>) -> Self {
         Self {
             subject: "webhook".to_owned(),
             tenant: model::DEFAULT_TENANT.to_owned(),

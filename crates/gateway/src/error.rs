@@ -29,11 +29,11 @@ pub enum GatewayError {
 }
 
 /// Seconds a client should wait before retrying when a dependency is down.
-pub const RETRY_AFTER_SECONDS: u32 = 5;
+pub(crate) const RETRY_AFTER_SECONDS: u32 = 5;
 
 /// An RFC 9457 problem, the body of every error answer (`application/problem+json`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// A URI naming the kind of problem (`urn:chorus:problem:<code>`).
     #[serde(rename = "type")]
     pub kind: String,
@@ -46,7 +46,7 @@ pub struct Problem {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ProblemField {
+pub(crate) struct ProblemField {
     pub path: String,
     pub message: String,
 }

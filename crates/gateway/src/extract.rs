@@ -14,7 +14,7 @@ use crate::error::ApiError;
 /// the limit (413), be readable JSON (400), be an object and match the expected shape (422,
 /// with the path of the offending field). Keeps the raw bytes for idempotency fingerprints.
 #[derive(Debug)]
-pub struct JsonBody<T> {
+pub(crate) struct JsonBody<T> {
     pub value: T,
     pub raw: Bytes,
 }
@@ -65,7 +65,7 @@ fn is_json(value: Option<&header::HeaderValue>) -> bool {
 }
 
 /// Parses JSON text into `T`: syntax errors are unreadable (400), shape errors invalid (422).
-pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(raw);
     let value: T = match serde_path_to_error::deserialize(&mut de) {
         Ok(v) => v,
@@ -134,7 +134,7 @@ fn strip_position(message: &str) -> String {
 /// A UUID path parameter. A malformed one is a bad request (400), like any unreadable input;
 /// a well-formed unknown one is the scheduler's 404.
 #[derive(Debug, Clone, Copy)]
-pub struct IdPath(pub Uuid);
+pub(crate) struct IdPath(pub Uuid);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     type Rejection = ApiError;
@@ -149,7 +149,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
-pub fn parse_uuid(raw: &str, name: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_uuid(raw: &str, name: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| {
         ApiError::bad_request(format!(
             "{name}: '{raw}' is not a valid id (expected a uuid)"
@@ -159,7 +159,7 @@ pub fn parse_uuid(raw: &str, name: &str) -> Result<Uuid, ApiError> {
 
 /// Query parameters; a query string that does not parse at all is a bad request (400).
 #[derive(Debug)]
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
@@ -175,10 +175,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 }
 
 /// Page size: default 50, 1 to 500; anything else is invalid content (422).
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 500;
+pub(crate) const DEFAULT_LIMIT: u32 = 50;
+pub(crate) const MAX_LIMIT: u32 = 500;
 
-pub fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
+pub(crate) fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_LIMIT);
     };
@@ -192,7 +192,7 @@ pub fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
 }
 
 /// An optional UUID query parameter (400 when malformed, like a path id).
-pub fn optional_uuid(raw: Option<&str>, name: &str) -> Result<Option<Uuid>, ApiError> {
+pub(crate) fn optional_uuid(raw: Option<&str>, name: &str) -> Result<Option<Uuid>, ApiError> {
     raw.map(|r| parse_uuid(r, name)).transpose()
 }
 

@@ -3,22 +3,22 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
-pub const HEADER_NAME: &str = "Idempotency-Key";
+pub(crate) const HEADER_NAME: &str = "Idempotency-Key";
 const HEADER: &str = "idempotency-key";
-pub const MAX_KEY_LEN: usize = 255;
+pub(crate) const MAX_KEY_LEN: usize = 255;
 /// What the spec says of a key; [`from_request`] checks the same.
-pub const KEY_PATTERN: &str = "^[!-~]+$";
+pub(crate) const KEY_PATTERN: &str = "^[!-~]+$";
 
 /// The `Idempotency-Key` of a request with the fingerprint of what it asked for (sha256 hex of
 /// method, path and raw body), so the scheduler can tell a retry from a different request
 /// reusing the key (409).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Idempotency {
+pub(crate) struct Idempotency {
     pub key: String,
     pub fingerprint: String,
 }
 
-pub fn from_request(
+pub(crate) fn from_request(
     headers: &HeaderMap,
     method: &Method,
     path: &str,
@@ -44,7 +44,7 @@ pub fn from_request(
     }))
 }
 
-pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
+pub(crate) fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_str().as_bytes());
     hasher.update(b" ");

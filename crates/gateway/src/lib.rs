@@ -4,8 +4,10 @@
 //! decides, the gateway translates. Real-time events come straight from the event bus (SSE).
 
 // Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
-// (clippy.toml allows unwrap in tests).
+// (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
+// newcomer sees as public is the crate's API.
 #![deny(clippy::unwrap_used)]
+#![warn(unreachable_pub)]
 
 mod auth;
 mod caller;

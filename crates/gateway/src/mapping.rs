@@ -14,15 +14,15 @@ use crate::error::ApiError;
 /// every input. The annotations below repeat it (they take literals only); a test keeps them
 /// equal.
 #[cfg(test)]
-pub const NAME_PATTERN: &str =
+pub(crate) const NAME_PATTERN: &str =
     r"[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
 
 /// The longest template name, in characters.
-pub const MAX_NAME_LENGTH: usize = 200;
+pub(crate) const MAX_NAME_LENGTH: usize = 200;
 
 /// A name as `NAME_PATTERN` and the length limit describe it: checked here so that the
 /// answer matches the spec whatever the scheduler's own (equal) rule says.
-pub fn check_name(name: &str, path: &str) -> Result<(), ApiError> {
+pub(crate) fn check_name(name: &str, path: &str) -> Result<(), ApiError> {
     if name.trim().is_empty() {
         return Err(ApiError::invalid(path, "must not be empty"));
     }
@@ -55,7 +55,7 @@ fn integral_i32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D
 }
 
 /// A template version: 1 or more.
-pub fn check_version(version: Option<i32>, path: &str) -> Result<(), ApiError> {
+pub(crate) fn check_version(version: Option<i32>, path: &str) -> Result<(), ApiError> {
     match version {
         Some(v) if v < 1 => Err(ApiError::invalid(path, "version must be 1 or more")),
         _ => Ok(()),
@@ -108,7 +108,7 @@ fn example_definition() -> Value {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "approval", "description": "waits for an approval",
     "definition": example_definition()}))]
-pub struct CreateTemplateBody {
+pub(crate) struct CreateTemplateBody {
     /// Unique in the tenant; not all whitespace.
     #[schema(
         min_length = 1,
@@ -124,7 +124,7 @@ pub struct CreateTemplateBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateTemplateBody {
+pub(crate) struct UpdateTemplateBody {
     /// A new name: unique in the tenant; not all whitespace.
     #[serde(default)]
     #[schema(
@@ -143,7 +143,7 @@ pub struct UpdateTemplateBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateInstanceBody {
+pub(crate) struct CreateInstanceBody {
     pub template_id: Uuid,
     /// A template version; the latest when absent.
     #[serde(default, deserialize_with = "integral_i32")]
@@ -160,7 +160,7 @@ pub struct CreateInstanceBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SendEventBody {
+pub(crate) struct SendEventBody {
     /// The event's name; not all whitespace.
     #[schema(
         min_length = 1,
@@ -172,13 +172,13 @@ pub struct SendEventBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WarningDto {
+pub(crate) struct WarningDto {
     pub path: String,
     pub message: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TemplateDto {
+pub(crate) struct TemplateDto {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
@@ -192,7 +192,7 @@ pub struct TemplateDto {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct StepErrorDto {
+pub(crate) struct StepErrorDto {
     #[serde(rename = "type")]
     pub kind: String,
     pub message: String,
@@ -200,7 +200,7 @@ pub struct StepErrorDto {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct InstanceDto {
+pub(crate) struct InstanceDto {
     pub id: String,
     pub template_id: String,
     pub template_version: i32,
@@ -226,7 +226,7 @@ pub struct InstanceDto {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct StepExecutionDto {
+pub(crate) struct StepExecutionDto {
     pub id: String,
     pub step_id: String,
     pub name: Option<String>,
@@ -248,24 +248,24 @@ pub struct StepExecutionDto {
 
 /// One page of a list, newest first.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; null on the last one.
     pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Items<T> {
+pub(crate) struct Items<T> {
     pub items: Vec<T>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Accepted {
+pub(crate) struct Accepted {
     pub accepted: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookAccepted {
+pub(crate) struct WebhookAccepted {
     pub instance_id: String,
 }
 
@@ -364,7 +364,7 @@ impl TryFrom<v1::StepExecution> for StepExecutionDto {
     }
 }
 
-pub fn convert_all<P, D>(items: Vec<P>) -> Result<Vec<D>, ApiError>
+pub(crate) fn convert_all<P, D>(items: Vec<P>) -> Result<Vec<D>, ApiError>
 where
     D: TryFrom<P, Error = ApiError>,
 {

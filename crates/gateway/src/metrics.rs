@@ -47,7 +47,7 @@ pub fn handle() -> PrometheusHandle {
 
 /// Counts requests and their latency by route template (never the raw path: ids would make
 /// the label set unbounded).
-pub async fn track(request: Request, next: Next) -> Response {
+pub(crate) async fn track(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()

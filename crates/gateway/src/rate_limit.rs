@@ -20,13 +20,13 @@ pub struct RateSettings {
     pub burst: NonZeroU32,
 }
 
-pub struct TenantRateLimit {
+pub(crate) struct TenantRateLimit {
     limiter: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
 }
 
 impl TenantRateLimit {
-    pub fn new(settings: RateSettings) -> Self {
+    pub(crate) fn new(settings: RateSettings) -> Self {
         let quota = Quota::per_second(settings.per_second).allow_burst(settings.burst);
         Self {
             limiter: DefaultKeyedRateLimiter::keyed(quota),
@@ -36,7 +36,7 @@ impl TenantRateLimit {
 
     /// Takes one request from `tenant`'s bucket; an empty bucket answers 429 with the whole
     /// seconds until the next request would pass as `Retry-After`.
-    pub fn check(&self, tenant: &str) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, tenant: &str) -> Result<(), ApiError> {
         if self.limiter.len() > RETAIN_AFTER_KEYS {
             self.limiter.retain_recent();
         }

@@ -20,12 +20,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Metadata key carrying the request id to the scheduler, for correlated logs.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The gRPC clients of the scheduler: over one lazily connected channel, so the gateway starts
 /// (and answers 503) while no scheduler is up yet, or in process in the embedded mode.
 #[derive(Clone)]
-pub struct SchedulerClient {
+pub(crate) struct SchedulerClient {
     workflow: WorkflowServiceClient<SchedulerTransport>,
     triggers: TriggerServiceClient<SchedulerTransport>,
     health: HealthClient<SchedulerTransport>,
@@ -34,7 +34,7 @@ pub struct SchedulerClient {
 }
 
 impl SchedulerClient {
-    pub fn connect_lazy(
+    pub(crate) fn connect_lazy(
         urls: &[String],
         tls: Option<&proto::ClientTls>,
     ) -> Result<Self, GatewayError> {
@@ -60,7 +60,7 @@ impl SchedulerClient {
 
     /// The scheduler in this process (the embedded mode): one try per call, nothing to fail
     /// over to.
-    pub fn in_process(transport: SchedulerTransport) -> Self {
+    pub(crate) fn in_process(transport: SchedulerTransport) -> Self {
         Self::over(transport, 1)
     }
 
@@ -76,7 +76,12 @@ impl SchedulerClient {
     /// Calls the workflow service as `caller`, mapping any failure to a problem. A call that
     /// could not reach a scheduler (the connection failed, so nothing was sent) is tried again
     /// on another replica: a balanced channel hands out a dead replica until it has failed.
-    pub async fn call<M, R, F, Fut>(&self, caller: &Caller, message: M, f: F) -> Result<R, ApiError>
+    pub(crate) async fn call<M, R, F, Fut>(
+        &self,
+        caller: &Caller,
+        message: M,
+        f: F,
+    ) -> Result<R, ApiError>
     where
         M: Clone,
         F: Fn(WorkflowServiceClient<SchedulerTransport>, tonic::Request<M>) -> Fut,
@@ -86,7 +91,7 @@ impl SchedulerClient {
     }
 
     /// [`SchedulerClient::call`] for the trigger service.
-    pub async fn call_triggers<M, R, F, Fut>(
+    pub(crate) async fn call_triggers<M, R, F, Fut>(
         &self,
         caller: &Caller,
         message: M,
@@ -152,7 +157,7 @@ impl SchedulerClient {
     }
 
     /// `grpc.health.v1.Health/Check` for `service` ("" is the scheduler itself).
-    pub async fn check(&self, service: &str) -> Result<(), String> {
+    pub(crate) async fn check(&self, service: &str) -> Result<(), String> {
         let mut client = self.health.clone();
         let request = HealthCheckRequest {
             service: service.to_string(),

@@ -8,10 +8,10 @@ use proto::v1;
 use crate::error::ApiError;
 
 /// Query keys starting with this are variable filters.
-pub const VARIABLES_PREFIX: &str = "variables.";
+pub(crate) const VARIABLES_PREFIX: &str = "variables.";
 
 /// An RFC 3339 time parameter, passed on as sent once it parses (422 naming it otherwise).
-pub fn time(raw: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn time(raw: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
     let Some(raw) = raw else {
         return Ok(None);
     };
@@ -25,7 +25,7 @@ pub fn time(raw: Option<String>, name: &str) -> Result<Option<String>, ApiError>
 }
 
 /// Every `variables.<path>=<value>` pair of the query string, in order, checked.
-pub fn variables(pairs: &[(String, String)]) -> Result<Vec<v1::VariableFilter>, ApiError> {
+pub(crate) fn variables(pairs: &[(String, String)]) -> Result<Vec<v1::VariableFilter>, ApiError> {
     let mut parsed = Vec::new();
     let mut filters = Vec::new();
     for (key, value) in pairs {

@@ -10,7 +10,7 @@ use crate::routes::tickets::Tickets;
 
 /// What every handler shares: no workflow state, only the ways to reach those who hold it.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub scheduler: SchedulerClient,
     pub events: Arc<dyn EventBus>,
     pub auth: Arc<Verifier>,

@@ -1,6 +1,8 @@
 //! The shared vocabulary of the engine: templates, instances, step executions, jobs, events and
-//! the error codes every service answers with. Plain data only: no I/O, no behaviour beyond
-//! conversions, so that every other crate can depend on it.
+//! the error codes every service answers with, and the built-in actions' config types
+//! ([`actions`]) that the engine checks and the worker parses. Plain data only: no I/O, no
+//! behaviour beyond conversions and checks of a value's shape, so that every other crate can
+//! depend on it.
 
 // Outside tests a failure is an error returned, or an `expect` that says why it cannot happen
 // (clippy.toml allows unwrap in tests); and `pub` means exported from the crate, so what a
@@ -8,6 +10,7 @@
 #![deny(clippy::unwrap_used)]
 #![warn(unreachable_pub)]
 
+pub mod actions;
 mod error;
 mod event;
 mod event_filter;

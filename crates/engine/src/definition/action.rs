@@ -1,9 +1,10 @@
 //! Action steps (and parallel branches): the built-in actions' configs and custom actions.
 
-use serde_json::Value;
+use model::actions::BuiltinAction;
+use serde_json::{Map, Value};
 
-use super::checker::{Checker, check_templates, field, is_string};
-use super::{ActionDef, HTTP_METHODS, LOG_LEVELS, SET_VARIABLE};
+use super::ActionDef;
+use super::checker::{Checker, check_field, check_present, check_templates};
 use crate::template::is_template;
 
 pub(super) fn parse_action(
@@ -34,103 +35,15 @@ pub(super) fn parse_action(
             return None;
         }
     };
-    let string = ("a string", is_string as fn(&Value) -> bool);
-    let object = ("an object", Value::is_object as fn(&Value) -> bool);
-    let number = ("a number", Value::is_number as fn(&Value) -> bool);
-    match action.as_str() {
-        "http_request" => {
-            field(ck, obj, path, "url", true, string);
-            field(ck, obj, path, "method", false, string);
-            if let Some(Value::String(m)) = obj.get("method")
-                && !is_template(m)
-                && !HTTP_METHODS.contains(&m.to_ascii_uppercase().as_str())
-            {
-                ck.error(
-                    format!("{path}/method"),
-                    format!("unknown http method '{m}'"),
-                );
-            }
-            field(ck, obj, path, "headers", false, object);
-            field(ck, obj, path, "query", false, object);
-            field(ck, obj, path, "timeout_seconds", false, number);
-            field(
-                ck,
-                obj,
-                path,
-                "expected_status",
-                false,
-                ("an array of status codes", |v| {
-                    v.as_array().is_some_and(|a| {
-                        a.iter()
-                            .all(|s| s.as_u64().is_some_and(|c| (100..=599).contains(&c)))
-                    })
-                }),
-            );
-        }
-        "send_email" => {
-            let recipients = (
-                "a string or an array of strings",
-                (|v: &Value| {
-                    v.is_string()
-                        || v.as_array()
-                            .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string))
-                }) as fn(&Value) -> bool,
-            );
-            field(ck, obj, path, "to", true, recipients);
-            field(ck, obj, path, "subject", true, string);
-            field(ck, obj, path, "body", true, string);
-            field(ck, obj, path, "cc", false, recipients);
-            field(ck, obj, path, "bcc", false, recipients);
-            field(ck, obj, path, "from", false, string);
-            field(
-                ck,
-                obj,
-                path,
-                "html",
-                false,
-                ("a boolean or a string", |v| v.is_boolean() || v.is_string()),
-            );
-        }
-        "log_message" => {
-            field(ck, obj, path, "message", true, string);
-            field(ck, obj, path, "level", false, string);
-            if let Some(Value::String(level)) = obj.get("level")
-                && !is_template(level)
-                && !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str())
-            {
-                ck.error(
-                    format!("{path}/level"),
-                    "level must be one of trace, debug, info, warn, error",
-                );
+    let builtin = BuiltinAction::from_name(&action);
+    match builtin {
+        Some(BuiltinAction::SetVariable) => check_set_variable(ck, obj, path, branch),
+        Some(other) => {
+            for field in other.fields() {
+                check_field(ck, obj, path, field);
             }
         }
-        SET_VARIABLE => {
-            if branch {
-                ck.error(
-                    format!("{path}/action"),
-                    "set_variable cannot run as a parallel branch",
-                );
-            }
-            let has_name = obj.contains_key("name");
-            let has_vars = obj.contains_key("variables");
-            if has_name {
-                field(ck, obj, path, "name", true, string);
-                if !obj.contains_key("value") {
-                    ck.error(format!("{path}/value"), "value is required with name");
-                }
-            }
-            if has_vars {
-                match obj.get("variables") {
-                    Some(Value::Object(_)) => {}
-                    Some(Value::String(s)) if is_template(s) => {}
-                    _ => ck.error(format!("{path}/variables"), "variables must be an object"),
-                }
-            }
-            if !has_name && !has_vars {
-                ck.error(path, "set_variable needs name and value, or variables");
-            }
-        }
-        _ => {
+        None => {
             if !valid_queue_name(&action) {
                 ck.error(
                     format!("{path}/action"),
@@ -153,9 +66,40 @@ pub(super) fn parse_action(
     check_templates(ck, config, path);
     Some(ActionDef {
         action,
+        builtin,
         config: config.clone(),
         output_variable,
     })
+}
+
+/// `set_variable`: `name` with `value`, or `variables`, or both. The engine applies it itself
+/// (`machine/variables.rs`) and reads a key given as null as given, so a given key is checked
+/// here even when null.
+fn check_set_variable(ck: &mut Checker, obj: &Map<String, Value>, path: &str, branch: bool) {
+    if branch {
+        ck.error(
+            format!("{path}/action"),
+            "set_variable cannot run as a parallel branch",
+        );
+    }
+    let has_name = obj.contains_key("name");
+    for field in BuiltinAction::SetVariable.fields() {
+        match obj.get(field.name) {
+            // A name given as null names nothing.
+            Some(Value::Null) if field.name == "name" => {
+                ck.error(format!("{path}/name"), "name is required");
+            }
+            Some(value) => check_present(ck, value, path, field),
+            // `value` may be null, but not left out, when `name` is given.
+            None if field.name == "value" && has_name => {
+                ck.error(format!("{path}/value"), "value is required with name");
+            }
+            None => {}
+        }
+    }
+    if !has_name && !obj.contains_key("variables") {
+        ck.error(path, "set_variable needs name and value, or variables");
+    }
 }
 
 pub(super) fn valid_queue_name(name: &str) -> bool {

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use model::FieldError;
+use model::actions::Field;
 use serde_json::{Map, Value};
 
 use crate::template::{self, is_template};
@@ -70,31 +71,31 @@ pub(super) fn check_templates(ck: &mut Checker, value: &Value, path: &str) {
     }
 }
 
-pub(super) fn is_string(v: &Value) -> bool {
-    v.is_string()
-}
-
-/// Checks one field of a built-in action: `required`, and of an accepted shape. A template
-/// string is accepted for any field, since its type is known only once rendered.
-pub(super) fn field(
-    ck: &mut Checker,
-    obj: &Map<String, Value>,
-    path: &str,
-    key: &str,
-    required: bool,
-    shape: (&str, fn(&Value) -> bool),
-) {
-    match obj.get(key) {
+/// Checks one field of a built-in action's config by its model [`Field`]: present unless
+/// optional (null counts as absent), and of its type. A template string is accepted for any
+/// field, since its value is known only once rendered.
+pub(super) fn check_field(ck: &mut Checker, obj: &Map<String, Value>, path: &str, field: &Field) {
+    match obj.get(field.name) {
         None | Some(Value::Null) => {
-            if required {
-                ck.error(format!("{path}/{key}"), format!("{key} is required"));
+            if !field.optional {
+                ck.error(
+                    format!("{path}/{}", field.name),
+                    format!("{} is required", field.name),
+                );
             }
         }
-        Some(Value::String(s)) if is_template(s) => {}
-        Some(v) if (shape.1)(v) => {}
-        Some(_) => ck.error(
-            format!("{path}/{key}"),
-            format!("{key} must be {}", shape.0),
-        ),
+        Some(value) => check_present(ck, value, path, field),
+    }
+}
+
+/// Checks a value given for `field`, null included; a template string is accepted.
+pub(super) fn check_present(ck: &mut Checker, value: &Value, path: &str, field: &Field) {
+    if let Value::String(text) = value
+        && is_template(text)
+    {
+        return;
+    }
+    if let Err(message) = field.check(value) {
+        ck.error(format!("{path}/{}", field.name), message);
     }
 }

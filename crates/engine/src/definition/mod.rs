@@ -12,6 +12,7 @@ mod wait;
 use std::collections::{BTreeMap, HashMap};
 
 use model::Warning;
+use model::actions::BuiltinAction;
 use serde_json::Value;
 
 use crate::condition::Operator;
@@ -20,10 +21,6 @@ use crate::template::is_template;
 
 pub use validate::validate;
 
-/// Built-in actions that run on a worker of the default queue.
-pub(crate) const WORKER_ACTIONS: [&str; 4] = ["http_request", "send_email", "log_message", "noop"];
-/// The built-in action the engine applies itself.
-pub(crate) const SET_VARIABLE: &str = "set_variable";
 /// Language limits (docs/workflow-language.md#limits): a definition is parsed into every
 /// scheduler's cache and walked by every decision, and each parallel branch is a job row.
 pub const MAX_DEFINITION_BYTES: usize = 1 << 20;
@@ -31,8 +28,6 @@ pub const MAX_STEPS: usize = 1000;
 pub const MAX_PARALLEL_BRANCHES: usize = 1000;
 /// Branches of one parallel step queued or running at once when it sets no `max_concurrency`.
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 100;
-const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "warning", "error"];
-const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 #[derive(Debug, Clone)]
 pub(crate) struct ParsedDefinition {
@@ -66,6 +61,8 @@ pub(crate) enum StepKind {
 #[derive(Debug, Clone)]
 pub(crate) struct ActionDef {
     pub(crate) action: String,
+    /// The built-in action `action` names; none for a custom action.
+    pub(crate) builtin: Option<BuiltinAction>,
     /// The whole config (templates unrendered), `action` included.
     pub(crate) config: Value,
     pub(crate) output_variable: Option<String>,
@@ -73,7 +70,7 @@ pub(crate) struct ActionDef {
 
 impl ActionDef {
     pub(crate) fn queue(&self) -> &str {
-        if WORKER_ACTIONS.contains(&self.action.as_str()) {
+        if self.builtin.is_some_and(BuiltinAction::runs_on_worker) {
             model::DEFAULT_QUEUE
         } else {
             &self.action
@@ -145,7 +142,7 @@ pub fn custom_actions(definition: &Definition) -> Vec<String> {
             _ => continue,
         };
         for a in actions {
-            if a.action != SET_VARIABLE && !WORKER_ACTIONS.contains(&a.action.as_str()) {
+            if a.builtin.is_none() {
                 names.insert(a.action.clone(), ());
             }
         }

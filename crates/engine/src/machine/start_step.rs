@@ -2,13 +2,14 @@
 //! an action, condition, wait, parallel or subflow step.
 
 use chrono::DateTime;
+use model::actions::BuiltinAction;
 use model::{EventType, InstanceStatus, Job, StepError, StepStatus};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::{Machine, evaluate_condition, invalid_config, seconds, template_error};
 use crate::api::Command;
-use crate::definition::{ActionDef, SET_VARIABLE, StepDef, StepKind, WaitDef};
+use crate::definition::{ActionDef, StepDef, StepKind, WaitDef};
 use crate::duration::parse_duration;
 use crate::state::{Branch, BranchStatus, Exec, Phase};
 use crate::template::{Budget, render_value_within};
@@ -235,7 +236,7 @@ impl Machine<'_> {
             Err(e) => return self.fail_exec(pos, template_error(e)),
         };
         self.st.active[pos].input = Some(rendered.clone());
-        if action.action == SET_VARIABLE {
+        if action.builtin == Some(BuiltinAction::SetVariable) {
             self.st.active[pos].started_at = Some(self.now);
             match self.set_variables(&rendered) {
                 Ok(output) => self.complete_exec(pos, output, &step.next),

@@ -62,7 +62,7 @@ impl Modify for BearerAuth {
 
 /// The OpenAPI 3.1 document of the API, generated from the handlers and their types, then
 /// completed by [`refine`] with what holds for every operation alike.
-pub fn document() -> Result<Value, serde_json::Error> {
+pub(crate) fn document() -> Result<Value, serde_json::Error> {
     let mut document = serde_json::to_value(ApiDoc::openapi())?;
     refine(&mut document);
     Ok(document)

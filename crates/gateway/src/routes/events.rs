@@ -19,7 +19,7 @@ use crate::state::AppState;
 
 /// The `data:` of one server-sent event. The tenant stays out: it is the caller's own.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventData<'a> {
+pub(crate) struct EventData<'a> {
     #[serde(rename = "type")]
     #[schema(value_type = String)]
     pub kind: &'a str,
@@ -36,7 +36,7 @@ pub struct EventData<'a> {
 /// One server-sent event as a reader sees it (the OpenAPI 3.2 and schemathesis reading of a
 /// `text/event-stream` schema): its `id`, `event` (the type), and `data`, a JSON text of
 /// [`EventData`].
-pub fn event_schema() -> serde_json::Value {
+pub(crate) fn event_schema() -> serde_json::Value {
     serde_json::json!({
         "type": "object",
         "required": ["id", "event", "data"],
@@ -54,7 +54,7 @@ pub fn event_schema() -> serde_json::Value {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct StreamQuery {
+pub(crate) struct StreamQuery {
     /// Only this instance's events.
     #[param(value_type = Option<Uuid>)]
     pub instance_id: Option<String>,
@@ -66,7 +66,7 @@ pub struct StreamQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct InstanceStreamQuery {
+pub(crate) struct InstanceStreamQuery {
     /// Only events of these types, comma-separated.
     #[serde(rename = "type")]
     #[param(rename = "type")]
@@ -86,7 +86,7 @@ fn parse_types(raw: Option<&str>) -> Result<Option<HashSet<EventType>>, ApiError
 
 /// What [`last_event_id`] accepts, for the OpenAPI document: empty (none), or `<millis>` or
 /// `<millis>-<seq>` of at most 19 digits each (so that each fits a u64).
-pub const LAST_EVENT_ID_PATTERN: &str = "^([0-9]{1,19}(-[0-9]{1,19})?)?$";
+pub(crate) const LAST_EVENT_ID_PATTERN: &str = "^([0-9]{1,19}(-[0-9]{1,19})?)?$";
 
 /// `Last-Event-ID`, which must be a stream id (`<millis>-<seq>` or `<millis>`): anything else
 /// is the client's mistake (400), not an unavailable bus.
@@ -114,7 +114,7 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         description = "server-sent events: `id`, `event` (the type) and `data`"),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []), ()))]
-pub async fn all(
+pub(crate) async fn all(
     State(state): State<AppState>,
     StreamCaller(caller): StreamCaller,
     headers: HeaderMap,
@@ -137,7 +137,7 @@ pub async fn all(
         description = "server-sent events: `id`, `event` (the type) and `data`"),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []), ()))]
-pub async fn instance(
+pub(crate) async fn instance(
     State(state): State<AppState>,
     StreamCaller(caller): StreamCaller,
     IdPath(id): IdPath,

@@ -11,7 +11,7 @@ use crate::error::RETRY_AFTER_SECONDS;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     /// `ok`, or `unavailable` when a check fails.
     pub status: &'static str,
     /// Each dependency: `ok`, `unavailable`, or `unknown` (the scheduler, who would know, is
@@ -24,7 +24,7 @@ pub struct Health {
 /// and the scheduler.
 #[utoipa::path(get, path = "/health", tag = "operations", operation_id = "health",
     responses((status = 200, body = Health, description = "every dependency answers"), (status = 503, body = Health, description = "a dependency is down; see `checks`")))]
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     let (scheduler, database, redis) = tokio::join!(
         state.scheduler.check(""),
         state.scheduler.check("database"),
@@ -89,7 +89,7 @@ async fn redis_check(state: &AppState) -> Result<(), String> {
 /// Liveness: answers while the process runs, whatever its dependencies do.
 #[utoipa::path(get, path = "/health/live", tag = "operations", operation_id = "health_live",
     responses((status = 200, body = Health, description = "the process runs")))]
-pub async fn live() -> Json<Health> {
+pub(crate) async fn live() -> Json<Health> {
     Json(Health {
         status: "ok",
         checks: BTreeMap::new(),

@@ -17,7 +17,10 @@ use crate::search;
 use crate::state::AppState;
 
 /// Variables must be a JSON object: anything else is invalid content at `path`.
-pub fn variables_json(value: Option<serde_json::Value>, path: &str) -> Result<String, ApiError> {
+pub(crate) fn variables_json(
+    value: Option<serde_json::Value>,
+    path: &str,
+) -> Result<String, ApiError> {
     match value {
         None | Some(serde_json::Value::Null) => Ok("{}".to_string()),
         Some(v @ serde_json::Value::Object(_)) => Ok(v.to_string()),
@@ -27,7 +30,7 @@ pub fn variables_json(value: Option<serde_json::Value>, path: &str) -> Result<St
 
 /// A JSON text over `limit` bytes answers 413 located at `path`: every decision of the
 /// instance reads and writes it again.
-pub fn within(text: String, limit: usize, path: &str) -> Result<String, ApiError> {
+pub(crate) fn within(text: String, limit: usize, path: &str) -> Result<String, ApiError> {
     if text.len() > limit {
         return Err(ApiError::too_large(
             path,
@@ -43,7 +46,7 @@ pub fn within(text: String, limit: usize, path: &str) -> Result<String, ApiError
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such template, or no such version of it"),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     method: Method,
@@ -107,7 +110,7 @@ fn instance_status(raw: Option<String>) -> Result<Option<String>, ApiError> {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListInstancesQuery {
+pub(crate) struct ListInstancesQuery {
     /// Only instances in this status.
     #[param(schema_with = instance_status_schema)]
     pub status: Option<String>,
@@ -143,7 +146,7 @@ pub struct ListInstancesQuery {
     params(ListInstancesQuery),
     responses((status = 200, body = Page<InstanceDto>, description = "one page of instances, newest first"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListInstancesQuery>,
@@ -177,7 +180,7 @@ pub async fn list(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = InstanceDto, description = "the instance"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,
@@ -192,7 +195,7 @@ pub async fn get(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = InstanceDto, description = "the instance, running"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn start(
+pub(crate) async fn start(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,
@@ -207,7 +210,7 @@ pub async fn start(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = InstanceDto, description = "the instance, paused"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn pause(
+pub(crate) async fn pause(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,
@@ -222,7 +225,7 @@ pub async fn pause(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = InstanceDto, description = "the instance, running again"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn resume(
+pub(crate) async fn resume(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,
@@ -237,7 +240,7 @@ pub async fn resume(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = InstanceDto, description = "the instance, cancelled"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn cancel(
+pub(crate) async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,
@@ -252,7 +255,7 @@ pub async fn cancel(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Items<StepExecutionDto>, description = "the step executions, oldest first"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn steps(
+pub(crate) async fn steps(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,
@@ -276,7 +279,7 @@ pub async fn steps(
     request_body = SendEventBody,
     responses((status = 202, body = Accepted, description = "the event is queued for the instance"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn send_event(
+pub(crate) async fn send_event(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,

@@ -1,8 +1,8 @@
-pub mod events;
-pub mod health;
-pub mod instances;
-pub mod ops;
-pub mod templates;
-pub mod tickets;
-pub mod trigger_configs;
-pub mod triggers;
+pub(crate) mod events;
+pub(crate) mod health;
+pub(crate) mod instances;
+pub(crate) mod ops;
+pub(crate) mod templates;
+pub(crate) mod tickets;
+pub(crate) mod trigger_configs;
+pub(crate) mod triggers;

@@ -10,7 +10,7 @@ use crate::state::AppState;
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
     responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text exposition")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.run_upkeep();
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
@@ -23,17 +23,17 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// This API as OpenAPI 3.1.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", operation_id = "openapi",
     responses((status = 200, content_type = "application/json", body = Object, description = "this document")))]
-pub async fn openapi_json() -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn openapi_json() -> Result<Json<serde_json::Value>, ApiError> {
     openapi::document().map(Json).map_err(|e| {
         tracing::error!(error = %e, "cannot render the openapi document");
         ApiError::internal()
     })
 }
 
-pub async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such resource")
 }
 
-pub async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
 }

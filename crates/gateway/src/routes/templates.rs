@@ -17,7 +17,7 @@ use crate::state::AppState;
     request_body = CreateTemplateBody,
     responses((status = 201, body = TemplateDto, description = "the new template, version 1"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: JsonBody<CreateTemplateBody>,
@@ -40,7 +40,7 @@ pub async fn create(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListTemplatesQuery {
+pub(crate) struct ListTemplatesQuery {
     /// Only the template with this name.
     pub name: Option<String>,
     /// Page size, 1 to 500 (default 50).
@@ -55,7 +55,7 @@ pub struct ListTemplatesQuery {
     params(ListTemplatesQuery),
     responses((status = 200, body = Page<TemplateDto>, description = "one page of templates, newest first"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListTemplatesQuery>,
@@ -79,7 +79,7 @@ pub async fn list(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct GetTemplateQuery {
+pub(crate) struct GetTemplateQuery {
     /// An older version; the latest when absent.
     #[param(value_type = Option<i32>, minimum = 1)]
     pub version: Option<String>,
@@ -89,7 +89,7 @@ pub struct GetTemplateQuery {
     params(("id" = uuid::Uuid, Path), GetTemplateQuery),
     responses((status = 200, body = TemplateDto, description = "the template"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,
@@ -124,7 +124,7 @@ pub async fn get(
     params(("id" = uuid::Uuid, Path)), request_body = UpdateTemplateBody,
     responses((status = 200, body = TemplateDto, description = "the template, its version one more"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,
@@ -153,7 +153,7 @@ pub async fn update(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 204, description = "deleted; running instances keep their version"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn delete(
+pub(crate) async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,

@@ -32,10 +32,10 @@ use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
 /// How long a ticket opens a stream.
-pub const TICKET_SECONDS: i64 = 60;
+pub(crate) const TICKET_SECONDS: i64 = 60;
 
 /// Signs and checks tickets.
-pub struct Tickets {
+pub(crate) struct Tickets {
     key: [u8; 32],
     /// The stream routes call the scheduler as the ticket's caller: with a token the gateway
     /// mints for that one call (tenant, role and subject of the ticket, a minute's life), so
@@ -58,7 +58,7 @@ struct Payload {
 }
 
 impl Tickets {
-    pub fn new(tokens: &identity::TokenRules) -> Self {
+    pub(crate) fn new(tokens: &identity::TokenRules) -> Self {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(tokens.secret.as_bytes())
             .unwrap_or_else(|_| unreachable!("hmac accepts every key length"));
         mac.update(b"chorus gateway: event stream tickets v1");
@@ -74,7 +74,7 @@ impl Tickets {
     }
 
     /// A ticket for `caller`, valid until `now + TICKET_SECONDS`.
-    pub fn issue(&self, caller: &Caller, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    pub(crate) fn issue(&self, caller: &Caller, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
         let expires_at = now + chrono::Duration::seconds(TICKET_SECONDS);
         let payload = Payload {
             tenant: caller.tenant.clone(),
@@ -92,7 +92,7 @@ impl Tickets {
     }
 
     /// The caller a ticket was issued to, if it is genuine and not expired at `now`.
-    pub fn verify(&self, ticket: &str, now: DateTime<Utc>) -> Result<Caller, ApiError> {
+    pub(crate) fn verify(&self, ticket: &str, now: DateTime<Utc>) -> Result<Caller, ApiError> {
         let refused = || ApiError::unauthenticated("invalid or expired stream ticket");
         let (body, signature) = ticket.split_once('.').ok_or_else(refused)?;
         let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| refused())?;
@@ -128,7 +128,7 @@ impl Tickets {
 
 /// The answer of `POST /api/v1/events/tickets`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TicketDto {
+pub(crate) struct TicketDto {
     /// Pass as `?ticket=` to `/api/v1/events/stream` or `/api/v1/instances/{id}/events/stream`.
     pub ticket: String,
     /// When the ticket stops opening streams (an open stream stays open).
@@ -143,7 +143,7 @@ pub struct TicketDto {
     responses((status = 201, body = TicketDto, description = "a ticket valid for 60 seconds"),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: AnyRole,
 ) -> Result<(StatusCode, Json<TicketDto>), ApiError> {
@@ -159,7 +159,7 @@ pub async fn create(
 }
 
 /// A bearer token's caller of any role.
-pub struct AnyRole(pub Caller);
+pub(crate) struct AnyRole(pub Caller);
 
 impl FromRequestParts<AppState> for AnyRole {
     type Rejection = ApiError;
@@ -171,7 +171,7 @@ impl FromRequestParts<AppState> for AnyRole {
 
 /// The caller of a stream route: the bearer token when there is an `Authorization` header,
 /// else the `ticket` query parameter.
-pub struct StreamCaller(pub Caller);
+pub(crate) struct StreamCaller(pub Caller);
 
 impl FromRequestParts<AppState> for StreamCaller {
     type Rejection = ApiError;

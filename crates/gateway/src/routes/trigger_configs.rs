@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum TriggerType {
+pub(crate) enum TriggerType {
     Webhook,
     Schedule,
 }
@@ -34,7 +34,7 @@ impl TriggerType {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateTriggerBody {
+pub(crate) struct CreateTriggerBody {
     pub template_id: Uuid,
     #[serde(rename = "type")]
     pub kind: TriggerType,
@@ -49,7 +49,7 @@ pub struct CreateTriggerBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TriggerDto {
+pub(crate) struct TriggerDto {
     pub id: String,
     pub template_id: String,
     /// `webhook` or `schedule`.
@@ -95,7 +95,7 @@ impl TryFrom<v1::Trigger> for TriggerDto {
         (status = 404, body = Problem, content_type = "application/problem+json", description = "no such template"),
         (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: JsonBody<CreateTriggerBody>,
@@ -118,7 +118,7 @@ pub async fn create(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListTriggersQuery {
+pub(crate) struct ListTriggersQuery {
     /// Only this template's triggers.
     #[param(value_type = Option<uuid::Uuid>)]
     pub template_id: Option<String>,
@@ -145,7 +145,7 @@ fn trigger_type_schema() -> utoipa::openapi::Object {
     params(ListTriggersQuery),
     responses((status = 200, body = Page<TriggerDto>, description = "one page of triggers, newest first"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListTriggersQuery>,
@@ -177,7 +177,7 @@ pub async fn list(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = TriggerDto, description = "the trigger, without a webhook's secret"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,
@@ -196,7 +196,7 @@ pub async fn get(
     params(("id" = uuid::Uuid, Path)),
     responses((status = 204, description = "deleted"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
-pub async fn delete(
+pub(crate) async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     IdPath(id): IdPath,

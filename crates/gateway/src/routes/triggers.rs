@@ -29,7 +29,7 @@ const SIGNATURE_TIMESTAMP: &str = "x-signature-timestamp";
     request_body(content = Object, description = "the instance's variables"),
     responses((status = 202, body = WebhookAccepted, description = "the instance was created and started"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []), ()))]
-pub async fn webhook(
+pub(crate) async fn webhook(
     State(state): State<AppState>,
     mut parts: Parts,
     IdPath(template_id): IdPath,

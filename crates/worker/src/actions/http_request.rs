@@ -2,9 +2,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use model::StepError;
+use model::actions::{HttpMethod, HttpRequestConfig};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, StatusCode, redirect};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
@@ -15,19 +15,6 @@ use crate::WorkerError;
 const MAX_REDIRECTS: usize = 10;
 /// A step output lives in the instance's state; a larger response would bloat every decision.
 const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
-
-#[derive(Deserialize)]
-struct Config {
-    method: Option<String>,
-    url: String,
-    #[serde(default)]
-    headers: Map<String, Value>,
-    #[serde(default)]
-    query: Map<String, Value>,
-    body: Option<Value>,
-    timeout_seconds: Option<f64>,
-    expected_status: Option<Vec<u16>>,
-}
 
 /// The `http_request` action: one client (one connection pool) for all jobs.
 pub(crate) struct HttpRequest {
@@ -67,7 +54,7 @@ impl HttpRequest {
     }
 
     pub(crate) async fn run(&self, input: &Value) -> ActionResult {
-        let config: Config = parse_config("http_request", input)?;
+        let config: HttpRequestConfig = parse_config("http_request", input)?;
         let mut request = self.request(&config)?;
         // The host only: a URL's path and query may carry tokens.
         let span = tracing::info_span!(
@@ -101,7 +88,7 @@ impl HttpRequest {
             Value::String(String::from_utf8_lossy(&bytes).into_owned())
         };
         let expected = match &config.expected_status {
-            Some(list) => list.contains(&status.as_u16()),
+            Some(codes) => codes.contains(status.as_u16()),
             None => status.is_success(),
         };
         if !expected {
@@ -110,11 +97,11 @@ impl HttpRequest {
         Ok(json!({"status": status.as_u16(), "headers": headers, "body": body}))
     }
 
-    fn request(&self, config: &Config) -> Result<reqwest::Request, StepError> {
+    fn request(&self, config: &HttpRequestConfig) -> Result<reqwest::Request, StepError> {
         let method = config
             .method
-            .as_deref()
-            .unwrap_or("GET")
+            .as_ref()
+            .map_or("GET", HttpMethod::as_str)
             .to_ascii_uppercase();
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| invalid_config(format!("http_request: invalid method {method:?}")))?;
@@ -126,14 +113,16 @@ impl HttpRequest {
         if self.guarded {
             address_guard::check_url(&url).map_err(forbidden)?;
         }
-        let query = query_pairs(&config.query)?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
+        if let Some(query) = &config.query {
+            let pairs = query_pairs(query)?;
+            if !pairs.is_empty() {
+                url.query_pairs_mut().extend_pairs(pairs);
+            }
         }
-        let mut builder = self
-            .client
-            .request(method, url)
-            .headers(request_headers(&config.headers)?);
+        let mut builder = self.client.request(method, url);
+        if let Some(headers) = &config.headers {
+            builder = builder.headers(request_headers(headers)?);
+        }
         if let Some(seconds) = config.timeout_seconds {
             let timeout = Duration::try_from_secs_f64(seconds)
                 .ok()

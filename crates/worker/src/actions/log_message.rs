@@ -1,37 +1,21 @@
 use model::Job;
-use serde::Deserialize;
+use model::actions::{LogLevel, LogMessageConfig};
 use serde_json::json;
 
-use super::{ActionResult, invalid_config, parse_config};
-
-#[derive(Deserialize)]
-struct Config {
-    message: String,
-    level: Option<String>,
-}
+use super::{ActionResult, parse_config};
 
 /// Writes the message to the worker's log, with the instance and step so that it can be found.
 pub(super) fn run(job: &Job) -> ActionResult {
-    let config: Config = parse_config("log_message", &job.input)?;
+    let config: LogMessageConfig = parse_config("log_message", &job.input)?;
     let instance_id = job.instance_id.to_string();
     let (instance_id, step_id) = (instance_id.as_str(), job.step_id.as_str());
     let message = config.message.as_str();
-    let level = config
-        .level
-        .as_deref()
-        .unwrap_or("info")
-        .to_ascii_lowercase();
-    match level.as_str() {
-        "trace" => tracing::trace!(instance_id, step_id, message, "workflow log"),
-        "debug" => tracing::debug!(instance_id, step_id, message, "workflow log"),
-        "info" => tracing::info!(instance_id, step_id, message, "workflow log"),
-        "warn" | "warning" => tracing::warn!(instance_id, step_id, message, "workflow log"),
-        "error" => tracing::error!(instance_id, step_id, message, "workflow log"),
-        other => {
-            return Err(invalid_config(format!(
-                "log_message: level {other:?} is not one of trace, debug, info, warn, error"
-            )));
-        }
+    match config.level.unwrap_or(LogLevel::Info) {
+        LogLevel::Trace => tracing::trace!(instance_id, step_id, message, "workflow log"),
+        LogLevel::Debug => tracing::debug!(instance_id, step_id, message, "workflow log"),
+        LogLevel::Info => tracing::info!(instance_id, step_id, message, "workflow log"),
+        LogLevel::Warn => tracing::warn!(instance_id, step_id, message, "workflow log"),
+        LogLevel::Error => tracing::error!(instance_id, step_id, message, "workflow log"),
     }
     Ok(json!({"logged": true}))
 }

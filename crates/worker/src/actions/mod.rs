@@ -1,4 +1,5 @@
-//! The built-in actions, one per file. Each takes the job's rendered config and gives the step's
+//! The built-in actions, one per file. Each reads the job's rendered config into its type from
+//! `model::actions` (the one the engine checks a saved config against) and gives the step's
 //! output, or a typed [`StepError`] whose `retryable` tells the scheduler whether to try again.
 
 mod address_guard;
@@ -9,6 +10,7 @@ mod noop;
 mod send_email;
 mod set_variable;
 
+use model::actions::BuiltinAction;
 use model::{Job, StepError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -52,23 +54,27 @@ impl Actions {
     }
 
     async fn execute(&self, job: &Job) -> ActionResult {
-        match job.action.as_str() {
-            "http_request" => match http_target(&job.input) {
+        let Some(action) = BuiltinAction::from_name(&job.action) else {
+            return Err(StepError::new(
+                "unknown_action",
+                format!("this worker has no executor for action {:?}", job.action),
+                false,
+            ));
+        };
+        match action {
+            BuiltinAction::HttpRequest => match http_target(&job.input) {
                 Some(target) => {
                     let call = self.http.run(&job.input);
                     self.breakers.call(&target, call).await
                 }
                 None => self.http.run(&job.input).await,
             },
-            "send_email" => self.breakers.call("smtp", self.email.run(&job.input)).await,
-            "log_message" => log_message::run(job),
-            "noop" => noop::run(),
-            "set_variable" => set_variable::run(&job.input),
-            other => Err(StepError::new(
-                "unknown_action",
-                format!("this worker has no executor for action {other:?}"),
-                false,
-            )),
+            BuiltinAction::SendEmail => {
+                self.breakers.call("smtp", self.email.run(&job.input)).await
+            }
+            BuiltinAction::LogMessage => log_message::run(job),
+            BuiltinAction::Noop => noop::run(),
+            BuiltinAction::SetVariable => set_variable::run(&job.input),
         }
     }
 }

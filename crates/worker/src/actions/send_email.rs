@@ -2,7 +2,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Mailboxes};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use model::StepError;
-use serde::{Deserialize, Serialize};
+use model::actions::{Recipients, SendEmailConfig};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -10,28 +10,6 @@ use super::{ActionResult, invalid_config, parse_config};
 use crate::WorkerError;
 
 const DEFAULT_FROM: &str = "workflow-engine@localhost";
-
-#[derive(Deserialize, Serialize)]
-#[serde(untagged)]
-enum Addresses {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Deserialize, Serialize)]
-struct Config {
-    to: Addresses,
-    subject: String,
-    body: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cc: Option<Addresses>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    bcc: Option<Addresses>,
-    #[serde(default)]
-    html: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    from: Option<String>,
-}
 
 /// The `send_email` action. Without an SMTP server configured (the embedded default) it writes
 /// the message to the log and the step output, marked as not sent, so that workflows still run.
@@ -57,7 +35,7 @@ impl SendEmail {
     }
 
     pub(crate) async fn run(&self, input: &Value) -> ActionResult {
-        let config: Config = parse_config("send_email", input)?;
+        let config: SendEmailConfig = parse_config("send_email", input)?;
         let message = build_message(&config)?;
         let Some(transport) = &self.transport else {
             tracing::info!(
@@ -98,7 +76,7 @@ impl SendEmail {
     }
 }
 
-fn build_message(config: &Config) -> Result<Message, StepError> {
+fn build_message(config: &SendEmailConfig) -> Result<Message, StepError> {
     let from: Mailbox = config
         .from
         .as_deref()
@@ -122,7 +100,7 @@ fn build_message(config: &Config) -> Result<Message, StepError> {
             builder = builder.bcc(mailbox);
         }
     }
-    let content_type = if config.html {
+    let content_type = if config.html.0 {
         ContentType::TEXT_HTML
     } else {
         ContentType::TEXT_PLAIN
@@ -134,13 +112,9 @@ fn build_message(config: &Config) -> Result<Message, StepError> {
 }
 
 /// A string may list several addresses (`"a@x.org, B <b@y.org>"`), as a mail header does.
-fn mailboxes(field: &str, addresses: &Addresses) -> Result<Vec<Mailbox>, StepError> {
-    let items = match addresses {
-        Addresses::One(one) => vec![one.as_str()],
-        Addresses::Many(many) => many.iter().map(String::as_str).collect(),
-    };
+fn mailboxes(field: &str, recipients: &Recipients) -> Result<Vec<Mailbox>, StepError> {
     let mut parsed = Vec::new();
-    for item in items {
+    for item in recipients.entries() {
         let list: Mailboxes = item.parse().map_err(|err| {
             invalid_config(format!(
                 "send_email: invalid {field} address {item:?}: {err}"

@@ -1,20 +1,12 @@
-use serde::Deserialize;
+use model::actions::SetVariableConfig;
 use serde_json::{Map, Value};
 
 use super::{ActionResult, invalid_config, parse_config};
 
 /// The engine applies `set_variable` itself without a job; a job for it (an external template
 /// routed it to a worker) still yields the values, which the scheduler merges as usual.
-#[derive(Deserialize)]
-struct Config {
-    name: Option<String>,
-    #[serde(default)]
-    value: Value,
-    variables: Option<Map<String, Value>>,
-}
-
 pub(super) fn run(input: &Value) -> ActionResult {
-    let config: Config = parse_config("set_variable", input)?;
+    let config: SetVariableConfig = parse_config("set_variable", input)?;
     if let Some(variables) = config.variables {
         return Ok(Value::Object(variables));
     }
@@ -24,7 +16,7 @@ pub(super) fn run(input: &Value) -> ActionResult {
         ));
     };
     let mut output = Map::new();
-    output.insert(name, config.value);
+    output.insert(name, config.value.unwrap_or(Value::Null));
     Ok(Value::Object(output))
 }
 
