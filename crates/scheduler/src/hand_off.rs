@@ -52,8 +52,8 @@ impl HandOff {
         let _ = self.sender.send(Message::Publish { jobs, events }).await;
     }
 
-    /// Waits until everything sent so far is published (at shutdown, and for tests that read
-    /// the queue right after a call).
+    /// Waits until everything sent so far is published (at shutdown, so that the last
+    /// decisions' jobs reach their queue before the process exits).
     pub(crate) async fn flush(&self) {
         let (done, published) = oneshot::channel();
         if self.sender.send(Message::Flush(done)).await.is_ok() {
@@ -106,5 +106,52 @@ async fn publish(queue: &dyn JobQueue, bus: &dyn EventBus, jobs: &[Job], events:
         && let Err(error) = bus.publish(events).await
     {
         tracing::warn!(error = %error, events = events.len(), "event publish failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bus::{MemoryEventBus, MemoryQueue};
+    use futures::StreamExt;
+    use model::EventType;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn event(instance_id: Uuid, status: &str) -> WorkflowEvent {
+        WorkflowEvent {
+            event_type: EventType::StepStarted,
+            tenant: "default".to_owned(),
+            instance_id,
+            step_id: None,
+            status: status.to_owned(),
+            at: chrono::Utc::now(),
+            data: serde_json::json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_are_published_in_the_order_they_were_sent() {
+        let bus = Arc::new(MemoryEventBus::new());
+        let mut watched = bus.subscribe(None).await.expect("subscribes");
+        let hand_off = HandOff::start(Arc::new(MemoryQueue::new()), bus.clone());
+        let instance = Uuid::now_v7();
+        for status in ["first", "second", "third"] {
+            hand_off
+                .send(Vec::new(), vec![event(instance, status)])
+                .await;
+        }
+        hand_off.flush().await;
+
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let stored = tokio::time::timeout(std::time::Duration::from_secs(5), watched.next())
+                .await
+                .expect("published by the time flush returned")
+                .expect("stream open")
+                .expect("an event");
+            seen.push(stored.event.status);
+        }
+        assert_eq!(seen, ["first", "second", "third"]);
     }
 }
