@@ -1122,6 +1122,46 @@ async fn a_stale_copy_in_a_batch_writes_none_of_it(first: Arc<dyn Store>, second
     assert_eq!(bump_count(&first, stale.id).await, 3);
 }
 
+/// A batch larger than one database command (SQLite writes 32 statements per command) whose
+/// stale copy is in a later command: the earlier commands' writes must be rolled back with it,
+/// so every instance is bumped once, on its row.
+async fn a_stale_copy_late_in_a_large_batch_writes_none_of_it(
+    first: Arc<dyn Store>,
+    second: Arc<dyn Store>,
+) {
+    let mut fresh = Vec::new();
+    for _ in 0..40 {
+        fresh.push(create(&first, "t1", model::new_id()).await.id);
+    }
+    // Created last, so last in the batch's lock order (UUID v7 ids grow with time).
+    let stale = create(&first, "t1", model::new_id()).await.id;
+    assert_eq!(bump_count(&second, stale).await, 1);
+
+    let bump = || -> store::Decide<'static> {
+        Box::new(|loaded: &LoadedInstance| {
+            let count = value(&loaded.state)["count"].as_i64().unwrap_or(0);
+            Ok(Some(Transition {
+                state: Some(doc(json!({"count": count + 1}))),
+                ..Default::default()
+            }))
+        })
+    };
+    let requests = fresh
+        .iter()
+        .chain([&stale])
+        .map(|&instance_id| TransitionRequest {
+            instance_id,
+            decide: bump(),
+        })
+        .collect();
+    first.transition(requests).await.unwrap();
+
+    for id in fresh {
+        assert_eq!(bump_count(&second, id).await, 2, "bumped once by the batch");
+    }
+    assert_eq!(bump_count(&second, stale).await, 3);
+}
+
 mod on_two_replicas {
     use super::*;
 
@@ -1163,6 +1203,18 @@ mod on_two_replicas {
     async fn stale_copy_sqlite() {
         let (first, second) = two_stores_sqlite().await;
         a_stale_copy_in_a_batch_writes_none_of_it(first, second).await;
+    }
+
+    #[tokio::test]
+    async fn stale_copy_late_in_a_large_batch_postgres() {
+        let (first, second) = two_stores_postgres().await;
+        a_stale_copy_late_in_a_large_batch_writes_none_of_it(first, second).await;
+    }
+
+    #[tokio::test]
+    async fn stale_copy_late_in_a_large_batch_sqlite() {
+        let (first, second) = two_stores_sqlite().await;
+        a_stale_copy_late_in_a_large_batch_writes_none_of_it(first, second).await;
     }
 }
 
