@@ -11,6 +11,7 @@
 
 mod claims;
 mod rules;
+mod verified;
 
 pub use claims::{Claims, Identity, MintRequest, TenantScope};
 pub use rules::{IdentityError, MIN_SECRET_BYTES, TokenRules, Verifier, bearer, mint};

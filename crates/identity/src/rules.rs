@@ -1,9 +1,11 @@
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use model::Role;
 
 use crate::claims::{Claims, Identity, MintRequest, TenantScope};
+use crate::verified::Verified;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
 const LEEWAY_SECONDS: u64 = 30;
@@ -70,6 +72,8 @@ pub struct Verifier {
     validation: Validation,
     max_lifetime: u64,
     max_worker_lifetime: u64,
+    /// Shared by the clones: one port's verifier serves all its connections.
+    verified: Arc<Verified>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -110,10 +114,26 @@ impl Verifier {
             validation,
             max_lifetime: rules.max_lifetime.as_secs(),
             max_worker_lifetime: rules.max_worker_lifetime.as_secs(),
+            verified: Arc::default(),
         })
     }
 
     pub fn verify(&self, token: &str) -> Result<Identity, IdentityError> {
+        if let Some(identity) = self.verified.get(token, now_seconds()) {
+            return Ok(identity);
+        }
+        let (identity, expires) = self.verify_signed(token)?;
+        // `exp` is checked with the same leeway as jsonwebtoken's own check.
+        self.verified.insert(
+            token,
+            identity.clone(),
+            expires.saturating_add(LEEWAY_SECONDS),
+        );
+        Ok(identity)
+    }
+
+    /// Every check of the token, its signature first; the identity and `exp`.
+    fn verify_signed(&self, token: &str) -> Result<(Identity, u64), IdentityError> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|_| IdentityError::Invalid)?
             .claims;
@@ -146,12 +166,13 @@ impl Verifier {
             Some(text) if valid_tenant(text) => TenantScope::One(text.to_owned()),
             Some(_) => return Err(IdentityError::MalformedTenant),
         };
-        Ok(Identity {
+        let identity = Identity {
             subject: claims.sub,
             tenant,
             role,
             queues: claims.queues,
-        })
+        };
+        Ok((identity, claims.exp))
     }
 }
 
@@ -239,6 +260,24 @@ mod tests {
             iat: Some(now),
             ..Claims::default()
         }
+    }
+
+    #[test]
+    fn a_verified_token_is_answered_from_memory_until_it_expires() {
+        let verifier = Verifier::new(&rules()).unwrap();
+        let token = sign(&claims());
+        let identity = verifier.verify(&token).unwrap();
+        let now = now_seconds();
+        // A text that never verifies, entered by hand: answered while it is valid...
+        verifier
+            .verified
+            .insert("kept", identity.clone(), now + 100);
+        assert_eq!(verifier.verify("kept"), Ok(identity.clone()));
+        // ...and checked whole once it has expired.
+        verifier.verified.insert("kept", identity, now - 1);
+        assert_eq!(verifier.verify("kept"), Err(IdentityError::Invalid));
+        let clone = verifier.clone();
+        assert!(clone.verified.get(&token, now).is_some(), "clones share it");
     }
 
     #[test]
