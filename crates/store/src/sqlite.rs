@@ -19,6 +19,7 @@ use crate::{Store, StoreError};
 
 use crate::rows::versioned_from_row;
 
+mod checkpoint;
 mod instances;
 mod jobs;
 mod search;
@@ -34,6 +35,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     cache: std::sync::Arc<InstanceCache>,
+    /// `None` for an in-memory database, which has no WAL.
+    _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 /// Creates a missing database file readable by its owner only: it holds every instance's
@@ -68,7 +71,11 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("wal_autocheckpoint", checkpoint::WRITER_FALLBACK_PAGES),
+            )
             .await?;
         let in_memory = options
             .get_filename()
@@ -84,10 +91,13 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         };
+        let checkpointer = (!in_memory)
+            .then(|| std::sync::Arc::new(checkpoint::Checkpointer::start(reader.clone())));
         Ok(Self {
             writer,
             reader,
             cache: Default::default(),
+            _checkpointer: checkpointer,
         })
     }
 

@@ -1373,3 +1373,33 @@ async fn queues_with_jobs_in_flight_are_listed(store: Arc<dyn Store>) {
 
     assert_eq!(store.job_queues().await.unwrap(), vec!["default", "resize"]);
 }
+
+/// SQLite's WAL is copied into the database file by a task of the store, not by a commit
+/// (whose own checkpoint waits for a WAL far larger than this test writes): the file grows
+/// while nothing but commits happen.
+#[tokio::test]
+async fn sqlite_checkpoints_its_wal_off_the_commit_path() {
+    let url = testkit::fresh_sqlite_url();
+    let store = connect_store(Some(&url), 5).await.unwrap();
+    store.migrate().await.unwrap();
+    let path = url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let file_size = || std::fs::metadata(&path).unwrap().len();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let before = file_size();
+    for _ in 0..300 {
+        create(&store, "t1", model::new_id()).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while file_size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file never grew past {before} bytes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
