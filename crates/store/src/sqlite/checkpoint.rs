@@ -36,16 +36,27 @@ impl Checkpointer {
 async fn checkpoint_loop(reader: SqlitePool) {
     let mut ticks = tokio::time::interval(INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A failure that lasts (a full or read-only disk) is logged once, not four times a second.
+    let mut failing = false;
     loop {
         ticks.tick().await;
         if reader.is_closed() {
             return;
         }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&reader)
             .await
         {
-            tracing::warn!(%error, "wal checkpoint failed; the writer checkpoints later instead");
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("wal checkpoints work again");
+            }
+            Ok(_) => {}
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "wal checkpoint failed; the writer checkpoints later instead");
+            }
+            Err(error) => tracing::debug!(%error, "wal checkpoint failed again"),
         }
     }
 }
