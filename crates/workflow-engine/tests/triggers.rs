@@ -446,6 +446,33 @@ async fn triggers_page_newest_first(backend: Backend) {
 }
 on_both_backends!(triggers_page_newest_first);
 
+/// `?type=` filters by one of the two types; an empty or unknown one is refused by name, not
+/// read as "any type" (schemathesis found `?type=` answered 200).
+async fn the_trigger_type_filter_is_checked(backend: Backend) {
+    let app = spawn(backend).await;
+    let template_id = app.create_template("orders", quick_definition()).await;
+    let (status, created) = create_trigger(
+        &app,
+        &app.token,
+        &json!({"template_id": template_id, "type": "webhook"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+
+    let (status, webhooks) = app.get("/api/v1/triggers?type=webhook").await;
+    assert_eq!(status, 200, "{webhooks}");
+    assert_eq!(webhooks["items"].as_array().unwrap().len(), 1);
+    let (status, schedules) = app.get("/api/v1/triggers?type=schedule").await;
+    assert_eq!(status, 200, "{schedules}");
+    assert_eq!(schedules["items"], json!([]));
+    for bad in ["", "cron"] {
+        let (status, problem) = app.get(&format!("/api/v1/triggers?type={bad}")).await;
+        assert_eq!(status, 422, "{bad:?}: {problem}");
+        assert_eq!(problem["errors"][0]["path"], "/type", "{problem}");
+    }
+}
+on_both_backends!(the_trigger_type_filter_is_checked);
+
 async fn instances_of(app: &TestApp, template_id: &str) -> Vec<Value> {
     let (status, listed) = app
         .get(&format!(

@@ -141,6 +141,18 @@ fn trigger_type_schema() -> utoipa::openapi::Object {
         .build()
 }
 
+/// The type filter: `webhook` or `schedule`; anything else, the empty string too, is invalid.
+/// (The scheduler reads an empty `type` as none, as gRPC callers send it.)
+fn trigger_type(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    match raw.as_deref() {
+        None | Some("webhook" | "schedule") => Ok(raw),
+        Some(other) => Err(ApiError::invalid(
+            "/type",
+            format!("unknown trigger type '{other}': webhook or schedule"),
+        )),
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/triggers", tag = "triggers", operation_id = "list_triggers",
     params(ListTriggersQuery),
     responses((status = 200, body = Page<TriggerDto>, description = "one page of triggers, newest first"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
@@ -153,7 +165,7 @@ pub(crate) async fn list(
     let request = v1::ListTriggersRequest {
         template_id: optional_uuid(q.template_id.as_deref(), "template_id")?
             .map(|id| id.to_string()),
-        r#type: q.kind,
+        r#type: trigger_type(q.kind)?,
         limit: page_limit(q.limit.as_deref())?,
         cursor: optional_uuid(q.cursor.as_deref(), "cursor")?.map(|id| id.to_string()),
     };
