@@ -51,6 +51,18 @@ async fn create_trigger(app: &TestApp, token: &str, body: &Value) -> (u16, Value
     .await
 }
 
+/// A webhook trigger on `template_id`, created by the app's admin: the answer, with its secret.
+async fn create_webhook(app: &TestApp, template_id: &str) -> Value {
+    let (status, created) = create_trigger(
+        app,
+        &app.token,
+        &json!({"template_id": template_id, "type": "webhook"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
 /// A webhook call signed with `secret`, `timestamp` seconds since the epoch.
 fn signed_call(
     app: &TestApp,
@@ -82,13 +94,7 @@ fn webhook_call(
 async fn webhook_secret_is_shown_once_and_signs_calls(backend: Backend) {
     let app = spawn(backend).await;
     let template_id = app.create_template("orders", quick_definition()).await;
-    let (status, created) = create_trigger(
-        &app,
-        &app.token,
-        &json!({"template_id": template_id, "type": "webhook"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
+    let created = create_webhook(&app, &template_id).await;
     assert_eq!(created["type"], "webhook");
     assert_eq!(created["enabled"], true);
     assert_eq!(created["template_id"], template_id.as_str());
@@ -281,13 +287,7 @@ on_both_backends!(signed_webhooks_are_idempotent_and_use_the_callers_secret);
 async fn triggers_belong_to_their_tenant(backend: Backend) {
     let app = spawn(backend).await;
     let template_id = app.create_template("orders", quick_definition()).await;
-    let (status, created) = create_trigger(
-        &app,
-        &app.token,
-        &json!({"template_id": template_id, "type": "webhook"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
+    let created = create_webhook(&app, &template_id).await;
     let trigger_id = created["id"].as_str().unwrap();
     let secret = created["config"]["secret"].as_str().unwrap();
 
@@ -417,13 +417,7 @@ async fn triggers_page_newest_first(backend: Backend) {
     let template_id = app.create_template("orders", quick_definition()).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let (status, created) = create_trigger(
-            &app,
-            &app.token,
-            &json!({"template_id": template_id, "type": "webhook"}),
-        )
-        .await;
-        assert_eq!(status, 201, "{created}");
+        let created = create_webhook(&app, &template_id).await;
         ids.push(created["id"].as_str().unwrap().to_owned());
     }
     ids.reverse();
@@ -451,13 +445,7 @@ on_both_backends!(triggers_page_newest_first);
 async fn the_trigger_type_filter_is_checked(backend: Backend) {
     let app = spawn(backend).await;
     let template_id = app.create_template("orders", quick_definition()).await;
-    let (status, created) = create_trigger(
-        &app,
-        &app.token,
-        &json!({"template_id": template_id, "type": "webhook"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
+    create_webhook(&app, &template_id).await;
 
     let (status, webhooks) = app.get("/api/v1/triggers?type=webhook").await;
     assert_eq!(status, 200, "{webhooks}");

@@ -24,6 +24,12 @@ pub(crate) enum TriggerType {
 }
 
 impl TriggerType {
+    const ALL: [Self; 2] = [Self::Webhook, Self::Schedule];
+
+    fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Webhook => "webhook",
@@ -137,18 +143,21 @@ pub(crate) struct ListTriggersQuery {
 fn trigger_type_schema() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(["webhook", "schedule"]))
+        .enum_values(Some(TriggerType::ALL.map(TriggerType::as_str)))
         .build()
 }
 
 /// The type filter: `webhook` or `schedule`; anything else, the empty string too, is invalid.
 /// (The scheduler reads an empty `type` as none, as gRPC callers send it.)
 fn trigger_type(raw: Option<String>) -> Result<Option<String>, ApiError> {
-    match raw.as_deref() {
-        None | Some("webhook" | "schedule") => Ok(raw),
-        Some(other) => Err(ApiError::invalid(
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    match TriggerType::parse(&raw) {
+        Some(kind) => Ok(Some(kind.as_str().to_owned())),
+        None => Err(ApiError::invalid(
             "/type",
-            format!("unknown trigger type '{other}': webhook or schedule"),
+            format!("unknown trigger type '{raw}': webhook or schedule"),
         )),
     }
 }
