@@ -28,7 +28,7 @@ mod timers;
 mod triggers;
 mod write_set;
 
-use write_set::apply_writes;
+use write_set::{apply_writes, commit_writes};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -111,13 +111,8 @@ impl Dialect for SqliteStore {
     type Locked = sqlx::Transaction<'static, Sqlite>;
 
     async fn apply_unlocked(&self, writes: &WriteSet) -> Result<bool, StoreError> {
-        let mut tx = self.begin_immediate().await?;
-        // On a stale version the transaction is dropped, so rolled back.
-        if !apply_writes(&mut tx, writes).await? {
-            return Ok(false);
-        }
-        tx.commit().await?;
-        Ok(true)
+        // `BEGIN IMMEDIATE` and `COMMIT` go in the same command as the writes.
+        commit_writes(self.writer.acquire().await?, writes).await
     }
 
     /// `BEGIN IMMEDIATE` holds the whole database, so reading the rows is enough.

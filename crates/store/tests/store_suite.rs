@@ -71,6 +71,7 @@ on_both_backends!(
     instances_keep_the_trace_context_they_started_with,
     instances_are_counted_by_status_over_every_tenant,
     queues_with_jobs_in_flight_are_listed,
+    a_transition_dropped_part_way_writes_all_of_it_or_none,
 );
 
 fn now() -> DateTime<Utc> {
@@ -1160,6 +1161,65 @@ async fn a_stale_copy_late_in_a_large_batch_writes_none_of_it(
         assert_eq!(bump_count(&second, id).await, 2, "bumped once by the batch");
     }
     assert_eq!(bump_count(&second, stale).await, 3);
+}
+
+/// A transition whose caller drops it part-way (a cancelled request, a shutdown) leaves its
+/// whole batch written or none of it, and the store goes on writing: SQLite sends a large batch
+/// as several commands on one connection, which must not go back to the pool inside the
+/// transaction they opened. The drop lands at a different point on each round.
+async fn a_transition_dropped_part_way_writes_all_of_it_or_none(store: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(create(&store, "t1", model::new_id()).await.id);
+    }
+    let bump_all = |ids: &[Uuid]| -> Vec<TransitionRequest<'static>> {
+        ids.iter()
+            .map(|&instance_id| TransitionRequest {
+                instance_id,
+                decide: Box::new(|loaded: &LoadedInstance| {
+                    let count = value(&loaded.state)["count"].as_i64().unwrap_or(0);
+                    Ok(Some(Transition {
+                        state: Some(doc(json!({"count": count + 1}))),
+                        ..Default::default()
+                    }))
+                }),
+            })
+            .collect()
+    };
+    let mut count = 0;
+    for polls in 1..=24 {
+        let mut transition = Box::pin(store.transition(bump_all(&ids)));
+        for _ in 0..polls {
+            let ready = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(transition.as_mut().poll(cx).is_ready())
+            })
+            .await;
+            if ready {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(transition);
+
+        let counts: Vec<i64> = store
+            .transition(bump_all(&ids))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|outcome| value(&outcome.unwrap().unwrap().state.unwrap())["count"].as_i64())
+            .map(Option::unwrap)
+            .collect();
+        let dropped_one_written = counts[0] == count + 2;
+        assert!(
+            counts.iter().all(|&each| each == counts[0]),
+            "round {polls}: the dropped batch was written in part: {counts:?}"
+        );
+        assert!(
+            counts[0] == count + 1 || dropped_one_written,
+            "round {polls}: {counts:?} after {count}"
+        );
+        count = counts[0];
+    }
 }
 
 mod on_two_replicas {

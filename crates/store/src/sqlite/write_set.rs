@@ -1,18 +1,21 @@
 //! A batch's writes as few commands to SQLite's connection thread. Each command sqlx sends
 //! there costs two thread wake-ups (that thread's and the waiting task's); a lone step's write
-//! set used to be seven commands (`UPDATE`, two step upserts, a job upsert, a job delete, with
-//! `BEGIN` and `COMMIT`) and its wake-ups were most of the embedded mode's time per step. Here
-//! the statements of one kind follow each other in one SQL text of several statements, their
-//! values bound in order (anonymous `?` parameters run on across the statements), so a lone
-//! step's writes take two commands: the guarded instance updates, then everything else.
+//! set used to be seven commands (`BEGIN`, `UPDATE`, two step upserts, a job upsert, a job
+//! delete, `COMMIT`) and its wake-ups were most of the embedded mode's time per step. Here the
+//! statements follow each other in one SQL text of several statements, their values bound in
+//! order (anonymous `?` parameters run on across the statements), so a lone step, with its
+//! `BEGIN IMMEDIATE` and `COMMIT`, is one command.
 //!
-//! Instance updates come first, in commands of their own, each guarded by the version the batch
-//! read: when a command changes fewer rows than it has updates, one copy was stale and the
-//! caller rolls the transaction back. Every other statement changes its row unconditionally.
+//! Instance updates come first, each guarded by the version the batch read and followed by an
+//! insert of `changes()` into the `version_guard` view, whose trigger aborts the statement when
+//! the update changed no row (migrations/sqlite). The error stops the command before anything
+//! after it, its `COMMIT` included, and the batch is rolled back. Every other statement changes
+//! its row unconditionally.
 
-use sqlx::SqliteConnection;
+use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
+use sqlx::{Executor, SqliteConnection};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -20,14 +23,28 @@ use crate::TimerRecord;
 use crate::batch::{InstanceWrite, WriteSet, initial_lease, micros};
 use crate::codec::{self, corrupt, json_text, json_text_opt, time_text, time_text_opt};
 
-/// Statements sent in one command. The SQL texts of a command are prepared once and kept in the
-/// connection's statement cache, so commands are cut at a fixed size to bound the shapes that
-/// cache sees; SQLite's own limit is 32 766 bound values (a command here binds at most 480).
-const STATEMENTS_PER_COMMAND: usize = 32;
+/// Statements sent in one command. The connection keeps its last 100 prepared commands (sqlx's
+/// statement cache), and a command's text depends on how many rows of each kind it writes, so a
+/// loaded engine fills that cache. A prepared upsert holds about 3.5 KiB: at 32 statements per
+/// command the cache grew to 12 MiB, the largest part of the embedded process's growth under
+/// load (heaptrack); at 16 it holds about 5 MiB and S2 kept its speed, at 8 a lone step took two
+/// commands. A smaller cache cost S2 a sixth of its speed, in preparing again. SQLite's own
+/// limit is 32 766 bound values (a command here binds at most 240).
+const STATEMENTS_PER_COMMAND: usize = 16;
+
+const BEGIN: &str = "BEGIN IMMEDIATE;";
+
+const COMMIT: &str = "COMMIT;";
 
 const UPDATE_INSTANCE: &str = "UPDATE instances SET status = ?, variables = ?, output = ?, \
      error = ?, started_at = ?, completed_at = ?, updated_at = ?, state = ?, \
      version = version + 1 WHERE id = ? AND version = ?;";
+
+/// Follows each `UPDATE_INSTANCE`; the view's trigger raises [`STALE_VERSION`].
+const GUARD_VERSION: &str = "INSERT INTO version_guard (changed) VALUES (changes());";
+
+/// The message of the `version_guard` trigger (migrations/sqlite).
+const STALE_VERSION: &str = "stale instance version";
 
 const INSERT_INSTANCE: &str = "INSERT INTO instances (id, tenant, template_id, template_version, \
      status, variables, output, error, parent_instance_id, state, created_at, started_at, \
@@ -60,15 +77,43 @@ const DELETE_TIMER: &str = "DELETE FROM timers WHERE id = ?;";
 
 type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments>;
 
-/// One row change of the write set.
+/// One statement of the write set's commands.
 enum Statement<'w> {
+    Begin,
     UpdateInstance(&'w InstanceWrite),
+    GuardVersion,
     InsertInstance(&'w InstanceWrite),
     UpsertExecution(&'w str, &'w model::StepExecution),
     UpsertJob(&'w model::Job),
     DeleteJob(Uuid),
     UpsertTimer(&'w str, &'w TimerRecord),
     DeleteTimer(Uuid),
+    Commit,
+}
+
+/// Writes and commits the batch in a transaction of its own: `false` when a version guard
+/// failed, and then nothing is written.
+pub(super) async fn commit_writes(
+    conn: PoolConnection<Sqlite>,
+    writes: &WriteSet,
+) -> Result<bool, StoreError> {
+    let statements: Vec<Statement<'_>> = std::iter::once(Statement::Begin)
+        .chain(statements(writes))
+        .chain(std::iter::once(Statement::Commit))
+        .collect();
+    let mut open = OpenTransaction { conn, ended: false };
+    let written = run(&mut open.conn, &statements, writes).await;
+    if written.as_ref().is_ok_and(|committed| *committed) {
+        open.end();
+        return written;
+    }
+    // A guard or a statement failed part-way, and the transaction may still be open. When even
+    // the rollback fails (the failure came before `BEGIN` took effect, say), the connection is
+    // closed instead, which rolls back whatever it held.
+    if open.conn.execute("ROLLBACK").await.is_ok() {
+        open.end();
+    }
+    written
 }
 
 /// Writes the batch inside the caller's transaction: `false` when a version guard failed, and
@@ -77,24 +122,40 @@ pub(super) async fn apply_writes(
     conn: &mut SqliteConnection,
     writes: &WriteSet,
 ) -> Result<bool, StoreError> {
-    let updates: Vec<Statement<'_>> = writes
-        .updated_instances()
-        .map(Statement::UpdateInstance)
-        .collect();
-    for command in updates.chunks(STATEMENTS_PER_COMMAND) {
-        if execute(conn, command, writes).await? != command.len() as u64 {
-            return Ok(false);
-        }
-    }
-    let others = other_statements(writes);
-    for command in others.chunks(STATEMENTS_PER_COMMAND) {
-        execute(conn, command, writes).await?;
-    }
-    Ok(true)
+    let statements: Vec<Statement<'_>> = statements(writes).collect();
+    run(conn, &statements, writes).await
 }
 
-/// Everything but the instance updates, in the order the tables were always written.
-fn other_statements(writes: &WriteSet) -> Vec<Statement<'_>> {
+/// The writer's connection while a transaction begun by [`commit_writes`] may be open on it.
+/// Dropped before [`OpenTransaction::end`] (the caller's future was cancelled between commands,
+/// or the rollback failed), the connection is closed rather than returned to the pool, and
+/// closing it rolls the transaction back; the pool opens a new one.
+struct OpenTransaction {
+    conn: PoolConnection<Sqlite>,
+    ended: bool,
+}
+
+impl OpenTransaction {
+    /// Returns the connection to the pool: its transaction has ended.
+    fn end(mut self) {
+        self.ended = true;
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// The row changes, guarded updates first, then the rest in the order the tables were always
+/// written.
+fn statements(writes: &WriteSet) -> impl Iterator<Item = Statement<'_>> {
+    let updates = writes
+        .updated_instances()
+        .flat_map(|write| [Statement::UpdateInstance(write), Statement::GuardVersion]);
     let created = writes.created_instances().map(Statement::InsertInstance);
     let executions = writes
         .executions
@@ -109,21 +170,42 @@ fn other_statements(writes: &WriteSet) -> Vec<Statement<'_>> {
         .timer_removals()
         .into_iter()
         .map(Statement::DeleteTimer);
-    created
+    updates
+        .chain(created)
         .chain(executions)
         .chain(jobs)
         .chain(job_removals)
         .chain(timers)
         .chain(timer_removals)
-        .collect()
 }
 
-/// Runs the statements as one command; the rows they changed, summed.
+/// Runs the statements, a command per [`STATEMENTS_PER_COMMAND`]: `false` when a version guard
+/// stopped them.
+async fn run(
+    conn: &mut SqliteConnection,
+    statements: &[Statement<'_>],
+    writes: &WriteSet,
+) -> Result<bool, StoreError> {
+    for command in statements.chunks(STATEMENTS_PER_COMMAND) {
+        match execute(conn, command, writes).await {
+            Ok(()) => {}
+            Err(StoreError::Database(sqlx::Error::Database(error)))
+                if error.message() == STALE_VERSION =>
+            {
+                return Ok(false);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(true)
+}
+
+/// Runs the statements as one command.
 async fn execute(
     conn: &mut SqliteConnection,
     statements: &[Statement<'_>],
     writes: &WriteSet,
-) -> Result<u64, StoreError> {
+) -> Result<(), StoreError> {
     // Only this file's constant statements, joined: every value is bound.
     let sql: String = statements.iter().map(Statement::sql).collect();
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -134,7 +216,7 @@ async fn execute(
         .iter()
         .any(|statement| matches!(statement, Statement::InsertInstance(_)));
     match query.execute(&mut *conn).await {
-        Ok(done) => Ok(done.rows_affected()),
+        Ok(_) => Ok(()),
         // Only an instance insert can break a unique key: the other inserts are upserts.
         Err(error) if inserts_instances => Err(codec::instance_conflict(error)),
         Err(error) => Err(error.into()),
@@ -144,7 +226,10 @@ async fn execute(
 impl Statement<'_> {
     fn sql(&self) -> &'static str {
         match self {
+            Self::Begin => BEGIN,
             Self::UpdateInstance(_) => UPDATE_INSTANCE,
+            Self::GuardVersion => GUARD_VERSION,
+            Self::Commit => COMMIT,
             Self::InsertInstance(_) => INSERT_INSTANCE,
             Self::UpsertExecution(..) => UPSERT_EXECUTION,
             Self::UpsertJob(_) => UPSERT_JOB,
@@ -161,6 +246,7 @@ impl Statement<'_> {
         writes: &WriteSet,
     ) -> Result<SqliteQuery<'q>, StoreError> {
         let query = match self {
+            Self::Begin | Self::GuardVersion | Self::Commit => query,
             Self::UpdateInstance(write) => {
                 let instance = &write.loaded.instance;
                 query
