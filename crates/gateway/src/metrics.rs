@@ -1,5 +1,5 @@
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -14,6 +14,11 @@ const LATENCY_BUCKETS: &[f64] = &[
 const INSTANCE_BUCKETS: &[f64] = &[
     0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 604800.0,
 ];
+
+/// How often histogram samples are folded into their buckets. The recorder keeps every sample
+/// until then or until `/metrics` is scraped, so an engine nobody scraped grew with every request
+/// and step it served: 3.2 MiB after 100 000 instances (heaptrack), without end.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -34,15 +39,31 @@ pub fn handle() -> PrometheusHandle {
                     })
                     .unwrap_or_else(|_| PrometheusBuilder::new())
             };
-            match builder().install_recorder() {
+            let handle = match builder().install_recorder() {
                 Ok(handle) => handle,
                 Err(e) => {
                     tracing::warn!(error = %e, "a metrics recorder is already installed");
                     builder().build_recorder().handle()
                 }
-            }
+            };
+            start_upkeep(handle.clone());
+            handle
         })
         .clone()
+}
+
+/// Folds the samples in on the runtime that installed the recorder (the process's one runtime).
+fn start_upkeep(handle: PrometheusHandle) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let mut interval = tokio::time::interval(UPKEEP_INTERVAL);
+        loop {
+            interval.tick().await;
+            handle.run_upkeep();
+        }
+    });
 }
 
 /// Counts requests and their latency by route template (never the raw path: ids would make
