@@ -14,6 +14,10 @@ use workflow_engine::config::Secret;
 use workflow_engine::token::{self, TokenRequest};
 use workflow_engine::{App, Mode, Settings, telemetry};
 
+/// mimalloc instead of the C library's allocator (see docs/architecture.md, "Hot path").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "workflow-engine",
