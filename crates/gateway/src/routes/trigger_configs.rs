@@ -157,7 +157,10 @@ fn trigger_type(raw: Option<String>) -> Result<Option<String>, ApiError> {
         Some(kind) => Ok(Some(kind.as_str().to_owned())),
         None => Err(ApiError::invalid(
             "/type",
-            format!("unknown trigger type '{raw}': webhook or schedule"),
+            format!(
+                "unknown trigger type '{raw}': {}",
+                TriggerType::ALL.map(TriggerType::as_str).join(" or ")
+            ),
         )),
     }
 }

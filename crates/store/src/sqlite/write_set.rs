@@ -129,7 +129,9 @@ pub(super) async fn apply_writes(
 /// The writer's connection while a transaction begun by [`commit_writes`] may be open on it.
 /// Dropped before [`OpenTransaction::end`] (the caller's future was cancelled between commands,
 /// or the rollback failed), the connection is closed rather than returned to the pool, and
-/// closing it rolls the transaction back; the pool opens a new one.
+/// closing it rolls the transaction back; the pool opens a new one. (An in-memory database lives
+/// only as long as its one connection, so there the close also ends the database: it happens
+/// only at a cancellation mid-batch, which in the engine means shutdown.)
 struct OpenTransaction {
     conn: PoolConnection<Sqlite>,
     ended: bool,
